@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "tcpeek",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tcpeek", targets: ["tcpeek"]),
+        .executable(name: "tcpeekstat", targets: ["tcpeekstat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(name: "TCPeekCore"),
+        .target(
+            name: "TCPeekCapture",
+            dependencies: [
+                "CPcap", "TCPeekCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tcpeek",
+            dependencies: [
+                "TCPeekCore", "TCPeekCapture",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tcpeekstat",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "tcpeek-synth",
+            dependencies: [
+                "TCPeekCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Bench/Sources/tcpeek-synth"
+        ),
+        .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
+        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TCPeekCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

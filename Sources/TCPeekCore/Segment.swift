@@ -1,0 +1,123 @@
+/// TCP header flags, including the AccECN `AE` bit (RFC 9768), which sits
+/// just above the classic eight.
+public struct TCPFlags: OptionSet, Hashable, Sendable, BitwiseCopyable {
+    public var rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    public static let fin = TCPFlags(rawValue: 0x001)
+    public static let syn = TCPFlags(rawValue: 0x002)
+    public static let rst = TCPFlags(rawValue: 0x004)
+    public static let psh = TCPFlags(rawValue: 0x008)
+    public static let ack = TCPFlags(rawValue: 0x010)
+    public static let urg = TCPFlags(rawValue: 0x020)
+    public static let ece = TCPFlags(rawValue: 0x040)
+    public static let cwr = TCPFlags(rawValue: 0x080)
+    public static let ae = TCPFlags(rawValue: 0x100)
+
+    /// The flags that decide the handshake; ECN bits (ECE, CWR, AE), PSH and
+    /// URG ride along and must not change a SYN into something else.
+    public static let control: TCPFlags = [.syn, .ack, .rst, .fin]
+
+    /// Exactly SYN among the control flags: an opening SYN.
+    @inlinable public var isOpeningSYN: Bool { intersection(.control) == .syn }
+    /// Exactly SYN and ACK among the control flags.
+    @inlinable public var isSYNACK: Bool { intersection(.control) == [.syn, .ack] }
+}
+
+/// A stack of VLAN IDs (802.1Q / 802.1ad), outermost first, packed so that a
+/// flow key stays fixed-size: each tag takes 13 bits (a presence bit and the
+/// 12-bit ID), four tags fit exactly, deeper stacks keep mixing in.
+public struct VLANPath: Hashable, Sendable, BitwiseCopyable {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64 = 0) { self.rawValue = rawValue }
+    public static let none = VLANPath()
+
+    @inlinable public mutating func push(_ id: UInt16) {
+        rawValue = (rawValue &<< 13) | 0x1000 | UInt64(id & 0x0FFF)
+    }
+
+    /// The IDs, outermost first, for display (at most the last four pushed).
+    public var ids: [UInt16] {
+        var result: [UInt16] = []
+        var value = rawValue
+        while value & 0x1000 != 0 {
+            result.insert(UInt16(value & 0x0FFF), at: 0)
+            value >>= 13
+        }
+        return result
+    }
+}
+
+/// One decoded TCP segment: only the fields the handshake tracker needs.
+public struct TCPSegment: Hashable, Sendable, BitwiseCopyable {
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var sequence: UInt32
+    public var acknowledgment: UInt32
+    public var flags: TCPFlags
+    /// Bytes of TCP payload as the IP header states them (not as captured).
+    public var payloadLength: UInt32
+    public var vlan: VLANPath
+
+    public init(
+        source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
+        sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, payloadLength: UInt32 = 0,
+        vlan: VLANPath = .none
+    ) {
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.sequence = sequence
+        self.acknowledgment = acknowledgment
+        self.flags = flags
+        self.payloadLength = payloadLength
+        self.vlan = vlan
+    }
+}
+
+/// An ICMPv4 destination-unreachable or ICMPv6 destination-unreachable
+/// message, with the TCP header it quotes (the segment that provoked it).
+public struct ICMPUnreachable: Hashable, Sendable, BitwiseCopyable {
+    /// The quoted segment's source: the sender of the offending SYN.
+    public var quotedSource: IPAddress
+    public var quotedDestination: IPAddress
+    public var quotedSourcePort: UInt16
+    public var quotedDestinationPort: UInt16
+    /// The quoted sequence number; RFC 792 quotes 8 bytes of TCP, enough for it.
+    public var quotedSequence: UInt32
+    public var type: UInt8
+    public var code: UInt8
+    public var isICMPv6: Bool
+    public var vlan: VLANPath
+
+    public init(
+        quotedSource: IPAddress, quotedDestination: IPAddress, quotedSourcePort: UInt16,
+        quotedDestinationPort: UInt16, quotedSequence: UInt32, type: UInt8, code: UInt8,
+        isICMPv6: Bool, vlan: VLANPath = .none
+    ) {
+        self.quotedSource = quotedSource
+        self.quotedDestination = quotedDestination
+        self.quotedSourcePort = quotedSourcePort
+        self.quotedDestinationPort = quotedDestinationPort
+        self.quotedSequence = quotedSequence
+        self.type = type
+        self.code = code
+        self.isICMPv6 = isICMPv6
+        self.vlan = vlan
+    }
+
+    /// Whether the code means "unreachable" for SPEC §1 (ICMPv4 codes
+    /// 0,1,2,3,9,10,13; any ICMPv6 destination-unreachable code). Code 4,
+    /// "fragmentation needed", is path-MTU discovery, not a failure.
+    public var meansUnreachable: Bool {
+        if isICMPv6 { return type == 1 }
+        guard type == 3 else { return false }
+        switch code {
+        case 0, 1, 2, 3, 9, 10, 13: return true
+        default: return false
+        }
+    }
+}
