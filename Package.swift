@@ -50,7 +50,7 @@ let package = Package(
         ),
         .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
         .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TCPeekCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TCPeekCore"], exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,235 @@
+import CPcap
+import Foundation
+import Logging
+import Synchronization
+import TCPeekCore
+
+/// How the tracker is set up for one capture.
+public struct TrackingOptions: Sendable {
+    public var filters: FilterSet
+    /// `--local-addr`; nil means the capture interface's own addresses (live)
+    /// or no notion of "this host" (file).
+    public var localAddresses: LocalAddresses?
+    public var checksumMode: ChecksumMode = .none
+    public var interpretsICMP = true
+    public var timeout: Timestamp.Duration = .seconds(60)
+    public var maxPending = 1_000_000
+
+    public init(filters: FilterSet, localAddresses: LocalAddresses?) {
+        self.filters = filters
+        self.localAddresses = localAddresses
+    }
+}
+
+/// What the capture thread publishes for other threads (summary, socket).
+public struct CaptureSnapshot: Sendable {
+    public var counters: Counters
+    public var decode = DecodeStatistics()
+    public var tracker = TrackerStatistics()
+    public var openAttempts = 0
+    public var capture: CaptureStatistics?
+    /// Packet times of the first and last packet.
+    public var firstPacket: Timestamp?
+    public var lastPacket: Timestamp?
+}
+
+/// How a capture ended.
+public enum CaptureEnd: Sendable, Equatable {
+    case endOfFile
+    case stopped
+}
+
+/// Runs the capture: reads packets, decodes, tracks, counts, and hands
+/// closed sessions to the queue. `run()` occupies the calling thread, which
+/// must be a dedicated thread (never Swift's shared pool).
+///
+/// `@unchecked Sendable`: `state` is touched only by the thread in `run()`;
+/// other threads use `requestStop()` (an atomic and `pcap_breakloop`) and
+/// `snapshot` (behind a mutex).
+public final class CaptureLoop: @unchecked Sendable {
+    public let handle: PcapHandle
+    public let options: TrackingOptions
+    private let queue: SessionQueue
+    private let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+    private let published: Mutex<CaptureSnapshot>
+    private var state: PacketState
+
+    public init(handle: PcapHandle, options: TrackingOptions, queue: SessionQueue, logger: Logger) {
+        self.handle = handle
+        self.options = options
+        self.queue = queue
+        self.logger = logger
+        var local = options.localAddresses ?? .none
+        if options.localAddresses == nil, case .live(let interface) = handle.source {
+            local = HostAddresses.of(interface: interface)
+        }
+        let tracker = HandshakeTracker(filters: options.filters, localAddresses: local,
+                                       timeout: options.timeout, maxPending: options.maxPending)
+        let decoder = PacketDecoder(linkType: handle.linkType, checksumMode: options.checksumMode,
+                                    interpretsICMP: options.interpretsICMP)
+        state = PacketState(decoder: decoder, tracker: tracker,
+                            collector: SessionCollector(filterCount: options.filters.counting.count))
+        published = Mutex(CaptureSnapshot(counters: Counters(filterCount: options.filters.counting.count)))
+    }
+
+    /// The latest published figures; safe from any thread.
+    public var snapshot: CaptureSnapshot { published.withLock { $0 } }
+
+    /// Asks `run()` to return soon; safe from any thread or a signal source.
+    public func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        handle.breakLoop()
+    }
+
+    /// Captures until the end of the file or `requestStop()`. At the end of
+    /// a file every attempt still open is closed as `timeout`; a stopped live
+    /// capture leaves them open (counted in the snapshot, not as failures).
+    public func run() throws(CaptureError) -> CaptureEnd {
+        defer { queue.close() }
+        switch handle.source {
+        case .file(let path):
+            try readFile(path: path)
+            state.tracker.closeAllAsTimeout { [collector = state.collector] in collector.take($0) }
+            flush(waitWhenFull: true)
+            return .endOfFile
+        case .live(let interface):
+            try captureLive(interface: interface)
+            flush(waitWhenFull: false)
+            return .stopped
+        }
+    }
+
+    private func readFile(path: String) throws(CaptureError) {
+        while !stopRequested.load(ordering: .acquiring) {
+            let result = withUnsafeMutablePointer(to: &state) { pointer in
+                pcap_dispatch(handle.pointer, 8192, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
+            }
+            flush(waitWhenFull: true)
+            if result == 0 { return }  // end of file
+            if result == PCAP_ERROR_BREAK { return }
+            if result < 0 {
+                throw .readError(path, packets: state.decodeStatistics.packets, detail: handle.lastError)
+            }
+        }
+    }
+
+    private func captureLive(interface: String) throws(CaptureError) {
+        var descriptor = pollfd(fd: handle.selectableDescriptor, events: Int16(POLLIN), revents: 0)
+        let clock = ContinuousClock()
+        var lastActivity = clock.now
+        var lastAddressRefresh = clock.now
+        var lastPublish = clock.now
+        while !stopRequested.load(ordering: .acquiring) {
+            _ = poll(&descriptor, 1, 100)
+            let result = withUnsafeMutablePointer(to: &state) { pointer in
+                pcap_dispatch(handle.pointer, -1, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
+            }
+            if result == PCAP_ERROR_BREAK { break }
+            if result < 0 {
+                throw .failed("capture on '\(interface)' failed", detail: handle.lastError)
+            }
+            let now = clock.now
+            if result > 0 {
+                lastActivity = now
+            } else if let last = state.lastPacket {
+                // Idle: let packet time run on with the monotonic clock so
+                // that timeouts fall due on time.
+                let idle = now - lastActivity
+                let micros = idle.components.seconds * 1_000_000 + idle.components.attoseconds / 1_000_000_000_000
+                state.tracker.advance(to: last + Timestamp.Duration(microseconds: micros)) {
+                    [collector = state.collector] in collector.take($0)
+                }
+            }
+            flush(waitWhenFull: false)
+            if options.localAddresses == nil, now - lastAddressRefresh > .seconds(5) {
+                state.tracker.localAddresses = HostAddresses.of(interface: interface)
+                lastAddressRefresh = now
+            }
+            if now - lastPublish > .milliseconds(500) {
+                publish()
+                lastPublish = now
+            }
+        }
+    }
+
+    /// Hands the closed sessions to the queue and publishes the figures.
+    private func flush(waitWhenFull: Bool) {
+        let batch = state.collector.drain()
+        if !batch.isEmpty {
+            queue.push(batch, waitWhenFull: waitWhenFull)
+        }
+        publish()
+    }
+
+    private func publish() {
+        var snapshot = CaptureSnapshot(counters: state.collector.counters)
+        snapshot.decode = state.decodeStatistics
+        snapshot.tracker = state.tracker.statistics
+        snapshot.openAttempts = state.tracker.openCount
+        snapshot.capture = handle.statistics()
+        snapshot.firstPacket = state.firstPacket
+        snapshot.lastPacket = state.lastPacket
+        published.withLock { $0 = snapshot }
+    }
+}
+
+/// Receives closed sessions on the capture thread: counts them and keeps
+/// them for the next hand-off. A class so the tracker's closing callback can
+/// reach it while the tracker itself is being mutated.
+final class SessionCollector {
+    private(set) var counters: Counters
+    private var batch: [Session] = []
+
+    init(filterCount: Int) {
+        counters = Counters(filterCount: filterCount)
+        batch.reserveCapacity(8192)
+    }
+
+    @inline(__always) func take(_ session: Session) {
+        counters.record(session)
+        batch.append(session)
+    }
+
+    func drain() -> [Session] {
+        guard !batch.isEmpty else { return [] }
+        let taken = batch
+        batch.removeAll(keepingCapacity: true)
+        return taken
+    }
+}
+
+/// Everything the per-packet callback touches, reached through libpcap's
+/// `user` pointer so the callback needs no reference counting.
+struct PacketState {
+    var decoder: PacketDecoder
+    var tracker: HandshakeTracker
+    let collector: SessionCollector
+    var decodeStatistics = DecodeStatistics()
+    var firstPacket: Timestamp?
+    var lastPacket: Timestamp?
+
+    init(decoder: PacketDecoder, tracker: HandshakeTracker, collector: SessionCollector) {
+        self.decoder = decoder
+        self.tracker = tracker
+        self.collector = collector
+    }
+
+    static let callback: pcap_handler = { user, header, bytes in
+        guard let user, let header, let bytes else { return }
+        user.withMemoryRebound(to: PacketState.self, capacity: 1) { state in
+            state.pointee.handle(header: header, bytes: bytes)
+        }
+    }
+
+    @inline(__always)
+    mutating func handle(header: UnsafePointer<pcap_pkthdr>, bytes: UnsafePointer<UInt8>) {
+        let time = Timestamp(seconds: Int64(header.pointee.ts.tv_sec), microseconds: Int64(header.pointee.ts.tv_usec))
+        if firstPacket == nil { firstPacket = time }
+        lastPacket = time
+        let packet = decoder.decode(UnsafeRawBufferPointer(start: bytes, count: Int(header.pointee.caplen)))
+        decodeStatistics.count(packet)
+        let collector = self.collector
+        tracker.process(packet, at: time) { collector.take($0) }
+    }
+}

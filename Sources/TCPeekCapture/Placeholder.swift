@@ -1,0 +1,1 @@
+// The capture module: libpcap sources, BPF, pcap stats, local addresses.

@@ -1,0 +1,244 @@
+/// The 4-tuple (and VLAN stack) of one attempt, oriented client → server.
+public struct FlowKey: Hashable, Sendable, BitwiseCopyable {
+    public var client: IPAddress
+    public var server: IPAddress
+    public var clientPort: UInt16
+    public var serverPort: UInt16
+    public var vlan: VLANPath
+
+    public init(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16, vlan: VLANPath) {
+        self.client = client
+        self.server = server
+        self.clientPort = clientPort
+        self.serverPort = serverPort
+        self.vlan = vlan
+    }
+
+    /// A hash that is the same from either direction, so that one probe
+    /// sequence finds an attempt whichever side sent the segment.
+    @inlinable
+    static func symmetricHash(_ a: IPAddress, _ aPort: UInt16, _ b: IPAddress, _ bPort: UInt16, _ vlan: VLANPath) -> UInt64 {
+        @inline(__always) func mix(_ x: UInt64) -> UInt64 {
+            // splitmix64's finaliser: cheap and spreads low-entropy input.
+            var z = x &+ 0x9E37_79B9_7F4A_7C15
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        @inline(__always) func endpoint(_ address: IPAddress, _ port: UInt16) -> UInt64 {
+            mix(address.high ^ mix(address.low ^ (UInt64(port) << 48)))
+        }
+        return mix((endpoint(a, aPort) &+ endpoint(b, bPort)) ^ vlan.rawValue)
+    }
+}
+
+/// Where an attempt stands in the handshake.
+enum HandshakeState: UInt8 {
+    /// The client's SYN was seen.
+    case synSent
+    /// Both sides sent a SYN (simultaneous open, or a split handshake).
+    case simultaneousOpen
+    /// The server's SYN/ACK acknowledging the client's SYN was seen.
+    case synReceived
+    /// Completed; kept for `--timeout` seconds to recognise late duplicate SYNs.
+    case succeeded
+}
+
+/// One entry of the flow table: an open attempt or a recent success.
+struct Attempt {
+    var key: FlowKey
+    var startedAt: Timestamp
+    /// The tracker's clock when a segment of this attempt was last seen;
+    /// the expiry list is ordered by it.
+    var lastSeen: Timestamp
+    var filters: FilterMask
+    var clientISN: UInt32
+    var serverISN: UInt32
+    /// A second server ISN, when the server restarted its SYN/ACK.
+    var otherServerISN: UInt32
+    /// Payload carried by the SYN (TCP Fast Open): it may be acknowledged.
+    var synPayload: UInt32
+    var dupSYN: UInt32
+    var dupSYNACK: UInt32
+    var hash: UInt32
+    /// Expiry list links (slot indices, -1 for none).
+    var previous: Int32
+    var next: Int32
+    var state: HandshakeState
+    var hasOtherServerISN: Bool
+    var direction: Direction?
+}
+
+/// An open-addressing hash table of attempts with an intrusive list ordered
+/// by last activity, giving O(1) lookup, insertion, removal, expiry and
+/// eviction of the oldest. Storage grows by doubling and is reused through a
+/// free list, so steady-state operation never allocates.
+///
+/// Capture thread only: not thread-safe.
+final class AttemptTable {
+    private var slots: UnsafeMutablePointer<Attempt>
+    private var slotCapacity: Int
+    /// Slots below this index have been used at least once.
+    private var highWater = 0
+    private var freeHead: Int32 = -1
+    /// Buckets hold a slot index, or -1 when empty.
+    private var buckets: UnsafeMutablePointer<Int32>
+    private var bucketMask: Int
+    private(set) var count = 0
+    /// Oldest and newest by last activity.
+    private(set) var oldest: Int32 = -1
+    private var newest: Int32 = -1
+
+    init(initialCapacity: Int = 1024) {
+        slotCapacity = max(16, initialCapacity)
+        slots = .allocate(capacity: slotCapacity)
+        let bucketCount = Self.bucketCount(for: slotCapacity)
+        buckets = .allocate(capacity: bucketCount)
+        buckets.initialize(repeating: -1, count: bucketCount)
+        bucketMask = bucketCount - 1
+    }
+
+    deinit {
+        slots.deallocate()
+        buckets.deallocate()
+    }
+
+    private static func bucketCount(for slots: Int) -> Int {
+        var n = 16
+        while n < slots * 2 { n <<= 1 }
+        return n
+    }
+
+    @inline(__always) subscript(slot: Int32) -> Attempt {
+        get { slots[Int(slot)] }
+        _modify { yield &slots[Int(slot)] }
+    }
+
+    /// Finds the attempt for a segment from either side.
+    @inline(__always)
+    func find(_ a: IPAddress, _ aPort: UInt16, _ b: IPAddress, _ bPort: UInt16, vlan: VLANPath) -> Int32? {
+        let hash = UInt32(truncatingIfNeeded: FlowKey.symmetricHash(a, aPort, b, bPort, vlan))
+        var bucket = Int(hash) & bucketMask
+        while true {
+            let slot = buckets[bucket]
+            if slot < 0 { return nil }
+            let attempt = slots[Int(slot)]
+            if attempt.hash == hash, attempt.key.vlan == vlan {
+                let key = attempt.key
+                if (key.client == a && key.clientPort == aPort && key.server == b && key.serverPort == bPort)
+                    || (key.client == b && key.clientPort == bPort && key.server == a && key.serverPort == aPort) {
+                    return slot
+                }
+            }
+            bucket = (bucket + 1) & bucketMask
+        }
+    }
+
+    /// Inserts a new attempt as the newest; the caller has checked it is absent.
+    func insert(_ attempt: Attempt) -> Int32 {
+        var attempt = attempt
+        let key = attempt.key
+        attempt.hash = UInt32(truncatingIfNeeded: FlowKey.symmetricHash(
+            key.client, key.clientPort, key.server, key.serverPort, key.vlan))
+        let slot = takeFreeSlot()
+        attempt.previous = newest
+        attempt.next = -1
+        (slots + Int(slot)).initialize(to: attempt)
+        if newest >= 0 { slots[Int(newest)].next = slot } else { oldest = slot }
+        newest = slot
+        var bucket = Int(attempt.hash) & bucketMask
+        while buckets[bucket] >= 0 { bucket = (bucket + 1) & bucketMask }
+        buckets[bucket] = slot
+        count += 1
+        return slot
+    }
+
+    /// Moves an attempt to the newest end of the expiry list.
+    @inline(__always)
+    func touch(_ slot: Int32, at time: Timestamp) {
+        slots[Int(slot)].lastSeen = time
+        guard slot != newest else { return }
+        unlink(slot)
+        slots[Int(slot)].previous = newest
+        slots[Int(slot)].next = -1
+        if newest >= 0 { slots[Int(newest)].next = slot } else { oldest = slot }
+        newest = slot
+    }
+
+    func remove(_ slot: Int32) {
+        unlink(slot)
+        // Backward-shift deletion keeps every probe sequence unbroken.
+        var hole = Int(slots[Int(slot)].hash) & bucketMask
+        while buckets[hole] != slot { hole = (hole + 1) & bucketMask }
+        var next = (hole + 1) & bucketMask
+        while true {
+            let candidate = buckets[next]
+            if candidate < 0 { break }
+            let home = Int(slots[Int(candidate)].hash) & bucketMask
+            // Move the candidate into the hole unless its home lies
+            // cyclically in (hole, next].
+            let homeInRange = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
+            if !homeInRange {
+                buckets[hole] = candidate
+                hole = next
+            }
+            next = (next + 1) & bucketMask
+        }
+        buckets[hole] = -1
+        slots[Int(slot)].next = freeHead
+        freeHead = slot
+        count -= 1
+    }
+
+    private func unlink(_ slot: Int32) {
+        let previous = slots[Int(slot)].previous, next = slots[Int(slot)].next
+        if previous >= 0 { slots[Int(previous)].next = next } else { oldest = next }
+        if next >= 0 { slots[Int(next)].previous = previous } else { newest = previous }
+    }
+
+    private func takeFreeSlot() -> Int32 {
+        if freeHead >= 0 {
+            let slot = freeHead
+            freeHead = slots[Int(slot)].next
+            return slot
+        }
+        if highWater == slotCapacity { grow() }
+        highWater += 1
+        return Int32(highWater - 1)
+    }
+
+    /// Doubles the storage (rare: amortised, never in steady state).
+    private func grow() {
+        let newCapacity = slotCapacity * 2
+        let newSlots = UnsafeMutablePointer<Attempt>.allocate(capacity: newCapacity)
+        newSlots.moveInitialize(from: slots, count: highWater)
+        slots.deallocate()
+        slots = newSlots
+        slotCapacity = newCapacity
+        let bucketCount = Self.bucketCount(for: newCapacity)
+        buckets.deallocate()
+        buckets = .allocate(capacity: bucketCount)
+        buckets.initialize(repeating: -1, count: bucketCount)
+        bucketMask = bucketCount - 1
+        // Re-bucket the live entries, found by walking the expiry list.
+        var slot = oldest
+        while slot >= 0 {
+            var bucket = Int(slots[Int(slot)].hash) & bucketMask
+            while buckets[bucket] >= 0 { bucket = (bucket + 1) & bucketMask }
+            buckets[bucket] = slot
+            slot = slots[Int(slot)].next
+        }
+    }
+
+    /// Every live slot from oldest to newest (for end of capture; allocates).
+    func slotsOldestFirst() -> [Int32] {
+        var result: [Int32] = []
+        result.reserveCapacity(count)
+        var slot = oldest
+        while slot >= 0 {
+            result.append(slot)
+            slot = slots[Int(slot)].next
+        }
+        return result
+    }
+}

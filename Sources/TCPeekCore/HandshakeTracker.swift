@@ -1,0 +1,332 @@
+/// Counts the tracker keeps about segments that decided nothing.
+public struct TrackerStatistics: Sendable, Equatable {
+    /// Open attempts closed early as timeout because the table was full.
+    public var evicted: UInt64 = 0
+    /// RSTs that fit no open attempt (backscatter, blind injection).
+    public var ignoredRST: UInt64 = 0
+    /// ICMP unreachables quoting no open attempt's SYN.
+    public var ignoredUnreachable: UInt64 = 0
+    /// Late copies of a successful attempt's SYN.
+    public var lateDuplicateSYN: UInt64 = 0
+    /// Opening SYNs that matched no counting filter (or an exclusion).
+    public var unfilteredSYN: UInt64 = 0
+    public init() {}
+}
+
+/// Follows every TCP 3-way handshake of SPEC §1 and closes each attempt
+/// with an outcome. Pure: packet time only, no I/O, no clock, no locks.
+/// Steady-state processing does not allocate.
+///
+/// Capture thread only.
+public struct HandshakeTracker {
+    public let timeout: Timestamp.Duration
+    public let maxPending: Int
+    public let filters: FilterSet
+    public var localAddresses: LocalAddresses
+    public private(set) var statistics = TrackerStatistics()
+    /// The tracker's clock: the latest packet time seen, or advanced by the
+    /// caller while a live capture is idle. Never goes backwards.
+    public private(set) var now: Timestamp = .zero
+    private let table: AttemptTable
+
+    public init(filters: FilterSet, localAddresses: LocalAddresses = .none,
+                timeout: Timestamp.Duration = .seconds(60), maxPending: Int = 1_000_000) {
+        self.filters = filters
+        self.localAddresses = localAddresses
+        self.timeout = timeout
+        self.maxPending = max(1, maxPending)
+        self.table = AttemptTable(initialCapacity: min(self.maxPending, 4096))
+    }
+
+    /// Entries in the table: open attempts plus recent successes remembered
+    /// for duplicate detection.
+    public var trackedCount: Int { table.count }
+
+    /// Attempts still undecided.
+    public var openCount: Int { pending }
+    private var pending = 0
+
+    // MARK: Time
+
+    /// Advances the clock and closes every attempt whose timeout fell due.
+    /// O(1) per expired entry: the expiry list is ordered by last activity.
+    public mutating func advance(to time: Timestamp, closing sink: (Session) -> Void) {
+        if time > now { now = time }
+        while table.oldest >= 0 {
+            let slot = table.oldest
+            let attempt = table[slot]
+            guard attempt.lastSeen + timeout <= now else { break }
+            if attempt.state != .succeeded {
+                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+            }
+            forget(slot)
+        }
+    }
+
+    /// Closes every open attempt as `timeout`: the end of a capture file,
+    /// where nothing will ever answer them.
+    public mutating func closeAllAsTimeout(closing sink: (Session) -> Void) {
+        for slot in table.slotsOldestFirst() {
+            let attempt = table[slot]
+            if attempt.state != .succeeded {
+                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+            }
+            forget(slot)
+        }
+    }
+
+    // MARK: Packets
+
+    /// Takes one decoded packet at its capture time; `sink` receives every
+    /// attempt this closes (timeouts falling due included), in order.
+    public mutating func process(_ packet: DecodedPacket, at time: Timestamp, closing sink: (Session) -> Void) {
+        switch packet {
+        case .tcp(let segment): process(segment, at: time, closing: sink)
+        case .unreachable(let message): process(message, at: time, closing: sink)
+        case .ignored, .malformed: advance(to: time, closing: sink)
+        }
+    }
+
+    public mutating func process(_ segment: TCPSegment, at time: Timestamp, closing sink: (Session) -> Void) {
+        advance(to: time, closing: sink)
+        guard let slot = table.find(segment.source, segment.sourcePort, segment.destination,
+                                    segment.destinationPort, vlan: segment.vlan) else {
+            if segment.flags.isOpeningSYN {
+                open(segment, at: time, closing: sink)
+            } else if segment.flags.contains(.rst) {
+                statistics.ignoredRST &+= 1
+            }
+            return
+        }
+        let attempt = table[slot]
+        let fromClient = segment.source == attempt.key.client && segment.sourcePort == attempt.key.clientPort
+        let flags = segment.flags.intersection(TCPFlags.control)
+        if attempt.state != .succeeded {
+            // Anything of the attempt postpones its timeout.
+            table.touch(slot, at: now)
+        } else {
+            handleAfterSuccess(segment, slot: slot, fromClient: fromClient, at: time, closing: sink)
+            return
+        }
+
+        if flags.contains(.rst) {
+            handleReset(segment, slot: slot, fromClient: fromClient, at: time, closing: sink)
+            return
+        }
+        if fromClient {
+            handleFromClient(segment, flags: flags, slot: slot, at: time, closing: sink)
+        } else {
+            handleFromServer(segment, flags: flags, slot: slot)
+        }
+    }
+
+    public mutating func process(_ message: ICMPUnreachable, at time: Timestamp, closing sink: (Session) -> Void) {
+        advance(to: time, closing: sink)
+        guard message.meansUnreachable,
+              let slot = table.find(message.quotedSource, message.quotedSourcePort, message.quotedDestination,
+                                    message.quotedDestinationPort, vlan: message.vlan) else {
+            statistics.ignoredUnreachable &+= 1
+            return
+        }
+        let attempt = table[slot]
+        // Only an answer to this attempt's own SYN decides it.
+        guard attempt.state != .succeeded, attempt.key.client == message.quotedSource,
+              attempt.key.clientPort == message.quotedSourcePort,
+              message.quotedSequence == attempt.clientISN else {
+            statistics.ignoredUnreachable &+= 1
+            return
+        }
+        var closed = session(attempt, outcome: .unreach, duration: elapsed(attempt, until: time))
+        closed.icmpType = message.type
+        closed.icmpCode = message.code
+        sink(closed)
+        forget(slot)
+    }
+
+    // MARK: Transitions
+
+    private mutating func open(_ segment: TCPSegment, at time: Timestamp, closing sink: (Session) -> Void) {
+        let client = segment.source, server = segment.destination
+        let mask = filters.match(client: client, server: server, serverPort: segment.destinationPort,
+                                 local: localAddresses)
+        guard !mask.isEmpty else {
+            statistics.unfilteredSYN &+= 1
+            return
+        }
+        if table.count >= maxPending { evictOldest(closing: sink) }
+        pending += 1
+        _ = table.insert(Attempt(
+            key: FlowKey(client: client, server: server, clientPort: segment.sourcePort,
+                         serverPort: segment.destinationPort, vlan: segment.vlan),
+            startedAt: time, lastSeen: now, filters: mask,
+            clientISN: segment.sequence, serverISN: 0, otherServerISN: 0,
+            synPayload: segment.payloadLength, dupSYN: 0, dupSYNACK: 0, hash: 0, previous: -1, next: -1,
+            state: .synSent, hasOtherServerISN: false,
+            direction: FilterSet.direction(client: client, server: server, local: localAddresses)))
+    }
+
+    /// Makes room under a SYN flood: the oldest entry goes first. A
+    /// remembered success is simply forgotten; an open attempt is closed as
+    /// `timeout` early and counted as evicted.
+    private mutating func evictOldest(closing sink: (Session) -> Void) {
+        let slot = table.oldest
+        guard slot >= 0 else { return }
+        let attempt = table[slot]
+        if attempt.state != .succeeded {
+            var closed = session(attempt, outcome: .timeout, duration: now - attempt.startedAt)
+            closed.wasEvicted = true
+            statistics.evicted &+= 1
+            sink(closed)
+        }
+        forget(slot)
+    }
+
+    private mutating func handleFromClient(
+        _ segment: TCPSegment, flags: TCPFlags, slot: Int32, at time: Timestamp, closing sink: (Session) -> Void
+    ) {
+        let attempt = table[slot]
+        if flags == .syn {
+            if segment.sequence == attempt.clientISN {
+                table[slot].dupSYN &+= 1
+            } else {
+                // The port is reused with a new ISN: the old attempt was
+                // never answered.
+                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+                forget(slot)
+                open(segment, at: time, closing: sink)
+            }
+            return
+        }
+        guard flags.contains(.ack) else { return }
+        let completes: Bool
+        switch attempt.state {
+        case .synReceived, .simultaneousOpen:
+            // The client acknowledges the server's SYN (with an ACK, or with
+            // its own SYN/ACK in a simultaneous open): ISN + 1, or later if
+            // it already acknowledges data the server sent.
+            completes = acknowledgesServerSYN(segment.acknowledgment, attempt)
+        case .synSent:
+            // The SYN/ACK was not captured (drop, reordering), but a client
+            // only sends an ACK right after its SYN once it received one.
+            completes = !flags.contains(.syn)
+                && isWithin(segment.sequence, from: attempt.clientISN &+ 1, length: attempt.synPayload)
+                && segment.acknowledgment != 0
+        default:
+            completes = false
+        }
+        if completes {
+            sink(session(attempt, outcome: .success, duration: elapsed(attempt, until: time)))
+            table[slot].state = .succeeded
+            pending -= 1
+        }
+    }
+
+    private mutating func handleFromServer(_ segment: TCPSegment, flags: TCPFlags, slot: Int32) {
+        let attempt = table[slot]
+        switch flags {
+        case .syn:
+            // Simultaneous open: the server side sends its own SYN.
+            if attempt.state == .synSent {
+                table[slot].state = .simultaneousOpen
+                table[slot].serverISN = segment.sequence
+            }
+        case [.syn, .ack]:
+            guard isWithin(segment.acknowledgment, from: attempt.clientISN &+ 1, length: attempt.synPayload) else {
+                return
+            }
+            switch attempt.state {
+            case .synSent, .simultaneousOpen:
+                table[slot].state = .synReceived
+                table[slot].serverISN = segment.sequence
+            case .synReceived:
+                table[slot].dupSYNACK &+= 1
+                if segment.sequence != attempt.serverISN {
+                    // A server that restarted its handshake: the client may
+                    // acknowledge either ISN.
+                    table[slot].otherServerISN = segment.sequence
+                    table[slot].hasOtherServerISN = true
+                }
+            case .succeeded:
+                return
+            }
+        default:
+            return
+        }
+    }
+
+    private mutating func handleReset(
+        _ segment: TCPSegment, slot: Int32, fromClient: Bool, at time: Timestamp, closing sink: (Session) -> Void
+    ) {
+        let attempt = table[slot]
+        let plausible: Bool
+        if fromClient {
+            // The client gives up or refuses the SYN/ACK: its RST carries the
+            // sequence number following its SYN (some stacks repeat the ISN).
+            plausible = isWithin(segment.sequence, from: attempt.clientISN, length: attempt.synPayload &+ 1)
+        } else {
+            // An answer to the SYN must acknowledge it; after its own SYN the
+            // server may also reset with the sequence number following it.
+            let acknowledgesSYN = segment.flags.contains(.ack)
+                && isWithin(segment.acknowledgment, from: attempt.clientISN &+ 1, length: attempt.synPayload)
+            let followsServerSYN = attempt.state != .synSent && segment.sequence == attempt.serverISN &+ 1
+            plausible = acknowledgesSYN || followsServerSYN
+        }
+        guard plausible else {
+            statistics.ignoredRST &+= 1
+            return
+        }
+        sink(session(attempt, outcome: fromClient ? .abort : .reject, duration: elapsed(attempt, until: time)))
+        forget(slot)
+    }
+
+    private mutating func handleAfterSuccess(
+        _ segment: TCPSegment, slot: Int32, fromClient: Bool, at time: Timestamp, closing sink: (Session) -> Void
+    ) {
+        guard fromClient, segment.flags.isOpeningSYN else { return }
+        if segment.sequence == table[slot].clientISN {
+            // Mirrored traffic shows packets twice: a late copy opens nothing.
+            statistics.lateDuplicateSYN &+= 1
+        } else {
+            forget(slot)
+            open(segment, at: time, closing: sink)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func acknowledgesServerSYN(_ ack: UInt32, _ attempt: Attempt) -> Bool {
+        // "Or later": within a generous window (a full one would be 2^30).
+        let window: UInt32 = 1 << 30
+        if ack &- (attempt.serverISN &+ 1) < window { return true }
+        return attempt.hasOtherServerISN && ack &- (attempt.otherServerISN &+ 1) < window
+    }
+
+    /// Whether `value` lies in `[from, from + length]`, with wrapping.
+    private func isWithin(_ value: UInt32, from start: UInt32, length: UInt32) -> Bool {
+        value &- start <= length
+    }
+
+    private func elapsed(_ attempt: Attempt, until time: Timestamp) -> Timestamp.Duration {
+        let duration = time - attempt.startedAt
+        return duration.microseconds < 0 ? Timestamp.Duration(microseconds: 0) : duration
+    }
+
+    private func timeoutDuration(_ attempt: Attempt) -> Timestamp.Duration {
+        Timestamp.Duration(microseconds: max(0, (attempt.lastSeen - attempt.startedAt).microseconds)) + timeout
+    }
+
+    /// Forgets an entry, keeping the count of undecided attempts right.
+    private mutating func forget(_ slot: Int32) {
+        if table[slot].state != .succeeded { pending -= 1 }
+        table.remove(slot)
+    }
+
+    private func session(_ attempt: Attempt, outcome: Outcome, duration: Timestamp.Duration) -> Session {
+        Session(
+            client: attempt.key.client, server: attempt.key.server,
+            clientPort: attempt.key.clientPort, serverPort: attempt.key.serverPort, vlan: attempt.key.vlan,
+            startedAt: attempt.startedAt, duration: duration, outcome: outcome,
+            dupSYN: attempt.dupSYN, dupSYNACK: attempt.dupSYNACK, filters: attempt.filters,
+            direction: attempt.direction)
+    }
+}

@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The text layouts of SPEC §4: live lines, the summary, and the JSON of
+/// the socket's `GET` and `REFRESH`. One place for each shape.
+public enum Report {
+    public static let liveHeader = """
+         TIME(s) |       TIMESTAMP       |      SRC IP:PORT            DST IP:PORT     |      RESULTS      | DUP SYN  DUP S/A
+        ----------------------------------------------------------------------------------------------------------------------
+        """
+
+    /// One live line, in the original's layout
+    /// (`%4d.%03d | %s.%03d | %15s:%-5u %15s:%-5u | %-17s | %7u  %7u`).
+    public static func liveLine(_ session: Session) -> String {
+        let duration = max(0, session.duration.microseconds)
+        var line = pad(String(duration / 1_000_000), 4) + "." + zeroPad(Int((duration % 1_000_000) / 1000), 3)
+        line += " | " + localTime(session.startedAt, format: "%y-%m-%d %H:%M:%S")
+        line += "." + zeroPad(Int(floorMod(session.startedAt.microseconds, 1_000_000) / 1000), 3)
+        line += " | " + pad(hostText(session.client), 15) + ":" + padRight(String(session.clientPort), 5)
+        line += " " + pad(hostText(session.server), 15) + ":" + padRight(String(session.serverPort), 5)
+        line += " | " + resultText(session.outcome)
+        line += " | " + pad(String(session.dupSYN), 7) + "  " + pad(String(session.dupSYNACK), 7)
+        return line
+    }
+
+    /// The RESULTS column, 17 characters wide.
+    public static func resultText(_ outcome: Outcome) -> String {
+        switch outcome {
+        case .success: "     success     "
+        case .reject: "failure (reject) "
+        case .timeout: "failure (timeout)"
+        case .unreach: "failure (unreach)"
+        case .abort: "failure (abort)  "
+        }
+    }
+
+    /// An address as it stands before `:PORT`: IPv6 in brackets.
+    public static func hostText(_ address: IPAddress) -> String {
+        address.isIPv4 ? address.description : "[\(address)]"
+    }
+
+    // MARK: Summary
+
+    /// Everything the summary shows besides the per-filter counters.
+    public struct SummaryContext: Sendable {
+        public var from: Timestamp
+        public var to: Timestamp
+        public var capture: CaptureStatistics?
+        public var stillOpen: Int
+        public var evicted: UInt64
+        public var malformedPackets: UInt64
+        public var notRecorded: UInt64?
+
+        public init(from: Timestamp, to: Timestamp, capture: CaptureStatistics?, stillOpen: Int = 0,
+                    evicted: UInt64 = 0, malformedPackets: UInt64 = 0, notRecorded: UInt64? = nil) {
+            self.from = from
+            self.to = to
+            self.capture = capture
+            self.stillOpen = stillOpen
+            self.evicted = evicted
+            self.malformedPackets = malformedPackets
+            self.notRecorded = notRecorded
+        }
+    }
+
+    /// The text summary of SPEC §4, one block per counting filter.
+    public static func summary(filters: [Filter], counters: Counters, context: SummaryContext) -> String {
+        let rule = "------------------------------------"
+        var lines = ["========== TCPEEK SUMMARY =========="]
+        lines.append("     from : " + localTime(context.from, format: "%Y-%m-%d %H:%M:%S"))
+        lines.append("       to : " + localTime(context.to, format: "%Y-%m-%d %H:%M:%S"))
+        let span = max(0, (context.to - context.from).microseconds)
+        lines.append("     time : " + pad(String(span / 1_000_000) + "." + zeroPad(Int(span % 1_000_000 / 1000), 3), 13) + " (sec)")
+        for (index, filter) in filters.enumerated() {
+            let c = counters[index]
+            lines.append(rule)
+            lines.append(" " + filter.name)
+            lines.append("   Success: \(c.success) session")
+            lines.append("     SYN Segment Duplicate : " + pad(String(c.successWithDupSYN), 6))
+            lines.append("     S/A Segment Duplicate : " + pad(String(c.successWithDupSYNACK), 6))
+            lines.append("   Failure: \(c.failure) session")
+            lines.append("     Connection Timed Out  : " + pad(String(c.timeout), 6))
+            lines.append("     Connection Rejected   : " + pad(String(c.reject), 6))
+            lines.append("     ICMP Unreachable      : " + pad(String(c.unreach), 6))
+            lines.append("     Connection Aborted    : " + pad(String(c.abort), 6))
+        }
+        lines.append(rule)
+        lines.append(" attempts")
+        lines.append("   still open : \(context.stillOpen)")
+        lines.append("   evicted    : \(context.evicted)")
+        if let notRecorded = context.notRecorded {
+            lines.append("   not recorded : \(notRecorded)")
+        }
+        lines.append("   malformed packets : \(context.malformedPackets)")
+        if let capture = context.capture {
+            lines.append(rule)
+            lines.append(" pcap stats")
+            lines.append("   recv   : \(capture.received)")
+            lines.append("   drop   : \(capture.dropped)")
+            lines.append("   ifdrop : \(capture.interfaceDropped)")
+        }
+        lines.append("====================================")
+        return lines.joined(separator: "\n")
+    }
+
+    // MARK: JSON
+
+    /// The socket's `GET` answer (and `--json-summary`): totals per filter
+    /// and the pcap element, byte-for-byte the original's shape plus `abort`.
+    public static func getJSON(filters: [Filter], counters: Counters, capture: CaptureStatistics) -> String {
+        var elements: [String] = []
+        for (index, filter) in filters.enumerated() {
+            let c = counters[index]
+            elements.append(
+                "{\(jsonString(filter.name)):{\"success\":{\"total\":\(c.success),\"dupsyn\":\(c.successWithDupSYN),"
+                    + "\"dupsynack\":\(c.successWithDupSYNACK)},\"failure\":{\"total\":\(c.failure),"
+                    + "\"timeout\":\(c.timeout),\"reject\":\(c.reject),\"unreach\":\(c.unreach),\"abort\":\(c.abort)}}}")
+        }
+        elements.append(
+            "{\"pcap\":{\"stats\":{\"recv\":\(capture.received),\"drop\":\(capture.dropped),"
+                + "\"ifdrop\":\(capture.interfaceDropped)}}}")
+        return "[" + elements.joined(separator: ",") + "]"
+    }
+
+    /// The socket's `REFRESH` answer: like `GET` for the given deltas, with
+    /// `unreach` and `abort` folded into `reject`, and no pcap element.
+    public static func refreshJSON(filters: [Filter], deltas: [FilterCounters]) -> String {
+        var elements: [String] = []
+        for (filter, c) in zip(filters, deltas) {
+            elements.append(
+                "{\(jsonString(filter.name)):{\"success\":{\"total\":\(c.success),\"dupsyn\":\(c.successWithDupSYN),"
+                    + "\"dupsynack\":\(c.successWithDupSYNACK)},\"failure\":{\"total\":\(c.failure),"
+                    + "\"timeout\":\(c.timeout),\"reject\":\(c.reject &+ c.unreach &+ c.abort)}}}")
+        }
+        return "[" + elements.joined(separator: ",") + "]"
+    }
+
+    /// A JSON string literal.
+    public static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: Helpers
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+
+    static func padRight(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func zeroPad(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    }
+
+    static func floorMod(_ value: Int64, _ modulus: Int64) -> Int64 {
+        let r = value % modulus
+        return r < 0 ? r + modulus : r
+    }
+
+    /// Formats a time in the local time zone with `strftime`.
+    public static func localTime(_ time: Timestamp, format: String) -> String {
+        var seconds = time_t(time.microseconds >= 0 ? time.microseconds / 1_000_000 : (time.microseconds - 999_999) / 1_000_000)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = strftime(&buffer, buffer.count, format, &parts)
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TCPeekCapture
+import TCPeekCore
+
+/// `tcpeek record`: capture, classify every handshake, print, count.
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Watch TCP handshakes live or in a capture file, print each attempt and a summary.",
+        discussion: """
+            EXPRESSION is NAME:DIR@ADDR[/PREFIX]:PORT[:PORT...][,ADDR[/PREFIX]:PORT[:PORT...]...]
+              DIR is RX (this host is the server), TX (this host is the client) or ANY.
+              ADDR and PORT may be '*' or '%' (any); IPv6 addresses go in brackets.
+              An empty NAME excludes matching attempts from every filter.
+            The filters RX:RX@*:* and TX:TX@*:* always exist (ALL:ANY@*:* for a file read
+            without --local-addr).
+
+            Examples:
+              tcpeek -i eth0 http:RX@%:80:443
+              tcpeek -i eth0 lan:TX@192.168.0.0/24:%
+              tcpeek -i eth0 web6:RX@[2001:db8::/32]:443 :RX@*:22 :TX@*:22
+              tcpeek -r capture.pcap --local-addr 198.51.100.7 --json-summary
+            """
+    )
+
+    @Option(name: [.customShort("u"), .long], help: "Drop to this user once the capture is open.")
+    var user: String?
+
+    @Option(name: [.customShort("i"), .long], help: "Capture on this interface ('any' for all; default: the first up, non-loopback one).")
+    var interface: String?
+
+    @Option(name: [.customShort("r"), .customLong("read")], help: "Read this pcap or pcapng file instead of capturing live.")
+    var file: String?
+
+    @Option(name: [.customShort("U"), .long], help: "Path of the UNIX socket for tcpeekstat (served once the socket server lands).")
+    var socket: String?
+
+    @Option(name: [.customShort("c"), .long], help: "Checksums to verify: 0 none, 1 IPv4 header, 2 IPv4 header and TCP/ICMP.")
+    var checksum: Int = 0
+
+    @Option(name: [.customShort("t"), .long], help: "Seconds without a segment after which an attempt times out.")
+    var timeout: Int = 60
+
+    @Option(name: [.customShort("B"), .long], help: "libpcap buffer size in MB.")
+    var buffer: Int = 2
+
+    @Option(name: [.customShort("l"), .long], help: "Log level, a syslog level name (debug, info, notice, warning, err, crit).")
+    var loglevel: String = "notice"
+
+    @Flag(name: [.customShort("q"), .long], help: "Do not print a line per attempt.")
+    var quiet = false
+
+    @Flag(help: "Capture in promiscuous mode.")
+    var promisc = false
+
+    @Flag(help: "Interpret ICMP unreachables (the default; kept for the original's command lines).")
+    var icmp = false
+
+    @Flag(name: .customLong("no-icmp"), help: "Ignore ICMP unreachables.")
+    var noICMP = false
+
+    @Option(name: .customLong("local-addr"), help: "An address or network of this host (repeatable; default: the interface's addresses).")
+    var localAddresses: [String] = []
+
+    @Option(name: .customLong("max-pending"), help: "Most attempts kept open; beyond it the oldest is closed as timeout early.")
+    var maxPending: Int = 1_000_000
+
+    @Flag(name: .customLong("json-summary"), help: "Also print the summary as the socket's GET JSON on standard output.")
+    var jsonSummary = false
+
+    @Flag(name: [.customShort("v"), .long], help: "Print the version and libpcap's, then exit.")
+    var version = false
+
+    @Argument(help: "Filters (see below).")
+    var expressions: [String] = []
+
+    func validate() throws {
+        guard ChecksumMode(rawValue: checksum) != nil else {
+            throw ValidationError("-c/--checksum must be 0, 1 or 2, not \(checksum)")
+        }
+        guard timeout > 0 else { throw ValidationError("-t/--timeout must be a positive number of seconds, not \(timeout)") }
+        guard buffer > 0 else { throw ValidationError("-B/--buffer must be a positive number of MB, not \(buffer)") }
+        guard maxPending > 0 else { throw ValidationError("--max-pending must be positive, not \(maxPending)") }
+        guard LogLevelName.parse(loglevel) != nil else {
+            throw ValidationError("-l/--loglevel: unknown level '\(loglevel)'; use one of \(LogLevelName.names.joined(separator: ", "))")
+        }
+        if file != nil, interface != nil {
+            throw ValidationError("-r/--read and -i/--interface exclude each other: read a file or capture live")
+        }
+        if icmp, noICMP { throw ValidationError("--icmp and --no-icmp exclude each other") }
+    }
+
+    func run() throws {
+        if version {
+            print("tcpeek \(TCPeekVersion.current)")
+            print(PcapHandle.libraryVersion)
+            return
+        }
+        let level = LogLevelName.parse(loglevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tcpeek")
+
+        let filterSet: FilterSet
+        let local: LocalAddresses?
+        do {
+            let parsed = try expressions.map { (text) throws(FilterParseError) in try Filter.parse(text) }
+            local = localAddresses.isEmpty ? nil : try LocalAddresses.parse(localAddresses)
+            filterSet = try FilterSet(filters: parsed, hasLocalNotion: file == nil || local != nil)
+        } catch let error as FilterParseError {
+            Terminal.error(error.description)
+            throw ExitCode(2)
+        } catch let error as LocalAddressParseError {
+            Terminal.error("--local-addr: \(error.description)")
+            throw ExitCode(2)
+        }
+        for warning in filterSet.warnings { Terminal.warning(warning) }
+
+        let handle: PcapHandle
+        do throws(CaptureError) {
+            if let file {
+                handle = try PcapHandle.open(file: file)
+                Terminal.status("reading from file \(file), link-type \(handle.linkTypeName), snapshot length \(handle.snapshotLength)")
+            } else {
+                let name: String
+                if let interface { name = interface } else { name = try HostAddresses.defaultInterface() }
+                var options = LiveOptions()
+                options.promiscuous = promisc
+                options.bufferMegabytes = buffer
+                // Headers only, unless TCP checksums must be verified over the payload.
+                options.snapLength = checksum == 2 ? 65535 : 256
+                handle = try PcapHandle.open(interface: name, options: options)
+                Terminal.status("listening on \(name), link-type \(handle.linkTypeName), snapshot length \(handle.snapshotLength) bytes")
+            }
+        } catch {
+            Terminal.error(error.description)
+            throw ExitCode(1)
+        }
+        if let user {
+            do { try Privileges.drop(to: user) } catch {
+                Terminal.error(error.description)
+                throw ExitCode(1)
+            }
+        }
+
+        var tracking = TrackingOptions(filters: filterSet, localAddresses: local)
+        tracking.checksumMode = ChecksumMode(rawValue: checksum) ?? .none
+        tracking.interpretsICMP = !noICMP
+        tracking.timeout = .seconds(Int64(timeout))
+        tracking.maxPending = maxPending
+
+        let queue = SessionQueue()
+        let loop = CaptureLoop(handle: handle, options: tracking, queue: queue, logger: logger)
+        let printer = LivePrinter(queue: queue, quiet: quiet)
+        printer.start()
+        let signals = StopSignals { loop.requestStop() }
+        let startedAt = Timestamp.wallClock
+
+        let end: CaptureEnd
+        var failure: CaptureError?
+        do {
+            end = try loop.run()
+        } catch {
+            failure = error
+            end = .endOfFile
+        }
+        signals.cancel()
+        printer.wait()
+
+        let snapshot = loop.snapshot
+        let isFile = file != nil
+        let from = isFile ? (snapshot.firstPacket ?? startedAt) : startedAt
+        let to = isFile ? (snapshot.lastPacket ?? startedAt) : Timestamp.wallClock
+        let context = Report.SummaryContext(
+            from: from, to: to, capture: snapshot.capture,
+            stillOpen: end == .stopped ? snapshot.openAttempts : 0,
+            evicted: snapshot.tracker.evicted, malformedPackets: snapshot.decode.malformedTotal)
+        Terminal.write("\n" + Report.summary(filters: filterSet.counting, counters: snapshot.counters, context: context) + "\n")
+        if jsonSummary {
+            let json = Report.getJSON(filters: filterSet.counting, counters: snapshot.counters,
+                                      capture: snapshot.capture ?? CaptureStatistics())
+            FileHandle.standardOutput.write(Data((json + "\n").utf8))
+        }
+        if let failure {
+            Terminal.error(failure.description)
+            throw ExitCode(1)
+        }
+    }
+}
