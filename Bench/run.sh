@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Bench/run.sh — what `make bench` runs. See Bench/README.md for what each
+# figure means. Run from anywhere; everything lands in Bench/out/ (git-ignored)
+# and the report is also written to Bench/out/report.txt.
+#
+# Environment knobs (defaults in brackets):
+#   ATTEMPTS [1000000]   attempts in the benchmark capture (mode mix)
+#   SEED [1]  RATE [20000]  generator seed and attempts per second of packet time
+#   RUNS [3]             timed runs of the baseline and of tcpeek (best is kept)
+#   OPEN_ATTEMPTS [1000000]  attempts held open at once for the memory test
+#   ALLOC_SMALL [200000] ALLOC_LARGE [400000]  attempts of the allocation test files
+#   SCRATCH [.build]     SwiftPM build directory
+#   SKIP_TCPEEK [0]      1: only build, generate and time the baseline (while
+#                        tcpeek is not usable yet)
+set -euo pipefail
+
+# tcpeek's command line. {pcap} is replaced by the capture to read. Flags that
+# keep the run to decoding and tracking (no database, no socket, machine-
+# readable summary) are appended when `tcpeek record --help` lists them; see
+# OPTIONAL_FLAGS.
+SCRATCH=${SCRATCH:-.build}
+TCPEEK_CMD=("$SCRATCH/release/tcpeek" record -r '{pcap}' -q)
+OPTIONAL_FLAGS=(--no-db --no-socket --json-summary)
+
+ATTEMPTS=${ATTEMPTS:-1000000}
+SEED=${SEED:-1}
+RATE=${RATE:-20000}
+RUNS=${RUNS:-3}
+OPEN_ATTEMPTS=${OPEN_ATTEMPTS:-1000000}
+ALLOC_SMALL=${ALLOC_SMALL:-200000}
+ALLOC_LARGE=${ALLOC_LARGE:-400000}
+SKIP_TCPEEK=${SKIP_TCPEEK:-0}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=Bench/out
+SYNTH=$SCRATCH/release/tcpeek-synth
+mkdir -p "$OUT"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+
+# --- prerequisites ---------------------------------------------------------
+
+ensure_packages() {
+    local missing=() p
+    for p in libpcap-dev time gcc; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return
+    log "installing ${missing[*]}"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get install -y "${missing[@]}" >&2
+}
+
+build() {
+    log "building release binaries"
+    # One product per invocation: SwiftPM keeps only the last --product.
+    swift build -c release --scratch-path "$SCRATCH" --product tcpeek-synth >&2
+    if [[ $SKIP_TCPEEK != 1 ]]; then
+        swift build -c release --scratch-path "$SCRATCH" --product tcpeek >&2
+    fi
+    cc -O2 -Wall -o "$OUT/pcap-count" Bench/pcap-count.c -lpcap
+    cc -O2 -Wall -shared -fPIC -o "$OUT/malloc-count.so" Bench/malloc-count.c -ldl
+}
+
+# --- captures --------------------------------------------------------------
+
+# generate NAME ARGS...: writes $OUT/NAME.pcap and its expected counts to
+# $OUT/NAME.json, unless both exist for the same arguments and the same
+# generator sources (the output is a pure function of those).
+generate() {
+    local name=$1; shift
+    local pcap=$OUT/$name.pcap json=$OUT/$name.json key=$OUT/$name.key
+    local want
+    want="$* $(cat Bench/Sources/tcpeek-synth/*.swift | sha256sum | cut -c1-16)"
+    if [[ -s $pcap && -s $json && -f $key && $(cat "$key") == "$want" ]]; then
+        log "reusing $pcap"
+        return
+    fi
+    log "generating $pcap ($*)"
+    rm -f "$key"
+    "$SYNTH" "$@" --output "$pcap" >"$json"
+    printf '%s' "$want" >"$key"
+}
+
+# field FILE KEY: a number from the generator's one-line JSON.
+field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "$1"; }
+
+# --- running ---------------------------------------------------------------
+
+now_ns() { date +%s%N; }
+
+# tcpeek_args PCAP: the tcpeek command line for PCAP, in array TCPEEK_RUN.
+tcpeek_args() {
+    TCPEEK_RUN=("${TCPEEK_CMD[@]//\{pcap\}/$1}")
+    TCPEEK_RUN+=("${EXTRA_FLAGS[@]}")
+}
+
+detect_flags() {
+    EXTRA_FLAGS=()
+    local help flag
+    help=$("${TCPEEK_CMD[0]}" record --help 2>&1 || true)
+    for flag in "${OPTIONAL_FLAGS[@]}"; do
+        if grep -q -- "$flag\b" <<<"$help"; then EXTRA_FLAGS+=("$flag"); fi
+    done
+    log "tcpeek command: ${TCPEEK_CMD[*]} ${EXTRA_FLAGS[*]}"
+}
+
+# timed LOG CMD...: runs CMD with stdout+stderr to LOG; sets ELAPSED (seconds)
+# and RSS (peak resident set, KiB, from GNU time).
+timed() {
+    local log=$1; shift
+    local rssfile=$OUT/.rss start end
+    start=$(now_ns)
+    if ! /usr/bin/time -f %M -o "$rssfile" "$@" >"$log" 2>&1; then
+        die "failed: $* (see $log)"
+    fi
+    end=$(now_ns)
+    ELAPSED=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
+    RSS=$(tail -n 1 "$rssfile")
+}
+
+min() { printf '%s\n' "$@" | sort -g | head -n 1; }
+max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b == 0) print "n/a"; else printf f, a / b }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+grouped() { sed ':a; s/\B[0-9]\{3\}\>/,&/; ta' <<<"$1"; }  # 1234567 -> 1,234,567
+
+# summary_value LOG LABEL: the number after "LABEL" in the first filter block
+# of tcpeek's text summary (SPEC §4), or nothing.
+summary_value() {
+    sed -n "s|^ *$2[^0-9]*\([0-9][0-9]*\).*|\1|p" "$1" | head -n 1
+}
+
+# check_counts LOG JSON: compares tcpeek's summary with the expected counts.
+check_counts() {
+    local log=$1 json=$2 verdict=OK label key got want
+    local -a pairs=(
+        "Success:success" "Connection Timed Out:timeout" "Connection Rejected:reject"
+        "ICMP Unreachable:unreach" "Connection Aborted:abort"
+        "SYN Segment Duplicate:dupsyn" "S/A Segment Duplicate:dupsynack"
+    )
+    for pair in "${pairs[@]}"; do
+        label=${pair%%:*} key=${pair##*:}
+        got=$(summary_value "$log" "$label")
+        want=$(field "$json" "$key")
+        if [[ -z $got ]]; then echo "n/a (no text summary found)"; return; fi
+        [[ $got == "$want" ]] || verdict="MISMATCH ($label: got $got, expected $want)"
+    done
+    echo "$verdict"
+}
+
+# --- main ------------------------------------------------------------------
+
+ensure_packages
+build
+[[ $SKIP_TCPEEK == 1 ]] || detect_flags
+
+MIX=$OUT/mix.pcap
+generate mix --mode mix --attempts "$ATTEMPTS" --seed "$SEED" --rate "$RATE"
+PACKETS=$(field "$OUT/mix.json" packets)
+TOTAL_ATTEMPTS=$(field "$OUT/mix.json" attempts)
+BYTES=$(field "$OUT/mix.json" bytes)
+
+# Both contestants read from the page cache, not the disk.
+cat "$MIX" >/dev/null
+
+log "baseline: pcap-count x$RUNS"
+base_times=()
+for ((i = 1; i <= RUNS; i++)); do
+    timed "$OUT/pcap-count.log" "$OUT/pcap-count" "$MIX"
+    base_times+=("$ELAPSED")
+    grep -q "packets=$PACKETS " "$OUT/pcap-count.log" || die "pcap-count read a different packet count"
+done
+BASE_BEST=$(min "${base_times[@]}")
+BASE_PPS=$(div "$PACKETS" "$BASE_BEST" %.0f)
+
+report() {
+    echo "tcpeek benchmark  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "host        : $(nproc) CPU, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
+    echo "source      : $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+    echo "capture     : $MIX: $(grouped "$TOTAL_ATTEMPTS") attempts, $(grouped "$PACKETS") packets, $(div "$BYTES" 1048576 %.0f) MiB (seed $SEED, $RATE attempts/s)"
+    echo "expected    : $(cat "$OUT/mix.json")"
+    echo
+    echo "baseline    : pcap-count, best of $RUNS: ${BASE_BEST} s = $(div "$PACKETS" "$BASE_BEST" %.0f) packets/s   (runs: ${base_times[*]})"
+    [[ $SKIP_TCPEEK == 1 ]] && { echo "tcpeek      : skipped (SKIP_TCPEEK=1)"; return; }
+    echo "tcpeek      : best of $RUNS: ${TCPEEK_BEST} s = $(div "$PACKETS" "$TCPEEK_BEST" %.0f) packets/s, $(div "$TOTAL_ATTEMPTS" "$TCPEEK_BEST" %.0f) attempts/s   (runs: ${tcpeek_times[*]})"
+    echo "RATIO       : tcpeek/baseline = $(div "$BASE_BEST" "$TCPEEK_BEST" %.3f)   (packets/s over packets/s; 1 = as fast as merely reading the file)"
+    echo "peak RSS    : tcpeek on the mix: $(mib "$TCPEEK_RSS")"
+    echo "counts      : $COUNT_CHECK"
+    echo
+    echo "open        : $(grouped "$OPEN_ATTEMPTS") attempts open at once: peak RSS $(mib "$OPEN_RSS");" \
+        "1,000-attempt file: $(mib "$OPEN_SMALL_RSS"); => $(div "$(((OPEN_RSS - OPEN_SMALL_RSS) * 1024))" "$((OPEN_ATTEMPTS - 1000))" %.0f) bytes per open attempt"
+    echo "allocations : $(grouped "$ALLOC_SMALL") attempts: $(grouped "$ALLOCS_SMALL") allocs / $(grouped "$PACKETS_SMALL") packets;" \
+        "$(grouped "$ALLOC_LARGE") attempts: $(grouped "$ALLOCS_LARGE") allocs / $(grouped "$PACKETS_LARGE") packets"
+    echo "              => $(div "$((ALLOCS_LARGE - ALLOCS_SMALL))" "$((PACKETS_LARGE - PACKETS_SMALL))" %.4f) allocations per packet" \
+        "($(div "$((ALLOCS_LARGE - ALLOCS_SMALL))" "$(($(field "$OUT/alloc-large.json" attempts) - $(field "$OUT/alloc-small.json" attempts)))" %.3f) per attempt)"
+}
+
+if [[ $SKIP_TCPEEK != 1 ]]; then
+    log "tcpeek x$RUNS"
+    tcpeek_args "$MIX"
+    tcpeek_times=() rss=()
+    for ((i = 1; i <= RUNS; i++)); do
+        timed "$OUT/tcpeek-mix.log" "${TCPEEK_RUN[@]}"
+        tcpeek_times+=("$ELAPSED") rss+=("$RSS")
+    done
+    TCPEEK_BEST=$(min "${tcpeek_times[@]}")
+    TCPEEK_RSS=$(max "${rss[@]}")
+    COUNT_CHECK=$(check_counts "$OUT/tcpeek-mix.log" "$OUT/mix.json")
+
+    # Memory with every attempt open at once: the generator packs them into
+    # 10 s of packet time, well inside the 60 s timeout. The small file gives
+    # the fixed cost (binary, runtime, buffers) to subtract.
+    generate open --mode open --attempts "$OPEN_ATTEMPTS" --seed "$SEED"
+    generate open-small --mode open --attempts 1000 --seed "$SEED"
+    log "open-attempt memory"
+    tcpeek_args "$OUT/open.pcap"
+    timed "$OUT/tcpeek-open.log" "${TCPEEK_RUN[@]}"
+    OPEN_RSS=$RSS
+    tcpeek_args "$OUT/open-small.pcap"
+    timed "$OUT/tcpeek-open-small.log" "${TCPEEK_RUN[@]}"
+    OPEN_SMALL_RSS=$RSS
+
+    # Allocations per packet: same mix, two sizes; the difference cancels
+    # start-up and end-of-file costs.
+    generate alloc-small --mode mix --attempts "$ALLOC_SMALL" --seed "$SEED" --rate "$RATE"
+    generate alloc-large --mode mix --attempts "$ALLOC_LARGE" --seed "$SEED" --rate "$RATE"
+    log "allocation count"
+    count_allocs() { # PCAP -> total allocations of the process that made the most
+        local countfile=$OUT/.allocs
+        rm -f "$countfile"
+        tcpeek_args "$1"
+        MALLOC_COUNT_OUT=$PWD/$countfile LD_PRELOAD=$PWD/$OUT/malloc-count.so \
+            "${TCPEEK_RUN[@]}" >"$OUT/tcpeek-alloc.log" 2>&1 || die "tcpeek failed under malloc-count (see $OUT/tcpeek-alloc.log)"
+        sed -n 's/.* total=\([0-9]*\) .*/\1/p' "$countfile" | sort -n | tail -n 1
+    }
+    ALLOCS_SMALL=$(count_allocs "$OUT/alloc-small.pcap")
+    ALLOCS_LARGE=$(count_allocs "$OUT/alloc-large.pcap")
+    PACKETS_SMALL=$(field "$OUT/alloc-small.json" packets)
+    PACKETS_LARGE=$(field "$OUT/alloc-large.json" packets)
+fi
+
+report | tee "$OUT/report.txt"
