@@ -1,5 +1,7 @@
 import CPcap
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Synchronization
 import TCPeekCore
@@ -40,7 +42,7 @@ public enum CaptureEnd: Sendable, Equatable {
 }
 
 /// Runs the capture: reads packets, decodes, tracks, counts, and hands
-/// closed sessions to the queue. `run()` occupies the calling thread, which
+/// closed sessions to every consumer's queue. `run()` occupies the calling thread, which
 /// must be a dedicated thread (never Swift's shared pool).
 ///
 /// `@unchecked Sendable`: `state` is touched only by the thread in `run()`;
@@ -49,16 +51,20 @@ public enum CaptureEnd: Sendable, Equatable {
 public final class CaptureLoop: @unchecked Sendable {
     public let handle: PcapHandle
     public let options: TrackingOptions
-    private let queue: SessionQueue
+    /// One queue per consumer (live printer, recorder): each gets every session.
+    private let queues: [SessionQueue]
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let published: Mutex<CaptureSnapshot>
     private var state: PacketState
+    /// Shared with `state`; a `let` here so the hand-off can run while the
+    /// tracker is in the middle of closing attempts.
+    private let collector: SessionCollector
 
-    public init(handle: PcapHandle, options: TrackingOptions, queue: SessionQueue, logger: Logger) {
+    public init(handle: PcapHandle, options: TrackingOptions, queues: [SessionQueue], logger: Logger) {
         self.handle = handle
         self.options = options
-        self.queue = queue
+        self.queues = queues
         self.logger = logger
         var local = options.localAddresses ?? .none
         if options.localAddresses == nil, case .live(let interface) = handle.source {
@@ -68,8 +74,8 @@ public final class CaptureLoop: @unchecked Sendable {
                                        timeout: options.timeout, maxPending: options.maxPending)
         let decoder = PacketDecoder(linkType: handle.linkType, checksumMode: options.checksumMode,
                                     interpretsICMP: options.interpretsICMP)
-        state = PacketState(decoder: decoder, tracker: tracker,
-                            collector: SessionCollector(filterCount: options.filters.counting.count))
+        collector = SessionCollector(filterCount: options.filters.counting.count)
+        state = PacketState(decoder: decoder, tracker: tracker, collector: collector)
         published = Mutex(CaptureSnapshot(counters: Counters(filterCount: options.filters.counting.count)))
     }
 
@@ -86,11 +92,18 @@ public final class CaptureLoop: @unchecked Sendable {
     /// a file every attempt still open is closed as `timeout`; a stopped live
     /// capture leaves them open (counted in the snapshot, not as failures).
     public func run() throws(CaptureError) -> CaptureEnd {
-        defer { queue.close() }
+        defer { for queue in queues { queue.close() } }
         switch handle.source {
         case .file(let path):
             try readFile(path: path)
-            state.tracker.closeAllAsTimeout { [collector = state.collector] in collector.take($0) }
+            // Hand off as it goes: a million open attempts must not pile up.
+            state.tracker.closeAllAsTimeout { [collector, queues] session in
+                collector.take(session)
+                if collector.pendingCount >= SessionCollector.batchSize {
+                    let batch = collector.drain()
+                    for queue in queues { queue.push(batch, waitWhenFull: true) }
+                }
+            }
             flush(waitWhenFull: true)
             return .endOfFile
         case .live(let interface):
@@ -138,7 +151,7 @@ public final class CaptureLoop: @unchecked Sendable {
                 let idle = now - lastActivity
                 let micros = idle.components.seconds * 1_000_000 + idle.components.attoseconds / 1_000_000_000_000
                 state.tracker.advance(to: last + Timestamp.Duration(microseconds: micros)) {
-                    [collector = state.collector] in collector.take($0)
+                    [collector] in collector.take($0)
                 }
             }
             flush(waitWhenFull: false)
@@ -155,15 +168,15 @@ public final class CaptureLoop: @unchecked Sendable {
 
     /// Hands the closed sessions to the queue and publishes the figures.
     private func flush(waitWhenFull: Bool) {
-        let batch = state.collector.drain()
+        let batch = collector.drain()
         if !batch.isEmpty {
-            queue.push(batch, waitWhenFull: waitWhenFull)
+            for queue in queues { queue.push(batch, waitWhenFull: waitWhenFull) }
         }
         publish()
     }
 
     private func publish() {
-        var snapshot = CaptureSnapshot(counters: state.collector.counters)
+        var snapshot = CaptureSnapshot(counters: collector.counters)
         snapshot.decode = state.decodeStatistics
         snapshot.tracker = state.tracker.statistics
         snapshot.openAttempts = state.tracker.openCount
@@ -178,13 +191,16 @@ public final class CaptureLoop: @unchecked Sendable {
 /// them for the next hand-off. A class so the tracker's closing callback can
 /// reach it while the tracker itself is being mutated.
 final class SessionCollector {
+    static let batchSize = 8192
     private(set) var counters: Counters
     private var batch: [Session] = []
 
     init(filterCount: Int) {
         counters = Counters(filterCount: filterCount)
-        batch.reserveCapacity(8192)
+        batch.reserveCapacity(Self.batchSize)
     }
+
+    var pendingCount: Int { batch.count }
 
     @inline(__always) func take(_ session: Session) {
         counters.record(session)

@@ -153,9 +153,9 @@ struct Record: ParsableCommand {
         tracking.timeout = .seconds(Int64(timeout))
         tracking.maxPending = maxPending
 
-        let queue = SessionQueue()
-        let loop = CaptureLoop(handle: handle, options: tracking, queue: queue, logger: logger)
-        let printer = LivePrinter(queue: queue, quiet: quiet)
+        let printerQueue = SessionQueue()
+        let loop = CaptureLoop(handle: handle, options: tracking, queues: [printerQueue], logger: logger)
+        let printer = LivePrinter(queue: printerQueue, quiet: quiet)
         printer.start()
         let signals = StopSignals { loop.requestStop() }
         let startedAt = Timestamp.wallClock
