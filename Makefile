@@ -5,7 +5,7 @@ SWIFT ?= swift
 APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps
 TEST_FLAGS ?=
 
-.PHONY: all deps build release test demo bench clean
+.PHONY: all deps build release test demo bench clean schema
 
 all: build
 
@@ -38,3 +38,7 @@ bench: deps
 
 clean:
 	rm -rf .build
+
+# Regenerates the schema compiled into the binary from Schema/*.sql.
+schema:
+	bash Scripts/generate-schema.sh

@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -26,10 +27,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "TCPeekStore",
+            dependencies: [
+                "TCPeekCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "tcpeek",
             dependencies: [
-                "TCPeekCore", "TCPeekCapture",
+                "TCPeekCore", "TCPeekCapture", "TCPeekStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -50,6 +59,7 @@ let package = Package(
         ),
         .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
         .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore"]),
+        .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TCPeekCore"], exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]

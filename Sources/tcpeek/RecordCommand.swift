@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TCPeekCapture
 import TCPeekCore
+import TCPeekStore
 
 /// `tcpeek record`: capture, classify every handshake, print, count.
 struct Record: ParsableCommand {
@@ -69,6 +70,24 @@ struct Record: ParsableCommand {
     @Flag(name: .customLong("json-summary"), help: "Also print the summary as the socket's GET JSON on standard output.")
     var jsonSummary = false
 
+    @Option(help: "History database (default: /var/lib/tcpeek/tcpeek.db as root, else $XDG_DATA_HOME/tcpeek/tcpeek.db).")
+    var db: String?
+
+    @Flag(name: .customLong("no-db"), help: "Do not record history.")
+    var noDB = false
+
+    @Option(name: .customLong("batch-size"), help: "Sessions per database transaction at most.")
+    var batchSize: Int = 5000
+
+    @Option(name: .customLong("batch-ms"), help: "Milliseconds between database transactions at most.")
+    var batchMilliseconds: Int = 500
+
+    @Option(name: .customLong("retention-days"), help: "Days of sessions to keep.")
+    var retentionDays: Double = 30
+
+    @Option(name: .customLong("rollup-retention-days"), help: "Days of per-minute rollups to keep.")
+    var rollupRetentionDays: Double = 400
+
     @Flag(name: [.customShort("v"), .long], help: "Print the version and libpcap's, then exit.")
     var version = false
 
@@ -89,6 +108,12 @@ struct Record: ParsableCommand {
             throw ValidationError("-r/--read and -i/--interface exclude each other: read a file or capture live")
         }
         if icmp, noICMP { throw ValidationError("--icmp and --no-icmp exclude each other") }
+        if noDB, db != nil { throw ValidationError("--db and --no-db exclude each other") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, not \(batchSize)") }
+        guard batchMilliseconds > 0 else { throw ValidationError("--batch-ms must be positive, not \(batchMilliseconds)") }
+        guard retentionDays > 0, rollupRetentionDays > 0 else {
+            throw ValidationError("--retention-days and --rollup-retention-days must be positive")
+        }
     }
 
     func run() throws {
@@ -140,6 +165,16 @@ struct Record: ParsableCommand {
             Terminal.error(error.description)
             throw ExitCode(1)
         }
+        // The database is opened before privileges are dropped.
+        var database: HistoryDatabase?
+        if !noDB {
+            do {
+                database = try HistoryDatabase.openForRecording(path: db ?? HistoryDatabase.defaultPath)
+            } catch {
+                Terminal.error(error.description)
+                throw ExitCode(1)
+            }
+        }
         if let user {
             do { try Privileges.drop(to: user) } catch {
                 Terminal.error(error.description)
@@ -153,12 +188,32 @@ struct Record: ParsableCommand {
         tracking.timeout = .seconds(Int64(timeout))
         tracking.maxPending = maxPending
 
+        let startedAt = Timestamp.wallClock
+        var recorder: Recorder?
+        if let database {
+            var recorderOptions = RecorderOptions()
+            recorderOptions.batchSize = batchSize
+            recorderOptions.batchInterval = batchMilliseconds
+            recorderOptions.retentionDays = retentionDays
+            recorderOptions.rollupRetentionDays = rollupRetentionDays
+            let run = RunInfo(
+                startedAt: startedAt.seconds, sourceKind: file == nil ? "interface" : "file",
+                source: handle.source.name, filters: filterSet.counting, host: ProcessInfo.processInfo.hostName,
+                version: TCPeekVersion.current, libpcap: PcapHandle.libraryVersion)
+            do {
+                recorder = try Recorder(database: database, run: run, options: recorderOptions, logger: logger)
+            } catch {
+                Terminal.error(error.description)
+                throw ExitCode(1)
+            }
+            recorder?.start()
+        }
         let printerQueue = SessionQueue()
-        let loop = CaptureLoop(handle: handle, options: tracking, queues: [printerQueue], logger: logger)
+        let queues = [printerQueue] + (recorder.map { [$0.queue] } ?? [])
+        let loop = CaptureLoop(handle: handle, options: tracking, queues: queues, logger: logger)
         let printer = LivePrinter(queue: printerQueue, quiet: quiet)
         printer.start()
         let signals = StopSignals { loop.requestStop() }
-        let startedAt = Timestamp.wallClock
 
         let end: CaptureEnd
         var failure: CaptureError?
@@ -170,24 +225,33 @@ struct Record: ParsableCommand {
         }
         signals.cancel()
         printer.wait()
-
         let snapshot = loop.snapshot
+        recorder?.finish(RunEnd(
+            endedAt: Timestamp.wallClock.seconds, capture: snapshot.capture, evicted: snapshot.tracker.evicted,
+            stillOpen: end == .stopped ? snapshot.openAttempts : 0))
+
         let isFile = file != nil
         let from = isFile ? (snapshot.firstPacket ?? startedAt) : startedAt
         let to = isFile ? (snapshot.lastPacket ?? startedAt) : Timestamp.wallClock
         let context = Report.SummaryContext(
             from: from, to: to, capture: snapshot.capture,
             stillOpen: end == .stopped ? snapshot.openAttempts : 0,
-            evicted: snapshot.tracker.evicted, malformedPackets: snapshot.decode.malformedTotal)
+            evicted: snapshot.tracker.evicted, malformedPackets: snapshot.decode.malformedTotal,
+            notRecorded: recorder?.notRecorded)
         Terminal.write("\n" + Report.summary(filters: filterSet.counting, counters: snapshot.counters, context: context) + "\n")
         if jsonSummary {
             let json = Report.getJSON(filters: filterSet.counting, counters: snapshot.counters,
                                       capture: snapshot.capture ?? CaptureStatistics())
             FileHandle.standardOutput.write(Data((json + "\n").utf8))
         }
+        if let recorder, recorder.notRecorded > 0 {
+            let reason = recorder.lastError.map { ": \($0.description)" } ?? " (the writer fell behind)"
+            Terminal.error("\(recorder.notRecorded) sessions could not be recorded in the database\(reason)")
+        }
         if let failure {
             Terminal.error(failure.description)
             throw ExitCode(1)
         }
+        if let recorder, recorder.notRecorded > 0 { throw ExitCode(1) }
     }
 }

@@ -7,7 +7,7 @@ struct TCPeek: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpeek",
         abstract: "Monitor TCP handshakes: successes, rejects, aborts, ICMP unreachables and timeouts.",
-        subcommands: [Record.self],
+        subcommands: [Record.self, Query.self],
         defaultSubcommand: Record.self
     )
 }

@@ -1,0 +1,284 @@
+import Foundation
+import GRDB
+import TCPeekCore
+
+/// How `tcpeek query` groups time.
+public enum TimeBucketing: String, Sendable, CaseIterable {
+    case minute, hour, day, total
+
+    var seconds: Double? {
+        switch self {
+        case .minute: 60
+        case .hour: 3600
+        case .day: 86400
+        case .total: nil
+        }
+    }
+}
+
+/// One filter's figures over one time bucket.
+public struct AggregateRow: Sendable, Equatable {
+    public var filter: String
+    public var from: Double
+    public var to: Double
+    public var counters: FilterCounters
+    /// Handshake time of successful sessions, milliseconds; nil without successes.
+    public var p50: Double?
+    public var p95: Double?
+    public var p99: Double?
+}
+
+/// A histogram of handshake times in the buckets of `Schema.handshakeBucket`.
+struct HandshakeHistogram {
+    var counts: [Int: Int64] = [:]
+
+    mutating func add(bucket: Int, count: Int64) { counts[bucket, default: 0] += count }
+
+    /// The `fraction` quantile in milliseconds (nearest rank on buckets).
+    func quantile(_ fraction: Double) -> Double? {
+        let total = counts.values.reduce(0, +)
+        guard total > 0 else { return nil }
+        let rank = max(1, Int64((fraction * Double(total)).rounded(.up)))
+        var seen: Int64 = 0
+        for bucket in counts.keys.sorted() {
+            seen += counts[bucket] ?? 0
+            if seen >= rank { return Schema.handshakeBucketMiddle(bucket) / 1000 }
+        }
+        return nil
+    }
+}
+
+/// Questions about history, answered from the database only.
+public enum HistoryQuery {
+    /// Every filter name the database knows, in first-seen order.
+    public static func filterNames(in database: HistoryDatabase) throws(StoreError) -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: "SELECT filter FROM rollups_minute GROUP BY filter ORDER BY min(minute), filter")
+        }
+    }
+
+    /// Per filter and time bucket over `[since, until)`: whole minutes come
+    /// from `rollups_minute` (fast over long ranges), the partial minutes at
+    /// either end from `sessions`.
+    public static func aggregate(
+        _ database: HistoryDatabase, since: Double, until: Double, filters requested: [String]?,
+        by bucketing: TimeBucketing
+    ) throws(StoreError) -> [AggregateRow] {
+        guard until > since else { return [] }
+        let fullStart = (since / 60).rounded(.up) * 60
+        let fullEnd = max(fullStart, (until / 60).rounded(.down) * 60)
+        var counters: [GroupKey: FilterCounters] = [:]
+        var histograms: [GroupKey: HandshakeHistogram] = [:]
+        let known = try filterNames(in: database)
+        let filters = requested ?? known
+        let wanted = Set(filters)
+        func key(_ filter: String, _ time: Double) -> GroupKey {
+            guard let size = bucketing.seconds else { return GroupKey(filter: filter, start: since) }
+            return GroupKey(filter: filter, start: (time / size).rounded(.down) * size)
+        }
+        try database.read { db in
+            if fullEnd > fullStart {
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT minute, filter, success, success_dup_syn, success_dup_synack, timeout, reject, unreach,
+                           abort, dup_syn, dup_synack
+                    FROM rollups_minute WHERE minute >= ? AND minute < ?
+                    """, arguments: [Int64(fullStart), Int64(fullEnd)])
+                while let row = try rows.next() {
+                    let filter: String = row["filter"]
+                    guard wanted.contains(filter) else { continue }
+                    var c = FilterCounters()
+                    c.success = row["success"]
+                    c.successWithDupSYN = row["success_dup_syn"]
+                    c.successWithDupSYNACK = row["success_dup_synack"]
+                    c.timeout = row["timeout"]
+                    c.reject = row["reject"]
+                    c.unreach = row["unreach"]
+                    c.abort = row["abort"]
+                    c.dupSYNSegments = row["dup_syn"]
+                    c.dupSYNACKSegments = row["dup_synack"]
+                    counters[key(filter, row["minute"]), default: FilterCounters()].add(c)
+                }
+                let buckets = try Row.fetchCursor(db, sql: """
+                    SELECT minute, filter, bucket, count FROM rollup_handshake_buckets WHERE minute >= ? AND minute < ?
+                    """, arguments: [Int64(fullStart), Int64(fullEnd)])
+                while let row = try buckets.next() {
+                    let filter: String = row["filter"]
+                    guard wanted.contains(filter) else { continue }
+                    histograms[key(filter, row["minute"]), default: HandshakeHistogram()].add(bucket: row["bucket"], count: row["count"])
+                }
+            }
+            // The partial minutes at either end, from the sessions themselves.
+            var edges: [(Double, Double)] = [(since, min(fullStart, until))]
+            if fullEnd >= fullStart, fullEnd < until { edges.append((max(fullEnd, since), until)) }
+            for (low, high) in edges where high > low {
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT f.filter, s.started_at, s.duration, s.outcome, s.dup_syn, s.dup_synack
+                    FROM sessions s JOIN session_filters f ON f.session_id = s.id
+                    WHERE s.started_at >= ? AND s.started_at < ?
+                    """, arguments: [low, high])
+                while let row = try rows.next() {
+                    let filter: String = row["filter"]
+                    guard wanted.contains(filter) else { continue }
+                    let startedAt: Double = row["started_at"]
+                    let duration: Double = row["duration"]
+                    let outcomeText: String = row["outcome"]
+                    guard let outcome = Outcome(outcomeText) else { continue }
+                    let session = Session(
+                        client: .zero, server: .zero, clientPort: 0, serverPort: 0,
+                        startedAt: Timestamp(microseconds: Int64((startedAt * 1_000_000).rounded())),
+                        duration: Timestamp.Duration(microseconds: Int64((duration * 1_000_000).rounded())),
+                        outcome: outcome, dupSYN: row["dup_syn"], dupSYNACK: row["dup_synack"])
+                    let k = key(filter, startedAt)
+                    counters[k, default: FilterCounters()].record(session)
+                    if outcome == .success {
+                        histograms[k, default: HandshakeHistogram()].add(
+                            bucket: Schema.handshakeBucket(microseconds: session.duration.microseconds), count: 1)
+                    }
+                }
+            }
+        }
+        // Every requested filter gets every bucket of the range, zeros included.
+        var starts: [Double] = []
+        if let size = bucketing.seconds {
+            var start = (since / size).rounded(.down) * size
+            while start < until && starts.count < 100_000 {
+                starts.append(start)
+                start += size
+            }
+        } else {
+            starts = [since]
+        }
+        var rows: [AggregateRow] = []
+        for filter in filters {
+            for start in starts {
+                let k = GroupKey(filter: filter, start: start)
+                let histogram = histograms[k] ?? HandshakeHistogram()
+                let to = bucketing.seconds.map { min(until, start + $0) } ?? until
+                rows.append(AggregateRow(
+                    filter: filter, from: max(since, start), to: to, counters: counters[k] ?? FilterCounters(),
+                    p50: histogram.quantile(0.50), p95: histogram.quantile(0.95), p99: histogram.quantile(0.99)))
+            }
+        }
+        return rows
+    }
+
+    /// One recorded session, as `tcpeek query --sessions` lists it.
+    public struct SessionRow: Sendable, Equatable {
+        public var startedAt: Double
+        public var duration: Double
+        public var client: String
+        public var clientPort: Int
+        public var server: String
+        public var serverPort: Int
+        public var direction: String?
+        public var outcome: String
+        public var dupSYN: Int
+        public var dupSYNACK: Int
+        public var filters: String
+    }
+
+    /// Sessions newest first, every condition a bound parameter.
+    public static func sessions(
+        _ database: HistoryDatabase, since: Double, until: Double, filters: [String]?, outcome: String?,
+        client: String?, server: String?, port: Int?, limit: Int
+    ) throws(StoreError) -> [SessionRow] {
+        var conditions = ["s.started_at >= ?", "s.started_at < ?"]
+        var arguments: [any DatabaseValueConvertible] = [since, until]
+        if let filters {
+            conditions.append("s.id IN (SELECT session_id FROM session_filters WHERE filter IN (\(filters.map { _ in "?" }.joined(separator: ","))))")
+            arguments.append(contentsOf: filters as [any DatabaseValueConvertible])
+        }
+        if let outcome { conditions.append("s.outcome = ?"); arguments.append(outcome) }
+        if let client { conditions.append("s.client_addr = ?"); arguments.append(client) }
+        if let server { conditions.append("s.server_addr = ?"); arguments.append(server) }
+        if let port { conditions.append("s.server_port = ?"); arguments.append(port) }
+        arguments.append(limit)
+        let sql = """
+            SELECT s.started_at, s.duration, s.client_addr, s.client_port, s.server_addr, s.server_port, s.direction,
+                   s.outcome, s.dup_syn, s.dup_synack,
+                   (SELECT group_concat(filter, ',') FROM session_filters WHERE session_id = s.id) AS filters
+            FROM sessions s WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY s.started_at DESC LIMIT ?
+            """
+        return try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                SessionRow(
+                    startedAt: row["started_at"], duration: row["duration"], client: row["client_addr"],
+                    clientPort: row["client_port"], server: row["server_addr"], serverPort: row["server_port"],
+                    direction: row["direction"], outcome: row["outcome"], dupSYN: row["dup_syn"],
+                    dupSYNACK: row["dup_synack"], filters: row["filters"] ?? "")
+            }
+        }
+    }
+
+    /// What `--top` ranks.
+    public enum TopKind: String, Sendable, CaseIterable {
+        case server, client, port
+
+        var column: String {
+            switch self {
+            case .server: "server_addr"
+            case .client: "client_addr"
+            case .port: "server_port"
+            }
+        }
+    }
+
+    public struct TopRow: Sendable, Equatable {
+        public var key: String
+        public var failures: Int64
+        public var timeout: Int64
+        public var reject: Int64
+        public var unreach: Int64
+        public var abort: Int64
+        public var attempts: Int64
+    }
+
+    /// The endpoints with the most failures.
+    public static func top(
+        _ database: HistoryDatabase, kind: TopKind, since: Double, until: Double, filters: [String]?, limit: Int
+    ) throws(StoreError) -> [TopRow] {
+        var conditions = ["started_at >= ?", "started_at < ?"]
+        var arguments: [any DatabaseValueConvertible] = [since, until]
+        if let filters {
+            conditions.append("id IN (SELECT session_id FROM session_filters WHERE filter IN (\(filters.map { _ in "?" }.joined(separator: ","))))")
+            arguments.append(contentsOf: filters as [any DatabaseValueConvertible])
+        }
+        arguments.append(limit)
+        // The column name comes from the enum above, never from the user.
+        let sql = """
+            SELECT CAST(\(kind.column) AS TEXT) AS key,
+                   sum(outcome <> 'success') AS failures, sum(outcome = 'timeout') AS timeout,
+                   sum(outcome = 'reject') AS reject, sum(outcome = 'unreach') AS unreach,
+                   sum(outcome = 'abort') AS abort, count(*) AS attempts
+            FROM sessions WHERE \(conditions.joined(separator: " AND "))
+            GROUP BY \(kind.column) HAVING failures > 0
+            ORDER BY failures DESC, key LIMIT ?
+            """
+        return try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                TopRow(key: row["key"], failures: row["failures"], timeout: row["timeout"], reject: row["reject"],
+                       unreach: row["unreach"], abort: row["abort"], attempts: row["attempts"])
+            }
+        }
+    }
+}
+
+private struct GroupKey: Hashable {
+    var filter: String
+    var start: Double
+}
+
+extension FilterCounters {
+    mutating func add(_ other: FilterCounters) {
+        success &+= other.success
+        successWithDupSYN &+= other.successWithDupSYN
+        successWithDupSYNACK &+= other.successWithDupSYNACK
+        timeout &+= other.timeout
+        reject &+= other.reject
+        unreach &+= other.unreach
+        abort &+= other.abort
+        dupSYNSegments &+= other.dupSYNSegments
+        dupSYNACKSegments &+= other.dupSYNACKSegments
+    }
+}

@@ -1,0 +1,332 @@
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+import TCPeekCore
+
+/// What a `tcpeek record` run writes into its `runs` row.
+public struct RunInfo: Sendable {
+    public var startedAt: Double
+    public var sourceKind: String
+    public var source: String
+    public var filters: [Filter]
+    public var host: String?
+    public var version: String
+    public var libpcap: String?
+
+    public init(startedAt: Double, sourceKind: String, source: String, filters: [Filter], host: String?,
+                version: String, libpcap: String?) {
+        self.startedAt = startedAt
+        self.sourceKind = sourceKind
+        self.source = source
+        self.filters = filters
+        self.host = host
+        self.version = version
+        self.libpcap = libpcap
+    }
+}
+
+/// How a run ended, for its `runs` row.
+public struct RunEnd: Sendable {
+    public var endedAt: Double
+    public var capture: CaptureStatistics?
+    public var evicted: UInt64
+    public var stillOpen: Int?
+    public init(endedAt: Double, capture: CaptureStatistics?, evicted: UInt64, stillOpen: Int?) {
+        self.endedAt = endedAt
+        self.capture = capture
+        self.evicted = evicted
+        self.stillOpen = stillOpen
+    }
+}
+
+/// Tuning of the writer (`--batch-size`, `--batch-ms`, retention).
+public struct RecorderOptions: Sendable {
+    public var batchSize = 5000
+    public var batchInterval: Int = 500  // milliseconds
+    public var retentionDays: Double = 30
+    public var rollupRetentionDays: Double = 400
+    /// Sessions kept in memory while the database refuses writes (locked,
+    /// disk full) before further ones are counted as not recorded.
+    public var maximumBacklog = 1_000_000
+    public init() {}
+}
+
+/// The writer thread of DESIGN.md: takes closed sessions from its queue and
+/// writes them in batches (size or time, whichever comes first), one
+/// transaction per batch holding the sessions, their filters and the
+/// rollup upserts that count them, so the rollups always equal an
+/// aggregation of the sessions.
+public final class Recorder: Sendable {
+    public let queue: SessionQueue
+    private let database: HistoryDatabase
+    private let filterNames: [String]
+    private let options: RecorderOptions
+    private let logger: Logger
+    private let runID: Int64
+    private let counts = Mutex(Counts())
+    private let finished = Mutex<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    struct Counts {
+        var recorded: UInt64 = 0
+        var failed: UInt64 = 0
+        var lastError: StoreError?
+    }
+
+    /// Opens the run's row; the database stays the caller's.
+    public init(database: HistoryDatabase, run: RunInfo, options: RecorderOptions, logger: Logger) throws(StoreError) {
+        self.database = database
+        self.options = options
+        self.logger = logger
+        self.filterNames = run.filters.map(\.name)
+        self.queue = SessionQueue(capacity: max(options.batchSize * 4, 1 << 16))
+        let filtersJSON = "[" + run.filters.map {
+            "{\"name\":\(Report.jsonString($0.name)),\"expression\":\(Report.jsonString($0.expression))}"
+        }.joined(separator: ",") + "]"
+        runID = try database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO runs (started_at, source_kind, source, filters, host, version, libpcap)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [run.startedAt, run.sourceKind, run.source, filtersJSON, run.host, run.version, run.libpcap])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Sessions written so far.
+    public var recorded: UInt64 { counts.withLock { $0.recorded } }
+
+    /// Sessions that will never be written: dropped from the hand-off while
+    /// the writer lagged, or refused by the database.
+    public var notRecorded: UInt64 { counts.withLock { $0.failed } &+ queue.dropped }
+
+    public var lastError: StoreError? { counts.withLock { $0.lastError } }
+
+    /// Starts the writer thread.
+    public func start() {
+        let thread = Thread { [self] in
+            writeLoop()
+            done.signal()
+        }
+        thread.name = "tcpeek-recorder"
+        thread.start()
+    }
+
+    /// Waits until everything queued is written (the queue must be closed
+    /// by the capture first), then completes the run's row.
+    public func finish(_ end: RunEnd) {
+        done.wait()
+        let notRecorded = self.notRecorded
+        do {
+            try database.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE runs SET ended_at = ?, pcap_recv = ?, pcap_drop = ?, pcap_ifdrop = ?,
+                            sessions_not_recorded = ?, evicted = ?, still_open = ? WHERE id = ?
+                        """,
+                    arguments: [end.endedAt, end.capture.map { Int64($0.received) }, end.capture.map { Int64($0.dropped) },
+                                end.capture.map { Int64($0.interfaceDropped) }, Int64(notRecorded), Int64(end.evicted),
+                                end.stillOpen, runID])
+            }
+        } catch {
+            logger.error("cannot complete the run record", metadata: ["store.error": "\(error)"])
+        }
+    }
+
+    // MARK: Writer thread
+
+    private func writeLoop() {
+        var pending: [Session] = []
+        pending.reserveCapacity(options.batchSize)
+        var lastWrite = ContinuousClock.now
+        var lastPrune = ContinuousClock.now
+        let interval = Duration.milliseconds(options.batchInterval)
+        var isOpen = true
+        while isOpen {
+            let wait = max(1, Int((interval - (ContinuousClock.now - lastWrite)) / .milliseconds(1)))
+            if let batch = queue.next(waitingAtMost: wait) {
+                pending.append(contentsOf: batch)
+            } else {
+                isOpen = false
+            }
+            let due = ContinuousClock.now - lastWrite >= interval
+            if pending.count >= options.batchSize || (due && !pending.isEmpty) || (!isOpen && !pending.isEmpty) {
+                writeInChunks(&pending, final: !isOpen)
+                lastWrite = ContinuousClock.now
+            } else if due {
+                lastWrite = ContinuousClock.now
+            }
+            if ContinuousClock.now - lastPrune > .seconds(60) {
+                prune()
+                lastPrune = ContinuousClock.now
+            }
+        }
+    }
+
+    /// Writes `pending` in transactions of at most a batch each. On failure
+    /// the sessions stay pending (the next round retries) up to the backlog
+    /// bound; at the end, or beyond the bound, they are counted as not recorded.
+    private func writeInChunks(_ pending: inout [Session], final: Bool) {
+        while !pending.isEmpty {
+            let chunk = Array(pending.prefix(options.batchSize))
+            do {
+                try write(chunk)
+                pending.removeFirst(chunk.count)
+                counts.withLock { $0.recorded &+= UInt64(chunk.count) }
+            } catch {
+                logger.error("cannot write sessions to the database; will retry",
+                             metadata: ["store.path": "\(database.path)", "store.error": "\(error)"])
+                counts.withLock { $0.lastError = error }
+                if final {
+                    // One last attempt after a pause (a lock may be brief).
+                    Thread.sleep(forTimeInterval: 1)
+                    if (try? write(chunk)) != nil {
+                        pending.removeFirst(chunk.count)
+                        counts.withLock { $0.recorded &+= UInt64(chunk.count) }
+                        continue
+                    }
+                    counts.withLock { $0.failed &+= UInt64(pending.count) }
+                    pending.removeAll()
+                } else if pending.count > options.maximumBacklog {
+                    let excess = pending.count - options.maximumBacklog
+                    pending.removeFirst(excess)
+                    counts.withLock { $0.failed &+= UInt64(excess) }
+                }
+                return
+            }
+        }
+    }
+
+    /// One transaction: the sessions, which filters counted them, and the
+    /// per-minute rollups and handshake-time buckets they add to.
+    private func write(_ sessions: [Session]) throws(StoreError) {
+        var rollups: [RollupKey: RollupDelta] = [:]
+        var buckets: [BucketKey: Int64] = [:]
+        for session in sessions {
+            let minute = Int64((Double(session.startedAt.microseconds) / 1_000_000 / 60).rounded(.down)) * 60
+            for index in session.filters where index < filterNames.count {
+                rollups[RollupKey(minute: minute, filter: index), default: RollupDelta()].add(session)
+                if session.outcome == .success {
+                    let bucket = Schema.handshakeBucket(microseconds: session.duration.microseconds)
+                    buckets[BucketKey(minute: minute, filter: index, bucket: bucket), default: 0] += 1
+                }
+            }
+        }
+        try database.write { db in
+            let insertSession = try db.cachedStatement(sql: """
+                INSERT INTO sessions (run_id, started_at, duration, family, client_addr, client_port, server_addr,
+                    server_port, vlan, direction, outcome, dup_syn, dup_synack, icmp_type, icmp_code, evicted)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            let insertFilter = try db.cachedStatement(sql: "INSERT INTO session_filters (filter, session_id) VALUES (?, ?)")
+            for session in sessions {
+                let isUnreach = session.outcome == .unreach
+                let vlanIDs = session.vlan.ids
+                try insertSession.execute(arguments: [
+                    runID, Double(session.startedAt.microseconds) / 1_000_000, Double(max(0, session.duration.microseconds)) / 1_000_000,
+                    session.isIPv4 ? 4 : 6, session.client.description, Int(session.clientPort),
+                    session.server.description, Int(session.serverPort),
+                    vlanIDs.isEmpty ? nil : vlanIDs.map(String.init).joined(separator: "."),
+                    session.direction?.rawValue, session.outcome.description,
+                    Int64(session.dupSYN), Int64(session.dupSYNACK),
+                    isUnreach ? Int(session.icmpType) : nil, isUnreach ? Int(session.icmpCode) : nil,
+                    session.wasEvicted ? 1 : 0,
+                ])
+                let sessionID = db.lastInsertedRowID
+                for index in session.filters where index < filterNames.count {
+                    try insertFilter.execute(arguments: [filterNames[index], sessionID])
+                }
+            }
+            let upsertRollup = try db.cachedStatement(sql: """
+                INSERT INTO rollups_minute (minute, filter, success, success_dup_syn, success_dup_synack, failure,
+                    timeout, reject, unreach, abort, dup_syn, dup_synack, handshake_sum)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (minute, filter) DO UPDATE SET
+                    success = success + excluded.success,
+                    success_dup_syn = success_dup_syn + excluded.success_dup_syn,
+                    success_dup_synack = success_dup_synack + excluded.success_dup_synack,
+                    failure = failure + excluded.failure,
+                    timeout = timeout + excluded.timeout,
+                    reject = reject + excluded.reject,
+                    unreach = unreach + excluded.unreach,
+                    abort = abort + excluded.abort,
+                    dup_syn = dup_syn + excluded.dup_syn,
+                    dup_synack = dup_synack + excluded.dup_synack,
+                    handshake_sum = handshake_sum + excluded.handshake_sum
+                """)
+            for (key, delta) in rollups {
+                let c = delta.counters
+                try upsertRollup.execute(arguments: [
+                    key.minute, filterNames[key.filter], Int64(c.success), Int64(c.successWithDupSYN),
+                    Int64(c.successWithDupSYNACK), Int64(c.failure), Int64(c.timeout), Int64(c.reject),
+                    Int64(c.unreach), Int64(c.abort), Int64(c.dupSYNSegments), Int64(c.dupSYNACKSegments),
+                    delta.handshakeSeconds,
+                ])
+            }
+            let upsertBucket = try db.cachedStatement(sql: """
+                INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count) VALUES (?, ?, ?, ?)
+                ON CONFLICT (minute, filter, bucket) DO UPDATE SET count = count + excluded.count
+                """)
+            for (key, count) in buckets {
+                try upsertBucket.execute(arguments: [key.minute, filterNames[key.filter], key.bucket, count])
+            }
+            try db.execute(sql: "UPDATE runs SET sessions_recorded = sessions_recorded + ? WHERE id = ?",
+                           arguments: [sessions.count, runID])
+        }
+    }
+
+    /// Retention, in small batches so recording never stalls. Ages are
+    /// measured from the newest recorded session, not the wall clock, so a
+    /// capture file of last year is kept after it is read.
+    private func prune() {
+        do {
+            try database.write { db in
+                guard let newest = try Double.fetchOne(db, sql: "SELECT max(started_at) FROM sessions") else { return }
+                try db.execute(
+                    sql: """
+                        DELETE FROM sessions WHERE id IN
+                            (SELECT id FROM sessions WHERE started_at < ? ORDER BY started_at LIMIT 5000)
+                        """,
+                    arguments: [newest - options.retentionDays * 86400])
+                let rollupLimit = newest - options.rollupRetentionDays * 86400
+                try db.execute(
+                    sql: """
+                        DELETE FROM rollups_minute WHERE (minute, filter) IN
+                            (SELECT minute, filter FROM rollups_minute WHERE minute < ? LIMIT 5000)
+                        """,
+                    arguments: [rollupLimit])
+                try db.execute(
+                    sql: """
+                        DELETE FROM rollup_handshake_buckets WHERE (minute, filter, bucket) IN
+                            (SELECT minute, filter, bucket FROM rollup_handshake_buckets WHERE minute < ? LIMIT 20000)
+                        """,
+                    arguments: [rollupLimit])
+            }
+        } catch {
+            logger.warning("cannot prune old history", metadata: ["store.error": "\(error)"])
+        }
+    }
+}
+
+private struct RollupKey: Hashable {
+    var minute: Int64
+    var filter: Int
+}
+
+private struct BucketKey: Hashable {
+    var minute: Int64
+    var filter: Int
+    var bucket: Int
+}
+
+private struct RollupDelta {
+    var counters = FilterCounters()
+    var handshakeSeconds = 0.0
+
+    mutating func add(_ session: Session) {
+        counters.record(session)
+        if session.outcome == .success { handshakeSeconds += Double(max(0, session.duration.microseconds)) / 1_000_000 }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+
+/// The history database's schema: the numbered migrations of `Schema/`,
+/// compiled into the binary, applied in order with the version kept in
+/// `PRAGMA user_version`.
+public enum Schema {
+    struct Migration: Sendable {
+        let version: Int
+        let name: String
+        let sql: String
+    }
+
+    /// The version this build writes.
+    public static var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    /// The tables every tcpeek database has; their absence in a non-empty
+    /// file means it belongs to something else.
+    static let ownTables: Set<String> = ["runs", "sessions", "session_filters", "rollups_minute", "rollup_handshake_buckets"]
+
+    /// Brings `db` to the latest version. Refuses, without changing
+    /// anything, a database written by a newer tcpeek or one that is not a
+    /// tcpeek database at all.
+    static func migrate(_ db: Database, path: String) throws {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if version > latestVersion {
+            throw StoreError.newerSchema(path: path, found: version, known: latestVersion)
+        }
+        let tables = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+        if version == 0, !tables.isEmpty {
+            throw StoreError.notTCPeekDatabase(path: path, detail: "it has tables (\(tables.sorted().prefix(5).joined(separator: ", "))) but no tcpeek schema version")
+        }
+        if version > 0, !ownTables.isSubset(of: tables) {
+            throw StoreError.notTCPeekDatabase(path: path, detail: "schema version \(version) but tables are missing")
+        }
+        for migration in migrations where migration.version > version {
+            try db.inTransaction {
+                try db.execute(sql: migration.sql)
+                try db.execute(sql: "PRAGMA user_version = \(migration.version)")
+                return .commit
+            }
+        }
+    }
+
+    /// The bucket of the handshake-time histogram holding `microseconds`
+    /// (see `rollup_handshake_buckets` in Schema/0001_initial.sql).
+    public static func handshakeBucket(microseconds: Int64) -> Int {
+        guard microseconds >= 1 else { return 0 }
+        return Int((Double(microseconds).logarithm / bucketLogBase).rounded(.down)) + 1
+    }
+
+    /// A representative duration (the geometric middle) of a bucket, in
+    /// microseconds: within 1 % of every duration the bucket holds.
+    public static func handshakeBucketMiddle(_ bucket: Int) -> Double {
+        guard bucket > 0 else { return 0.5 }
+        let low = (Double(bucket - 1) * bucketLogBase).exponential
+        let high = (Double(bucket) * bucketLogBase).exponential
+        return (low * high).squareRoot()
+    }
+
+    static let bucketLogBase = 1.02.logarithm
+}
+
+extension Double {
+    var logarithm: Double { Foundation.log(self) }
+    var exponential: Double { Foundation.exp(self) }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+
+/// Why the history database cannot be used, worded for the operator.
+public enum StoreError: Error, CustomStringConvertible, Equatable {
+    case newerSchema(path: String, found: Int, known: Int)
+    case notTCPeekDatabase(path: String, detail: String)
+    case locked(path: String)
+    case readOnly(path: String, detail: String)
+    case diskFull(path: String)
+    case cannotOpen(path: String, detail: String)
+    case cannotCreateFolder(path: String, detail: String)
+    case notFound(path: String)
+    case failed(path: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .newerSchema(let path, let found, let known):
+            "database '\(path)' was written by a newer tcpeek (schema version \(found); this one knows up to \(known)); "
+                + "upgrade tcpeek or choose another file with --db. The file was left untouched"
+        case .notTCPeekDatabase(let path, let detail):
+            "'\(path)' is not a tcpeek database (\(detail)); choose another file with --db. The file was left untouched"
+        case .locked(let path):
+            "database '\(path)' is locked by another writer (is another 'tcpeek record' using it?); "
+                + "stop it or choose another file with --db"
+        case .readOnly(let path, let detail):
+            "database '\(path)' cannot be written (\(detail)); check the permissions of the file and its folder, "
+                + "or run without history (--no-db)"
+        case .diskFull(let path):
+            "database '\(path)': the disk is full; free space or choose another file with --db"
+        case .cannotOpen(let path, let detail):
+            "cannot open database '\(path)': \(detail)"
+        case .cannotCreateFolder(let path, let detail):
+            "cannot create the database folder '\(path)': \(detail); create it or choose another file with --db"
+        case .notFound(let path):
+            "no database at '\(path)'; record first with 'tcpeek record', or name the file with --db"
+        case .failed(let path, let detail):
+            "database '\(path)': \(detail)"
+        }
+    }
+
+    /// Maps SQLite's errors onto the cases above.
+    static func from(_ error: any Error, path: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        guard let error = error as? DatabaseError else {
+            return .failed(path: path, detail: String(describing: error))
+        }
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return .locked(path: path)
+        case .SQLITE_READONLY: return .readOnly(path: path, detail: error.message ?? "read-only")
+        case .SQLITE_FULL: return .diskFull(path: path)
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return .notTCPeekDatabase(path: path, detail: error.message ?? "not a database")
+        case .SQLITE_CANTOPEN: return .cannotOpen(path: path, detail: error.message ?? "cannot open")
+        case .SQLITE_PERM: return .readOnly(path: path, detail: error.message ?? "permission denied")
+        default: return .failed(path: path, detail: error.message ?? "\(error)")
+        }
+    }
+}

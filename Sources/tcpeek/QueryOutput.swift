@@ -1,0 +1,135 @@
+import Foundation
+import TCPeekCore
+import TCPeekStore
+
+/// Table, JSON and CSV renderings of query results.
+enum QueryOutput {
+    static func aggregates(_ rows: [AggregateRow], format: Query.Format, bucketing: TimeBucketing, isTerminal: Bool) -> String {
+        switch format {
+        case .json:
+            return HistoryJSON.aggregates(rows) + "\n"
+        case .csv:
+            var lines = ["filter,from,to,success,dupsyn,dupsynack,failure,timeout,reject,unreach,abort,p50_ms,p95_ms,p99_ms"]
+            for row in rows {
+                let c = row.counters
+                lines.append([row.filter, HistoryJSON.isoTime(row.from), HistoryJSON.isoTime(row.to), "\(c.success)",
+                              "\(c.successWithDupSYN)", "\(c.successWithDupSYNACK)", "\(c.failure)", "\(c.timeout)",
+                              "\(c.reject)", "\(c.unreach)", "\(c.abort)", csvNumber(row.p50), csvNumber(row.p95),
+                              csvNumber(row.p99)].map(csvField).joined(separator: ","))
+            }
+            return lines.joined(separator: "\n") + "\n"
+        case .table:
+            var header = ["FILTER", "FROM", "TO", "SUCCESS", "DUPSYN", "DUPS/A", "FAILURE", "TIMEOUT", "REJECT",
+                          "UNREACH", "ABORT", "P50 ms", "P95 ms", "P99 ms"]
+            let maxFailures = rows.map(\.counters.failure).max() ?? 0
+            if isTerminal, bucketing != .total { header.append("FAILURES") }
+            var table = [header]
+            for row in rows {
+                let c = row.counters
+                var cells = [row.filter, tableTime(row.from), tableTime(row.to), "\(c.success)", "\(c.successWithDupSYN)",
+                             "\(c.successWithDupSYNACK)", "\(c.failure)", "\(c.timeout)", "\(c.reject)", "\(c.unreach)",
+                             "\(c.abort)", tableNumber(row.p50), tableNumber(row.p95), tableNumber(row.p99)]
+                if isTerminal, bucketing != .total { cells.append(bar(c.failure, of: maxFailures)) }
+                table.append(cells)
+            }
+            return render(table, leftAligned: [0, 1, 2, 14])
+        }
+    }
+
+    static func sessions(_ rows: [HistoryQuery.SessionRow], format: Query.Format) -> String {
+        switch format {
+        case .json:
+            return "[" + rows.map { row in
+                "{\"started_at\":\"\(HistoryJSON.isoTime(row.startedAt))\",\"duration_ms\":\(HistoryJSON.number(row.duration * 1000)),"
+                    + "\"client\":\(Report.jsonString(row.client)),\"client_port\":\(row.clientPort),"
+                    + "\"server\":\(Report.jsonString(row.server)),\"server_port\":\(row.serverPort),"
+                    + "\"direction\":\(row.direction.map(Report.jsonString) ?? "null"),\"outcome\":\"\(row.outcome)\","
+                    + "\"dupsyn\":\(row.dupSYN),\"dupsynack\":\(row.dupSYNACK),"
+                    + "\"filters\":[\(row.filters.split(separator: ",").map { Report.jsonString(String($0)) }.joined(separator: ","))]}"
+            }.joined(separator: ",") + "]\n"
+        case .csv:
+            var lines = ["started_at,duration_ms,client,client_port,server,server_port,direction,outcome,dupsyn,dupsynack,filters"]
+            for row in rows {
+                lines.append([HistoryJSON.isoTime(row.startedAt), HistoryJSON.number(row.duration * 1000), row.client,
+                              "\(row.clientPort)", row.server, "\(row.serverPort)", row.direction ?? "", row.outcome,
+                              "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters].map(csvField).joined(separator: ","))
+            }
+            return lines.joined(separator: "\n") + "\n"
+        case .table:
+            var table = [["STARTED", "TIME ms", "CLIENT", "SERVER", "DIR", "OUTCOME", "DUPSYN", "DUPS/A", "FILTERS"]]
+            for row in rows {
+                table.append([tableTime(row.startedAt), tableNumber(row.duration * 1000),
+                              endpoint(row.client, row.clientPort), endpoint(row.server, row.serverPort),
+                              row.direction ?? "-", row.outcome, "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters])
+            }
+            return render(table, leftAligned: [0, 2, 3, 4, 5, 8])
+        }
+    }
+
+    static func top(_ rows: [HistoryQuery.TopRow], kind: HistoryQuery.TopKind, format: Query.Format) -> String {
+        switch format {
+        case .json:
+            return "[" + rows.map { row in
+                "{\"\(kind.rawValue)\":\(Report.jsonString(row.key)),\"failures\":\(row.failures),\"timeout\":\(row.timeout),"
+                    + "\"reject\":\(row.reject),\"unreach\":\(row.unreach),\"abort\":\(row.abort),\"attempts\":\(row.attempts)}"
+            }.joined(separator: ",") + "]\n"
+        case .csv:
+            var lines = ["\(kind.rawValue),failures,timeout,reject,unreach,abort,attempts"]
+            for row in rows {
+                lines.append([row.key, "\(row.failures)", "\(row.timeout)", "\(row.reject)", "\(row.unreach)",
+                              "\(row.abort)", "\(row.attempts)"].map(csvField).joined(separator: ","))
+            }
+            return lines.joined(separator: "\n") + "\n"
+        case .table:
+            var table = [[kind.rawValue.uppercased(), "FAILURES", "TIMEOUT", "REJECT", "UNREACH", "ABORT", "ATTEMPTS"]]
+            for row in rows {
+                table.append([row.key, "\(row.failures)", "\(row.timeout)", "\(row.reject)", "\(row.unreach)",
+                              "\(row.abort)", "\(row.attempts)"])
+            }
+            return render(table, leftAligned: [0])
+        }
+    }
+
+    // MARK: Helpers
+
+    static func render(_ table: [[String]], leftAligned: Set<Int>) -> String {
+        let columns = table.map(\.count).max() ?? 0
+        var widths = Array(repeating: 0, count: columns)
+        for row in table { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return table.map { row in
+            row.enumerated().map { i, cell in
+                let padding = String(repeating: " ", count: widths[i] - cell.count)
+                return leftAligned.contains(i) ? cell + padding : padding + cell
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }.joined(separator: "\n") + "\n"
+    }
+
+    static func bar(_ value: UInt64, of maximum: UInt64) -> String {
+        guard maximum > 0, value > 0 else { return "" }
+        let eighths = Int((Double(value) / Double(maximum) * 80).rounded(.up))
+        let blocks = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
+        return String(repeating: "█", count: eighths / 8) + blocks[eighths % 8]
+    }
+
+    static func tableTime(_ seconds: Double) -> String {
+        Report.localTime(Timestamp(microseconds: Int64((seconds * 1_000_000).rounded())), format: "%Y-%m-%d %H:%M:%S")
+    }
+
+    static func tableNumber(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return String(format: "%.3f", value)
+    }
+
+    static func csvNumber(_ value: Double?) -> String {
+        value.map { String(format: "%.3f", $0) } ?? ""
+    }
+
+    static func csvField(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+            ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+
+    static func endpoint(_ address: String, _ port: Int) -> String {
+        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+}
