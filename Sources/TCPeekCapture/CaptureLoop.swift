@@ -33,6 +33,8 @@ public struct CaptureSnapshot: Sendable {
     /// Packet times of the first and last packet.
     public var firstPacket: Timestamp?
     public var lastPacket: Timestamp?
+    /// How far into the capture file reading has come (file captures only).
+    public var fileOffset: Int64?
 }
 
 /// How a capture ended.
@@ -183,6 +185,7 @@ public final class CaptureLoop: @unchecked Sendable {
         snapshot.capture = handle.statistics()
         snapshot.firstPacket = state.firstPacket
         snapshot.lastPacket = state.lastPacket
+        snapshot.fileOffset = handle.fileOffset
         published.withLock { $0 = snapshot }
     }
 }

@@ -175,6 +175,13 @@ public final class PcapHandle: @unchecked Sendable {
     /// Makes a running `pcap_dispatch` return; safe from any thread.
     public func breakLoop() { pcap_breakloop(pointer) }
 
+    /// The read position in a capture file; nil for live captures.
+    public var fileOffset: Int64? {
+        guard case .file = source, let file = pcap_file(pointer) else { return nil }
+        let offset = ftello(file)
+        return offset >= 0 ? Int64(offset) : nil
+    }
+
     public var lastError: String { String(cString: pcap_geterr(pointer)) }
 
     /// The libpcap version string, for `--version`.

@@ -214,6 +214,8 @@ struct Record: ParsableCommand {
         let printer = LivePrinter(queue: printerQueue, quiet: quiet)
         printer.start()
         let signals = StopSignals { loop.requestStop() }
+        let progress = file.flatMap { FileProgress.make(for: $0, loop: loop) }
+        progress?.start()
 
         let end: CaptureEnd
         var failure: CaptureError?
@@ -224,6 +226,7 @@ struct Record: ParsableCommand {
             end = .endOfFile
         }
         signals.cancel()
+        progress?.stop()
         printer.wait()
         let snapshot = loop.snapshot
         recorder?.finish(RunEnd(

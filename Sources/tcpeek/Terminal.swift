@@ -1,10 +1,31 @@
 import Foundation
+import Synchronization
 
 /// Messages for the operator on standard error (command output goes to
-/// standard output with `print`).
+/// standard output with `print`). Writers share one lock so that a progress
+/// bar and live lines never interleave mid-line.
 enum Terminal {
+    private static let lock = Mutex<Void>(())
+    /// Whether a progress bar occupies the last line of the terminal.
+    static let hasProgressLine = Mutex(false)
+
     static func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        lock.withLock { _ in
+            // Live lines overwrite the progress bar, which is redrawn next tick.
+            let prefix = hasProgressLine.withLock { $0 } ? "\r\u{1B}[K" : ""
+            FileHandle.standardError.write(Data((prefix + text).utf8))
+        }
+    }
+
+    static func drawProgress(_ line: String) {
+        lock.withLock { _ in FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
+    }
+
+    static func clearProgress() {
+        lock.withLock { _ in
+            hasProgressLine.withLock { $0 = false }
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        }
     }
 
     static func status(_ text: String) { write(text + "\n") }
