@@ -107,7 +107,9 @@ extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
         for part in parts {
+            // No leading zeros: other parsers read "010" as octal 8.
             guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  part.count == 1 || part.first != "0",
                   let octet = UInt32(part), octet <= 255 else { return nil }
             value = value << 8 | octet
         }
@@ -118,17 +120,20 @@ extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
         guard text.contains(":"), text.count <= 45 else { return nil }
         let halves = text.components(separatedByDoubleColon: ())
         guard halves.count <= 2 else { return nil }
-        func groups(_ part: Substring) -> [UInt16]? {
+        /// `last`: the part ends the address, so it may end in a dotted quad.
+        func groups(_ part: Substring, last: Bool) -> [UInt16]? {
             if part.isEmpty { return [] }
             var result: [UInt16] = []
             let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
             for (index, piece) in pieces.enumerated() {
-                if index == pieces.count - 1, piece.contains(".") {
+                if last, index == pieces.count - 1, piece.contains(".") {
                     guard let v4 = parseIPv4(piece) else { return nil }
                     result.append(UInt16(v4 >> 16))
                     result.append(UInt16(v4 & 0xFFFF))
                 } else {
-                    guard (1...4).contains(piece.count), let group = UInt16(piece, radix: 16) else { return nil }
+                    // ASCII hex digits only: UInt16(_:radix:) also takes a sign.
+                    guard (1...4).contains(piece.count), piece.allSatisfy({ $0.isASCII && $0.isHexDigit }),
+                          let group = UInt16(piece, radix: 16) else { return nil }
                     result.append(group)
                 }
             }
@@ -136,12 +141,13 @@ extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
         }
         var all: [UInt16]
         if halves.count == 2 {
-            guard let head = groups(halves[0]), let tail = groups(halves[1]), head.count + tail.count <= 7 else {
+            guard let head = groups(halves[0], last: false), let tail = groups(halves[1], last: true),
+                  head.count + tail.count <= 7 else {
                 return nil
             }
             all = head + [UInt16](repeating: 0, count: 8 - head.count - tail.count) + tail
         } else {
-            guard let only = groups(halves[0]), only.count == 8 else { return nil }
+            guard let only = groups(halves[0], last: true), only.count == 8 else { return nil }
             all = only
         }
         var high: UInt64 = 0, low: UInt64 = 0

@@ -192,7 +192,10 @@ public struct PacketDecoder: Sendable {
             return .malformed(.badIPChecksum)
         }
         // Non-first fragments carry no transport header.
-        if bytes.u16(start + 6) & 0x1FFF != 0 { return .ignored }
+        let fragment = bytes.u16(start + 6)
+        if fragment & 0x1FFF != 0 { return .ignored }
+        // A first fragment's transport checksum covers the whole datagram.
+        let verifiesTransport = checksumMode == .all && fragment & 0x2000 == 0
         let proto = bytes.u8(start + 9)
         let source = IPAddress(ipv4: bytes.u32(start + 12))
         let destination = IPAddress(ipv4: bytes.u32(start + 16))
@@ -201,13 +204,13 @@ public struct PacketDecoder: Sendable {
         switch proto {
         case 6:
             var pseudo: UInt32 = 0
-            if checksumMode == .all {
+            if verifiesTransport {
                 pseudo = Checksum.pseudoHeaderIPv4(source: source, destination: destination, length: payloadLength, proto: 6)
             }
             return decodeTCP(bytes, at: payload, length: payloadLength, source: source, destination: destination,
-                             pseudoHeaderSum: pseudo, vlan: vlan)
+                             verifies: verifiesTransport, pseudoHeaderSum: pseudo, vlan: vlan)
         case 1:
-            return decodeICMPv4(bytes, at: payload, length: payloadLength, vlan: vlan)
+            return decodeICMPv4(bytes, at: payload, length: payloadLength, verifies: verifiesTransport, vlan: vlan)
         default:
             return .ignored
         }
@@ -227,21 +230,24 @@ public struct PacketDecoder: Sendable {
             return .malformed(reason)
         case .nonFirstFragment:
             return .ignored
-        case .upperLayer(let proto, let offset, let remaining):
+        case .upperLayer(let proto, let offset, let remaining, let isFragment):
+            // A first fragment's transport checksum covers the whole packet.
+            let verifiesTransport = checksumMode == .all && !isFragment
             switch proto {
             case 6:
                 var pseudo: UInt32 = 0
-                if checksumMode == .all {
+                if verifiesTransport {
                     pseudo = Checksum.pseudoHeaderIPv6(source: source, destination: destination, length: remaining, proto: 6)
                 }
                 return decodeTCP(bytes, at: offset, length: remaining, source: source, destination: destination,
-                                 pseudoHeaderSum: pseudo, vlan: vlan)
+                                 verifies: verifiesTransport, pseudoHeaderSum: pseudo, vlan: vlan)
             case 58:
                 var pseudo: UInt32 = 0
-                if checksumMode == .all {
+                if verifiesTransport {
                     pseudo = Checksum.pseudoHeaderIPv6(source: source, destination: destination, length: remaining, proto: 58)
                 }
-                return decodeICMPv6(bytes, at: offset, length: remaining, pseudoHeaderSum: pseudo, vlan: vlan)
+                return decodeICMPv6(bytes, at: offset, length: remaining, verifies: verifiesTransport,
+                                    pseudoHeaderSum: pseudo, vlan: vlan)
             default:
                 return .ignored
             }
@@ -249,7 +255,8 @@ public struct PacketDecoder: Sendable {
     }
 
     private enum UpperLayer {
-        case upperLayer(proto: UInt8, offset: Int, remaining: Int)
+        /// `isFragment`: a fragment header with the M flag (a first fragment) was crossed.
+        case upperLayer(proto: UInt8, offset: Int, remaining: Int, isFragment: Bool)
         case nonFirstFragment
         case failure(MalformedReason)
     }
@@ -259,6 +266,7 @@ public struct PacketDecoder: Sendable {
         var next = nextHeader
         var cursor = offset
         var remaining = remaining
+        var isFragment = false
         for _ in 0..<16 {
             switch next {
             case 0, 43, 60:  // hop-by-hop, routing, destination options
@@ -272,6 +280,7 @@ public struct PacketDecoder: Sendable {
                 guard bytes.count >= cursor + 8 else { return .failure(.truncatedIPHeader) }
                 guard remaining >= 8 else { return .failure(.badIPTotalLength) }
                 if bytes.u16(cursor + 2) & 0xFFF8 != 0 { return .nonFirstFragment }
+                if bytes.u16(cursor + 2) & 1 != 0 { isFragment = true }
                 next = bytes.u8(cursor)
                 cursor += 8
                 remaining -= 8
@@ -283,7 +292,7 @@ public struct PacketDecoder: Sendable {
                 cursor += length
                 remaining -= length
             default:
-                return .upperLayer(proto: next, offset: cursor, remaining: remaining)
+                return .upperLayer(proto: next, offset: cursor, remaining: remaining, isFragment: isFragment)
             }
         }
         return .failure(.tooManyExtensionHeaders)
@@ -293,7 +302,7 @@ public struct PacketDecoder: Sendable {
 
     private func decodeTCP(
         _ bytes: Bytes, at start: Int, length: Int, source: IPAddress, destination: IPAddress,
-        pseudoHeaderSum: UInt32, vlan: VLANPath
+        verifies: Bool, pseudoHeaderSum: UInt32, vlan: VLANPath
     ) -> DecodedPacket {
         guard length >= 20 else { return .malformed(.badTCPHeaderLength) }
         guard bytes.count >= start + 20 else { return .malformed(.truncatedTCPHeader) }
@@ -301,7 +310,7 @@ public struct PacketDecoder: Sendable {
         let headerLength = Int(offsetAndFlags >> 12) * 4
         guard headerLength >= 20, headerLength <= length else { return .malformed(.badTCPHeaderLength) }
         // Verify only what was captured whole: a short snap length cuts payloads.
-        if checksumMode == .all, bytes.count >= start + length,
+        if verifies, bytes.count >= start + length,
            Checksum.ones(bytes, from: start, count: length, initial: pseudoHeaderSum) != 0xFFFF {
             return .malformed(.badTCPChecksum)
         }
@@ -315,25 +324,27 @@ public struct PacketDecoder: Sendable {
 
     // MARK: ICMP
 
-    private func decodeICMPv4(_ bytes: Bytes, at start: Int, length: Int, vlan: VLANPath) -> DecodedPacket {
+    private func decodeICMPv4(_ bytes: Bytes, at start: Int, length: Int, verifies: Bool, vlan: VLANPath) -> DecodedPacket {
         guard interpretsICMP else { return .ignored }
         guard length >= 8, bytes.count >= start + 8 else { return .malformed(.truncatedICMP) }
         let type = bytes.u8(start), code = bytes.u8(start + 1)
         guard type == 3 else { return .ignored }
-        if checksumMode == .all, bytes.count >= start + length,
+        if verifies, bytes.count >= start + length,
            Checksum.ones(bytes, from: start, count: length) != 0xFFFF {
             return .malformed(.badICMPChecksum)
         }
-        // The quoted datagram: an IPv4 header and at least 8 bytes of TCP.
+        // The quoted datagram: an IPv4 header and at least 8 bytes of TCP,
+        // inside this datagram (what follows it in the frame is a trailer).
+        let end = min(bytes.count, start + length)
         let quote = start + 8
-        guard bytes.count >= quote + 20 else { return .malformed(.truncatedICMP) }
+        guard end >= quote + 20 else { return .malformed(.truncatedICMP) }
         guard bytes.u8(quote) >> 4 == 4 else { return .ignored }
         let quotedHeaderLength = Int(bytes.u8(quote) & 0x0F) * 4
         guard quotedHeaderLength >= 20 else { return .malformed(.truncatedICMP) }
         guard bytes.u8(quote + 9) == 6 else { return .ignored }
         guard bytes.u16(quote + 6) & 0x1FFF == 0 else { return .ignored }
         let tcp = quote + quotedHeaderLength
-        guard bytes.count >= tcp + 8 else { return .malformed(.truncatedICMP) }
+        guard end >= tcp + 8 else { return .malformed(.truncatedICMP) }
         return .unreachable(ICMPUnreachable(
             quotedSource: IPAddress(ipv4: bytes.u32(quote + 12)),
             quotedDestination: IPAddress(ipv4: bytes.u32(quote + 16)),
@@ -342,25 +353,27 @@ public struct PacketDecoder: Sendable {
     }
 
     private func decodeICMPv6(
-        _ bytes: Bytes, at start: Int, length: Int, pseudoHeaderSum: UInt32, vlan: VLANPath
+        _ bytes: Bytes, at start: Int, length: Int, verifies: Bool, pseudoHeaderSum: UInt32, vlan: VLANPath
     ) -> DecodedPacket {
         guard interpretsICMP else { return .ignored }
         guard length >= 8, bytes.count >= start + 8 else { return .malformed(.truncatedICMP) }
         let type = bytes.u8(start), code = bytes.u8(start + 1)
         guard type == 1 else { return .ignored }
-        if checksumMode == .all, bytes.count >= start + length,
+        if verifies, bytes.count >= start + length,
            Checksum.ones(bytes, from: start, count: length, initial: pseudoHeaderSum) != 0xFFFF {
             return .malformed(.badICMPChecksum)
         }
+        // The quote lies inside this packet (what follows it in the frame is a trailer).
+        let end = min(bytes.count, start + length)
         let quote = start + 8
-        guard bytes.count >= quote + 40 else { return .malformed(.truncatedICMP) }
+        guard end >= quote + 40 else { return .malformed(.truncatedICMP) }
         guard bytes.u8(quote) >> 4 == 6 else { return .ignored }
         let quotedSource = IPAddress(high: bytes.u64(quote + 8), low: bytes.u64(quote + 16))
         let quotedDestination = IPAddress(high: bytes.u64(quote + 24), low: bytes.u64(quote + 32))
-        let available = bytes.count - quote - 40
+        let available = end - quote - 40
         switch skipExtensionHeaders(bytes, nextHeader: bytes.u8(quote + 6), at: quote + 40, remaining: available) {
-        case .upperLayer(6, let tcp, _):
-            guard bytes.count >= tcp + 8 else { return .malformed(.truncatedICMP) }
+        case .upperLayer(6, let tcp, _, _):
+            guard end >= tcp + 8 else { return .malformed(.truncatedICMP) }
             return .unreachable(ICMPUnreachable(
                 quotedSource: quotedSource, quotedDestination: quotedDestination,
                 quotedSourcePort: bytes.u16(tcp), quotedDestinationPort: bytes.u16(tcp + 2),
