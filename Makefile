@@ -2,7 +2,7 @@
 # Every target installs the Debian packages it needs when they are missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps
+APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump
 TEST_FLAGS ?=
 
 .PHONY: all deps build release test demo bench clean schema

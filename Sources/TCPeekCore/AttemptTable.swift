@@ -38,6 +38,9 @@ enum HandshakeState: UInt8 {
     case synSent
     /// Both sides sent a SYN (simultaneous open, or a split handshake).
     case simultaneousOpen
+    /// Both sides sent a SYN and the client acknowledged the server's; the
+    /// server has yet to acknowledge the client's.
+    case serverSYNAcknowledged
     /// The server's SYN/ACK acknowledging the client's SYN was seen.
     case synReceived
     /// Completed; kept for `--timeout` seconds to recognise late duplicate SYNs.
@@ -56,6 +59,9 @@ struct Attempt {
     var serverISN: UInt32
     /// A second server ISN, when the server restarted its SYN/ACK.
     var otherServerISN: UInt32
+    /// Bytes (and FIN) the server was seen to send after its SYN: the
+    /// client's ACK may acknowledge up to server ISN + 1 + this.
+    var serverSent: UInt32
     /// Payload carried by the SYN (TCP Fast Open): it may be acknowledged.
     var synPayload: UInt32
     var dupSYN: UInt32

@@ -101,22 +101,26 @@ public struct HandshakeTracker {
         let attempt = table[slot]
         let fromClient = segment.source == attempt.key.client && segment.sourcePort == attempt.key.clientPort
         let flags = segment.flags.intersection(TCPFlags.control)
-        if attempt.state != .succeeded {
-            // Anything of the attempt postpones its timeout.
-            table.touch(slot, at: now)
-        } else {
+        if attempt.state == .succeeded {
             handleAfterSuccess(segment, slot: slot, fromClient: fromClient, at: time, closing: sink)
             return
         }
-
         if flags.contains(.rst) {
+            // A plausible RST decides the attempt; any other fits no attempt
+            // (SPEC §1) and so does not postpone its timeout either.
             handleReset(segment, slot: slot, fromClient: fromClient, at: time, closing: sink)
             return
+        }
+        // Anything else of the attempt postpones its timeout. A client SYN
+        // with a new ISN is not of this attempt but starts the next one: the
+        // old attempt's timeout duration runs from its own last segment.
+        if !(fromClient && flags == .syn && segment.sequence != attempt.clientISN) {
+            table.touch(slot, at: now)
         }
         if fromClient {
             handleFromClient(segment, flags: flags, slot: slot, at: time, closing: sink)
         } else {
-            handleFromServer(segment, flags: flags, slot: slot)
+            handleFromServer(segment, flags: flags, slot: slot, at: time, closing: sink)
         }
     }
 
@@ -159,7 +163,7 @@ public struct HandshakeTracker {
             key: FlowKey(client: client, server: server, clientPort: segment.sourcePort,
                          serverPort: segment.destinationPort, vlan: segment.vlan),
             startedAt: time, lastSeen: now, filters: mask,
-            clientISN: segment.sequence, serverISN: 0, otherServerISN: 0,
+            clientISN: segment.sequence, serverISN: 0, otherServerISN: 0, serverSent: 0,
             synPayload: segment.payloadLength, dupSYN: 0, dupSYNACK: 0, hash: 0, previous: -1, next: -1,
             state: .synSent, hasOtherServerISN: false,
             direction: FilterSet.direction(client: client, server: server, local: localAddresses)))
@@ -198,31 +202,43 @@ public struct HandshakeTracker {
             return
         }
         guard flags.contains(.ack) else { return }
+        // The client's segment right after its SYN: seq = ISN + 1 (its own
+        // SYN/ACK in a simultaneous open repeats the ISN), or later within
+        // the data its SYN carried. Anything else is not this handshake's.
+        let expectedSequence = flags.contains(.syn) ? attempt.clientISN : attempt.clientISN &+ 1
+        guard isWithin(segment.sequence, from: expectedSequence, length: attempt.synPayload) else { return }
         let completes: Bool
         switch attempt.state {
-        case .synReceived, .simultaneousOpen:
-            // The client acknowledges the server's SYN (with an ACK, or with
-            // its own SYN/ACK in a simultaneous open): ISN + 1, or later if
-            // it already acknowledges data the server sent.
+        case .synReceived:
+            // The client acknowledges the server's SYN/ACK: ISN + 1, or
+            // later if it already acknowledges data the server sent.
             completes = acknowledgesServerSYN(segment.acknowledgment, attempt)
+        case .simultaneousOpen:
+            // Both sides sent a SYN, the server's SYN did not acknowledge the
+            // client's: once the client acknowledges the server's SYN, the
+            // handshake still waits for the server to acknowledge the client's.
+            if acknowledgesServerSYN(segment.acknowledgment, attempt) {
+                table[slot].state = .serverSYNAcknowledged
+            }
+            completes = false
         case .synSent:
             // The SYN/ACK was not captured (drop, reordering), but a client
             // only sends an ACK right after its SYN once it received one.
-            completes = !flags.contains(.syn)
-                && isWithin(segment.sequence, from: attempt.clientISN &+ 1, length: attempt.synPayload)
-                && segment.acknowledgment != 0
-        default:
+            // An ack number of 0 is what a client sends when it never
+            // received a SYN/ACK (a TFO client closing), so it proves nothing.
+            completes = !flags.contains(.syn) && segment.acknowledgment != 0
+        case .serverSYNAcknowledged, .succeeded:
             completes = false
         }
-        if completes {
-            sink(session(attempt, outcome: .success, duration: elapsed(attempt, until: time)))
-            table[slot].state = .succeeded
-            pending -= 1
-        }
+        if completes { succeed(slot, at: time, closing: sink) }
     }
 
-    private mutating func handleFromServer(_ segment: TCPSegment, flags: TCPFlags, slot: Int32) {
+    private mutating func handleFromServer(
+        _ segment: TCPSegment, flags: TCPFlags, slot: Int32, at time: Timestamp, closing sink: (Session) -> Void
+    ) {
         let attempt = table[slot]
+        let acknowledgesClientSYN = flags.contains(.ack)
+            && isWithin(segment.acknowledgment, from: attempt.clientISN &+ 1, length: attempt.synPayload)
         switch flags {
         case .syn:
             // Simultaneous open: the server side sends its own SYN.
@@ -231,26 +247,55 @@ public struct HandshakeTracker {
                 table[slot].serverISN = segment.sequence
             }
         case [.syn, .ack]:
-            guard isWithin(segment.acknowledgment, from: attempt.clientISN &+ 1, length: attempt.synPayload) else {
-                return
-            }
+            guard acknowledgesClientSYN else { return }
             switch attempt.state {
             case .synSent, .simultaneousOpen:
                 table[slot].state = .synReceived
                 table[slot].serverISN = segment.sequence
+                table[slot].serverSent = segment.payloadLength
+            case .serverSYNAcknowledged:
+                // Simultaneous open: now both SYNs are acknowledged.
+                succeed(slot, at: time, closing: sink)
             case .synReceived:
-                table[slot].dupSYNACK &+= 1
-                if segment.sequence != attempt.serverISN {
+                if segment.sequence == attempt.serverISN
+                    || (attempt.hasOtherServerISN && segment.sequence == attempt.otherServerISN) {
+                    // The same SYN/ACK again: a retransmission.
+                    table[slot].dupSYNACK &+= 1
+                } else {
                     // A server that restarted its handshake: the client may
-                    // acknowledge either ISN.
+                    // acknowledge either ISN. A new ISN is not a duplicate
+                    // (SPEC §1 counts dup_synack for the same server ISN).
                     table[slot].otherServerISN = segment.sequence
                     table[slot].hasOtherServerISN = true
                 }
+                table[slot].serverSent = max(attempt.serverSent, segment.payloadLength)
             case .succeeded:
                 return
             }
         default:
-            return
+            guard flags.contains(.ack) else { return }
+            switch attempt.state {
+            case .serverSYNAcknowledged:
+                // Split handshake: the server's ACK of the client's SYN
+                // (following its own SYN) completes it.
+                if acknowledgesClientSYN && segment.sequence == attempt.serverISN &+ 1 {
+                    succeed(slot, at: time, closing: sink)
+                }
+            case .synReceived:
+                // Data (or a FIN) the server sent after its SYN/ACK: the
+                // client's ACK may acknowledge it.
+                let length = segment.payloadLength &+ (flags.contains(.fin) ? 1 : 0)
+                var sent = attempt.serverSent
+                let offset = segment.sequence &- (attempt.serverISN &+ 1)
+                if offset < Self.sequenceWindow { sent = max(sent, offset &+ length) }
+                if attempt.hasOtherServerISN {
+                    let otherOffset = segment.sequence &- (attempt.otherServerISN &+ 1)
+                    if otherOffset < Self.sequenceWindow { sent = max(sent, otherOffset &+ length) }
+                }
+                table[slot].serverSent = sent
+            default:
+                return
+            }
         }
     }
 
@@ -268,7 +313,9 @@ public struct HandshakeTracker {
             // server may also reset with the sequence number following it.
             let acknowledgesSYN = segment.flags.contains(.ack)
                 && isWithin(segment.acknowledgment, from: attempt.clientISN &+ 1, length: attempt.synPayload)
-            let followsServerSYN = attempt.state != .synSent && segment.sequence == attempt.serverISN &+ 1
+            let followsServerSYN = attempt.state != .synSent
+                && (segment.sequence == attempt.serverISN &+ 1
+                    || (attempt.hasOtherServerISN && segment.sequence == attempt.otherServerISN &+ 1))
             plausible = acknowledgesSYN || followsServerSYN
         }
         guard plausible else {
@@ -294,11 +341,21 @@ public struct HandshakeTracker {
 
     // MARK: Helpers
 
+    /// How far past a server ISN + 1 a segment may start and still be the
+    /// server's (a maximal TCP window).
+    private static var sequenceWindow: UInt32 { 1 << 30 }
+
     private func acknowledgesServerSYN(_ ack: UInt32, _ attempt: Attempt) -> Bool {
-        // "Or later": within a generous window (a full one would be 2^30).
-        let window: UInt32 = 1 << 30
-        if ack &- (attempt.serverISN &+ 1) < window { return true }
-        return attempt.hasOtherServerISN && ack &- (attempt.otherServerISN &+ 1) < window
+        // ISN + 1, "or later" up to the data (and FIN) the server was seen
+        // to send: an ack beyond that acknowledges nothing sent.
+        if isWithin(ack, from: attempt.serverISN &+ 1, length: attempt.serverSent) { return true }
+        return attempt.hasOtherServerISN && isWithin(ack, from: attempt.otherServerISN &+ 1, length: attempt.serverSent)
+    }
+
+    private mutating func succeed(_ slot: Int32, at time: Timestamp, closing sink: (Session) -> Void) {
+        sink(session(table[slot], outcome: .success, duration: elapsed(table[slot], until: time)))
+        table[slot].state = .succeeded
+        pending -= 1
     }
 
     /// Whether `value` lies in `[from, from + length]`, with wrapping.

@@ -198,7 +198,10 @@ public struct PacketDecoder: Sendable {
         let verifiesTransport = checksumMode == .all && fragment & 0x2000 == 0
         let proto = bytes.u8(start + 9)
         let source = IPAddress(ipv4: bytes.u32(start + 12))
-        let destination = IPAddress(ipv4: bytes.u32(start + 16))
+        var destination = IPAddress(ipv4: bytes.u32(start + 16))
+        if headerLength > 20, let routed = Self.sourceRouteDestination(bytes, options: start + 20, end: start + headerLength) {
+            destination = routed
+        }
         let payload = start + headerLength
         let payloadLength = totalLength - headerLength
         switch proto {
@@ -214,6 +217,30 @@ public struct PacketDecoder: Sendable {
         default:
             return .ignored
         }
+    }
+
+    /// The final destination of an unfinished loose or strict source route
+    /// (options 131 and 137): while the route is being followed the header's
+    /// destination is only the next hop, and both the flow and the TCP
+    /// checksum belong to the last address of the route.
+    static func sourceRouteDestination(_ bytes: Bytes, options start: Int, end: Int) -> IPAddress? {
+        var cursor = start
+        while cursor < end {
+            let type = bytes.u8(cursor)
+            if type == 0 { return nil }  // end of options
+            if type == 1 { cursor += 1; continue }  // no-op
+            guard cursor + 1 < end else { return nil }
+            let length = Int(bytes.u8(cursor + 1))
+            guard length >= 2, cursor + length <= end else { return nil }
+            if type == 0x83 || type == 0x89, length >= 7, cursor + 2 < end {
+                let pointer = Int(bytes.u8(cursor + 2))
+                // A pointer past the data means the route is complete.
+                if pointer <= length { return IPAddress(ipv4: bytes.u32(cursor + length - 4)) }
+                return nil
+            }
+            cursor += length
+        }
+        return nil
     }
 
     // MARK: IPv6

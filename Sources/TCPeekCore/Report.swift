@@ -89,10 +89,10 @@ public enum Report {
         }
         lines.append(rule)
         lines.append(" attempts")
-        lines.append("   still open : \(context.stillOpen)")
-        lines.append("   evicted    : \(context.evicted)")
+        lines.append("   still open        : \(context.stillOpen)")
+        lines.append("   evicted           : \(context.evicted)")
         if let notRecorded = context.notRecorded {
-            lines.append("   not recorded : \(notRecorded)")
+            lines.append("   not recorded      : \(notRecorded)")
         }
         lines.append("   malformed packets : \(context.malformedPackets)")
         if let capture = context.capture {

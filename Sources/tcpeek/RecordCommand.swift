@@ -229,6 +229,13 @@ struct Record: ParsableCommand {
         progress?.stop()
         printer.wait()
         let snapshot = loop.snapshot
+        if case .readError(_, 0, _)? = failure {
+            // Nothing could be read at all: the file is unusable, not a capture
+            // with an empty result.
+            recorder?.finish(RunEnd(endedAt: Timestamp.wallClock.seconds, capture: nil, evicted: 0, stillOpen: 0))
+            Terminal.error(failure?.description ?? "")
+            throw ExitCode(1)
+        }
         recorder?.finish(RunEnd(
             endedAt: Timestamp.wallClock.seconds, capture: snapshot.capture, evicted: snapshot.tracker.evicted,
             stillOpen: end == .stopped ? snapshot.openAttempts : 0))

@@ -7,9 +7,44 @@ struct TCPeek: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpeek",
         abstract: "Monitor TCP handshakes: successes, rejects, aborts, ICMP unreachables and timeouts.",
+        discussion: """
+            Without a subcommand, tcpeek records: 'tcpeek -i eth0 http:RX@%:80:443' is
+            'tcpeek record -i eth0 http:RX@%:80:443'. See 'tcpeek record --help' for the
+            options and the filter syntax (NAME:RX|TX|ANY@ADDR[/PREFIX]:PORT[:PORT...]),
+            and 'tcpeek query --help' for history.
+            """,
         subcommands: [Record.self, Query.self],
         defaultSubcommand: Record.self
     )
+
+    /// `tcpeek -h` shows what the original's did: the recording options and
+    /// the filter syntax (recording is the default), then the subcommands.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["-h"] || arguments == ["--help"] {
+            print(helpMessage(for: Record.self))
+            print("""
+
+                SUBCOMMANDS:
+                  record (default)        Watch TCP handshakes live or in a capture file.
+                  query                   Answer historical questions from the database.
+
+                  See 'tcpeek help <subcommand>' for detailed help.
+                """)
+            return
+        }
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot(arguments)
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 enum TCPeekVersion {
