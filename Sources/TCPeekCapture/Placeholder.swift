@@ -1,1 +1,0 @@
-// The capture module: libpcap sources, BPF, pcap stats, local addresses.
