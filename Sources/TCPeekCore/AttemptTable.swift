@@ -43,11 +43,9 @@ enum HandshakeState: UInt8 {
     case serverSYNAcknowledged
     /// The server's SYN/ACK acknowledging the client's SYN was seen.
     case synReceived
-    /// Completed; kept for `--timeout` seconds to recognise late duplicate SYNs.
-    case succeeded
 }
 
-/// One entry of the flow table: an open attempt or a recent success.
+/// One entry of the flow table: an open attempt.
 struct Attempt {
     var key: FlowKey
     var startedAt: Timestamp
@@ -87,20 +85,24 @@ final class AttemptTable {
     /// Slots below this index have been used at least once.
     private var highWater = 0
     private var freeHead: Int32 = -1
-    /// Buckets hold a slot index, or -1 when empty.
-    private var buckets: UnsafeMutablePointer<Int32>
+    /// Each bucket holds an entry's 32-bit hash (high half) and slot (low
+    /// half), or `emptyBucket`. Keeping the hash here lets a probe skip
+    /// non-matching entries without touching their slots (a cache miss each).
+    private var buckets: UnsafeMutablePointer<UInt64>
     private var bucketMask: Int
     private(set) var count = 0
     /// Oldest and newest by last activity.
     private(set) var oldest: Int32 = -1
     private var newest: Int32 = -1
 
+    private static let emptyBucket = UInt64.max
+
     init(initialCapacity: Int = 1024) {
         slotCapacity = max(16, initialCapacity)
         slots = .allocate(capacity: slotCapacity)
         let bucketCount = Self.bucketCount(for: slotCapacity)
         buckets = .allocate(capacity: bucketCount)
-        buckets.initialize(repeating: -1, count: bucketCount)
+        buckets.initialize(repeating: Self.emptyBucket, count: bucketCount)
         bucketMask = bucketCount - 1
     }
 
@@ -115,6 +117,18 @@ final class AttemptTable {
         return n
     }
 
+    @inline(__always) private static func entry(hash: UInt32, slot: Int32) -> UInt64 {
+        UInt64(hash) << 32 | UInt64(UInt32(bitPattern: slot))
+    }
+
+    @inline(__always) private static func slot(of entry: UInt64) -> Int32 {
+        Int32(bitPattern: UInt32(truncatingIfNeeded: entry))
+    }
+
+    @inline(__always) private static func hash(of entry: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: entry >> 32)
+    }
+
     @inline(__always) subscript(slot: Int32) -> Attempt {
         get { slots[Int(slot)] }
         _modify { yield &slots[Int(slot)] }
@@ -126,12 +140,13 @@ final class AttemptTable {
         let hash = UInt32(truncatingIfNeeded: FlowKey.symmetricHash(a, aPort, b, bPort, vlan))
         var bucket = Int(hash) & bucketMask
         while true {
-            let slot = buckets[bucket]
-            if slot < 0 { return nil }
-            let attempt = slots[Int(slot)]
-            if attempt.hash == hash, attempt.key.vlan == vlan {
-                let key = attempt.key
-                if (key.client == a && key.clientPort == aPort && key.server == b && key.serverPort == bPort)
+            let entry = buckets[bucket]
+            if entry == Self.emptyBucket { return nil }
+            if Self.hash(of: entry) == hash {
+                let slot = Self.slot(of: entry)
+                let key = slots[Int(slot)].key
+                if key.vlan == vlan,
+                   (key.client == a && key.clientPort == aPort && key.server == b && key.serverPort == bPort)
                     || (key.client == b && key.clientPort == bPort && key.server == a && key.serverPort == aPort) {
                     return slot
                 }
@@ -153,8 +168,8 @@ final class AttemptTable {
         if newest >= 0 { slots[Int(newest)].next = slot } else { oldest = slot }
         newest = slot
         var bucket = Int(attempt.hash) & bucketMask
-        while buckets[bucket] >= 0 { bucket = (bucket + 1) & bucketMask }
-        buckets[bucket] = slot
+        while buckets[bucket] != Self.emptyBucket { bucket = (bucket + 1) & bucketMask }
+        buckets[bucket] = Self.entry(hash: attempt.hash, slot: slot)
         count += 1
         return slot
     }
@@ -173,14 +188,16 @@ final class AttemptTable {
 
     func remove(_ slot: Int32) {
         unlink(slot)
-        // Backward-shift deletion keeps every probe sequence unbroken.
+        // Backward-shift deletion keeps every probe sequence unbroken; the
+        // hashes in the buckets give each entry's home without its slot.
+        let target = Self.entry(hash: slots[Int(slot)].hash, slot: slot)
         var hole = Int(slots[Int(slot)].hash) & bucketMask
-        while buckets[hole] != slot { hole = (hole + 1) & bucketMask }
+        while buckets[hole] != target { hole = (hole + 1) & bucketMask }
         var next = (hole + 1) & bucketMask
         while true {
             let candidate = buckets[next]
-            if candidate < 0 { break }
-            let home = Int(slots[Int(candidate)].hash) & bucketMask
+            if candidate == Self.emptyBucket { break }
+            let home = Int(Self.hash(of: candidate)) & bucketMask
             // Move the candidate into the hole unless its home lies
             // cyclically in (hole, next].
             let homeInRange = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
@@ -190,7 +207,7 @@ final class AttemptTable {
             }
             next = (next + 1) & bucketMask
         }
-        buckets[hole] = -1
+        buckets[hole] = Self.emptyBucket
         slots[Int(slot)].next = freeHead
         freeHead = slot
         count -= 1
@@ -221,22 +238,32 @@ final class AttemptTable {
         slots.deallocate()
         slots = newSlots
         slotCapacity = newCapacity
+        // Re-bucket from the old buckets, sequentially: no slot is touched.
+        let oldBuckets = buckets, oldCount = bucketMask + 1
         let bucketCount = Self.bucketCount(for: newCapacity)
-        buckets.deallocate()
         buckets = .allocate(capacity: bucketCount)
-        buckets.initialize(repeating: -1, count: bucketCount)
+        buckets.initialize(repeating: Self.emptyBucket, count: bucketCount)
         bucketMask = bucketCount - 1
-        // Re-bucket the live entries, found by walking the expiry list.
-        var slot = oldest
-        while slot >= 0 {
-            var bucket = Int(slots[Int(slot)].hash) & bucketMask
-            while buckets[bucket] >= 0 { bucket = (bucket + 1) & bucketMask }
-            buckets[bucket] = slot
-            slot = slots[Int(slot)].next
+        for index in 0..<oldCount where oldBuckets[index] != Self.emptyBucket {
+            let entry = oldBuckets[index]
+            var bucket = Int(Self.hash(of: entry)) & bucketMask
+            while buckets[bucket] != Self.emptyBucket { bucket = (bucket + 1) & bucketMask }
+            buckets[bucket] = entry
         }
+        oldBuckets.deallocate()
     }
 
-    /// Every live slot from oldest to newest (for end of capture; allocates).
+    /// Forgets every entry at once (the end of a capture).
+    func removeAll() {
+        buckets.update(repeating: Self.emptyBucket, count: bucketMask + 1)
+        highWater = 0
+        freeHead = -1
+        count = 0
+        oldest = -1
+        newest = -1
+    }
+
+    /// Every live slot from oldest to newest (tests and diagnostics; allocates).
     func slotsOldestFirst() -> [Int32] {
         var result: [Int32] = []
         result.reserveCapacity(count)

@@ -28,6 +28,7 @@ public struct HandshakeTracker {
     /// caller while a live capture is idle. Never goes backwards.
     public private(set) var now: Timestamp = .zero
     private let table: AttemptTable
+    private let recentSuccesses: RecentSuccesses
 
     public init(filters: FilterSet, localAddresses: LocalAddresses = .none,
                 timeout: Timestamp.Duration = .seconds(60), maxPending: Int = 1_000_000) {
@@ -36,15 +37,15 @@ public struct HandshakeTracker {
         self.timeout = timeout
         self.maxPending = max(1, maxPending)
         self.table = AttemptTable(initialCapacity: min(self.maxPending, 4096))
+        self.recentSuccesses = RecentSuccesses(limit: self.maxPending, initialCapacity: min(self.maxPending, 4096))
     }
 
     /// Entries in the table: open attempts plus recent successes remembered
     /// for duplicate detection.
-    public var trackedCount: Int { table.count }
+    public var trackedCount: Int { table.count + recentSuccesses.count }
 
     /// Attempts still undecided.
-    public var openCount: Int { pending }
-    private var pending = 0
+    public var openCount: Int { table.count }
 
     // MARK: Time
 
@@ -52,27 +53,39 @@ public struct HandshakeTracker {
     /// O(1) per expired entry: the expiry list is ordered by last activity.
     public mutating func advance(to time: Timestamp, closing sink: (Session) -> Void) {
         if time > now { now = time }
+        recentSuccesses.expire(now: now)
+        // The oldest entry was touched long ago and is cold in the cache:
+        // look at it only when its remembered deadline has come. The list is
+        // ordered by activity, so the real next deadline is never earlier.
+        guard now >= nextDeadline else { return }
         while table.oldest >= 0 {
             let slot = table.oldest
             let attempt = table[slot]
-            guard attempt.lastSeen + timeout <= now else { break }
-            if attempt.state != .succeeded {
-                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+            guard attempt.lastSeen + timeout <= now else {
+                nextDeadline = attempt.lastSeen + timeout
+                return
             }
-            forget(slot)
+            sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+            table.remove(slot)
         }
+        // Nothing open: the next attempt's deadline is at least a timeout away.
+        nextDeadline = now + timeout
     }
+
+    /// No entry of the table falls due before this.
+    private var nextDeadline: Timestamp = .zero
 
     /// Closes every open attempt as `timeout`: the end of a capture file,
     /// where nothing will ever answer them.
     public mutating func closeAllAsTimeout(closing sink: (Session) -> Void) {
-        for slot in table.slotsOldestFirst() {
+        var slot = table.oldest
+        while slot >= 0 {
             let attempt = table[slot]
-            if attempt.state != .succeeded {
-                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
-            }
-            forget(slot)
+            sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+            slot = attempt.next
         }
+        table.removeAll()
+        recentSuccesses.removeAll()
     }
 
     // MARK: Packets
@@ -92,7 +105,7 @@ public struct HandshakeTracker {
         guard let slot = table.find(segment.source, segment.sourcePort, segment.destination,
                                     segment.destinationPort, vlan: segment.vlan) else {
             if segment.flags.isOpeningSYN {
-                open(segment, at: time, closing: sink)
+                openUnlessLateDuplicate(segment, at: time, closing: sink)
             } else if segment.flags.contains(.rst) {
                 statistics.ignoredRST &+= 1
             }
@@ -101,10 +114,6 @@ public struct HandshakeTracker {
         let attempt = table[slot]
         let fromClient = segment.source == attempt.key.client && segment.sourcePort == attempt.key.clientPort
         let flags = segment.flags.intersection(TCPFlags.control)
-        if attempt.state == .succeeded {
-            handleAfterSuccess(segment, slot: slot, fromClient: fromClient, at: time, closing: sink)
-            return
-        }
         if flags.contains(.rst) {
             // A plausible RST decides the attempt; any other fits no attempt
             // (SPEC §1) and so does not postpone its timeout either.
@@ -134,7 +143,7 @@ public struct HandshakeTracker {
         }
         let attempt = table[slot]
         // Only an answer to this attempt's own SYN decides it.
-        guard attempt.state != .succeeded, attempt.key.client == message.quotedSource,
+        guard attempt.key.client == message.quotedSource,
               attempt.key.clientPort == message.quotedSourcePort,
               message.quotedSequence == attempt.clientISN else {
             statistics.ignoredUnreachable &+= 1
@@ -144,7 +153,7 @@ public struct HandshakeTracker {
         closed.icmpType = message.type
         closed.icmpCode = message.code
         sink(closed)
-        forget(slot)
+        table.remove(slot)
     }
 
     // MARK: Transitions
@@ -158,7 +167,6 @@ public struct HandshakeTracker {
             return
         }
         if table.count >= maxPending { evictOldest(closing: sink) }
-        pending += 1
         _ = table.insert(Attempt(
             key: FlowKey(client: client, server: server, clientPort: segment.sourcePort,
                          serverPort: segment.destinationPort, vlan: segment.vlan),
@@ -169,20 +177,16 @@ public struct HandshakeTracker {
             direction: FilterSet.direction(client: client, server: server, local: localAddresses)))
     }
 
-    /// Makes room under a SYN flood: the oldest entry goes first. A
-    /// remembered success is simply forgotten; an open attempt is closed as
+    /// Makes room under a SYN flood: the oldest open attempt is closed as
     /// `timeout` early and counted as evicted.
     private mutating func evictOldest(closing sink: (Session) -> Void) {
         let slot = table.oldest
         guard slot >= 0 else { return }
-        let attempt = table[slot]
-        if attempt.state != .succeeded {
-            var closed = session(attempt, outcome: .timeout, duration: now - attempt.startedAt)
-            closed.wasEvicted = true
-            statistics.evicted &+= 1
-            sink(closed)
-        }
-        forget(slot)
+        var closed = session(table[slot], outcome: .timeout, duration: now - table[slot].startedAt)
+        closed.wasEvicted = true
+        statistics.evicted &+= 1
+        sink(closed)
+        table.remove(slot)
     }
 
     private mutating func handleFromClient(
@@ -196,7 +200,7 @@ public struct HandshakeTracker {
                 // The port is reused with a new ISN: the old attempt was
                 // never answered.
                 sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
-                forget(slot)
+                table.remove(slot)
                 open(segment, at: time, closing: sink)
             }
             return
@@ -227,7 +231,7 @@ public struct HandshakeTracker {
             // An ack number of 0 is what a client sends when it never
             // received a SYN/ACK (a TFO client closing), so it proves nothing.
             completes = !flags.contains(.syn) && segment.acknowledgment != 0
-        case .serverSYNAcknowledged, .succeeded:
+        case .serverSYNAcknowledged:
             completes = false
         }
         if completes { succeed(slot, at: time, closing: sink) }
@@ -269,8 +273,6 @@ public struct HandshakeTracker {
                     table[slot].hasOtherServerISN = true
                 }
                 table[slot].serverSent = max(attempt.serverSent, segment.payloadLength)
-            case .succeeded:
-                return
             }
         default:
             guard flags.contains(.ack) else { return }
@@ -323,20 +325,26 @@ public struct HandshakeTracker {
             return
         }
         sink(session(attempt, outcome: fromClient ? .abort : .reject, duration: elapsed(attempt, until: time)))
-        forget(slot)
+        table.remove(slot)
     }
 
-    private mutating func handleAfterSuccess(
-        _ segment: TCPSegment, slot: Int32, fromClient: Bool, at time: Timestamp, closing sink: (Session) -> Void
-    ) {
-        guard fromClient, segment.flags.isOpeningSYN else { return }
-        if segment.sequence == table[slot].clientISN {
-            // Mirrored traffic shows packets twice: a late copy opens nothing.
-            statistics.lateDuplicateSYN &+= 1
-        } else {
-            forget(slot)
-            open(segment, at: time, closing: sink)
+    /// An opening SYN for a flow with no open attempt: a late copy of a
+    /// recent success's SYN opens nothing (mirrored traffic shows packets
+    /// twice); any other starts an attempt.
+    private mutating func openUnlessLateDuplicate(_ segment: TCPSegment, at time: Timestamp, closing sink: (Session) -> Void) {
+        if recentSuccesses.count > 0 {
+            let flow = RecentSuccesses.flow(FlowKey(
+                client: segment.source, server: segment.destination, clientPort: segment.sourcePort,
+                serverPort: segment.destinationPort, vlan: segment.vlan))
+            if recentSuccesses.mayContain(flow), let isn = recentSuccesses.clientISN(of: flow, now: now) {
+                if isn == segment.sequence {
+                    statistics.lateDuplicateSYN &+= 1
+                    return
+                }
+                recentSuccesses.forget(flow: flow)
+            }
         }
+        open(segment, at: time, closing: sink)
     }
 
     // MARK: Helpers
@@ -353,9 +361,11 @@ public struct HandshakeTracker {
     }
 
     private mutating func succeed(_ slot: Int32, at time: Timestamp, closing sink: (Session) -> Void) {
-        sink(session(table[slot], outcome: .success, duration: elapsed(table[slot], until: time)))
-        table[slot].state = .succeeded
-        pending -= 1
+        let attempt = table[slot]
+        sink(session(attempt, outcome: .success, duration: elapsed(attempt, until: time)))
+        table.remove(slot)
+        recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key), clientISN: attempt.clientISN,
+                                  now: now, expires: now + timeout)
     }
 
     /// Whether `value` lies in `[from, from + length]`, with wrapping.
@@ -370,12 +380,6 @@ public struct HandshakeTracker {
 
     private func timeoutDuration(_ attempt: Attempt) -> Timestamp.Duration {
         Timestamp.Duration(microseconds: max(0, (attempt.lastSeen - attempt.startedAt).microseconds)) + timeout
-    }
-
-    /// Forgets an entry, keeping the count of undecided attempts right.
-    private mutating func forget(_ slot: Int32) {
-        if table[slot].state != .succeeded { pending -= 1 }
-        table.remove(slot)
     }
 
     private func session(_ attempt: Attempt, outcome: Outcome, duration: Timestamp.Duration) -> Session {

@@ -740,7 +740,8 @@ extension TrackerTests {
         }
 
         /// Segments of an established connection neither extend nor end the
-        /// memory of its success.
+        /// memory of its success; its RST fits no open attempt, so it is
+        /// counted as ignored (SPEC §1).
         @Test func trafficAfterSuccessIsIgnored() throws {
             let run = try Run()
             let flow = Flow()
@@ -750,7 +751,7 @@ extension TrackerTests {
             run.send(flow.c([.rst, .ack], seq: cISN + 1, ack: sISN + 101), at: t(sec(31)))
             run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(sec(32)))
             #expect(run.take().isEmpty)
-            #expect(run.stats == TrackerStatistics())
+            #expect(run.stats == stats(ignoredRST: 1))
             run.advance(to: t(200 + sec(60)))
             #expect(run.tracked == 0)
             #expect(run.take().isEmpty)
@@ -1186,11 +1187,13 @@ extension TrackerTests {
             #expect(run.stats == stats(evicted: 1, ignoredRST: 1))
         }
 
-        /// A remembered success is forgotten first when it is the oldest: no
-        /// session, not counted as evicted.
-        @Test func fullTableForgetsARememberedSuccess() throws {
+        /// Remembered successes take no room from open attempts: a full
+        /// table evicts the oldest open attempt, and a success's late
+        /// duplicate is still recognised.
+        @Test func rememberedSuccessesDoNotCountAsOpen() throws {
             let run = try Run(maxPending: 2)
             let a = Flow("198.51.100.1"), b = Flow("198.51.100.2"), c = Flow("198.51.100.3")
+            let d = Flow("198.51.100.4")
             run.handshake(a, at: 0)
             run.send(b.c(.syn, seq: cISN), at: t(1_000))
             #expect(run.take() == [a.session(.success, start: t(0), duration: 200)])
@@ -1198,11 +1201,29 @@ extension TrackerTests {
             #expect(run.take().isEmpty)
             #expect(run.stats == TrackerStatistics())
             #expect(run.open == 2)
-            #expect(run.tracked == 2)
-            // A's late duplicate is no longer recognised: it opens an attempt, evicting B.
-            run.send(a.c(.syn, seq: cISN), at: t(3_000))
+            #expect(run.tracked == 3)
+            run.send(d.c(.syn, seq: cISN), at: t(3_000))
             #expect(run.take() == [b.session(.timeout, start: t(1_000), duration: 2_000, evicted: true)])
+            run.send(a.c(.syn, seq: cISN), at: t(4_000))
+            #expect(run.take().isEmpty)
+            #expect(run.stats == stats(evicted: 1, lateDuplicateSYN: 1))
             #expect(run.open == 2)
+        }
+
+        /// At most `maxPending` successes are remembered: the oldest is
+        /// forgotten first, and its late duplicate then opens an attempt.
+        @Test func rememberedSuccessesAreBounded() throws {
+            let run = try Run(maxPending: 2)
+            let a = Flow("198.51.100.1"), b = Flow("198.51.100.2"), c = Flow("198.51.100.3")
+            run.handshake(a, at: 0)
+            run.handshake(b, at: 1_000)
+            run.handshake(c, at: 2_000)
+            _ = run.take()
+            #expect(run.tracked == 2)
+            run.send(c.c(.syn, seq: cISN), at: t(3_000))
+            run.send(a.c(.syn, seq: cISN), at: t(3_100))
+            #expect(run.stats == stats(lateDuplicateSYN: 1))
+            #expect(run.open == 1)
         }
 
         @Test func synFloodKeepsTheTableBoundedAndLegitimateHandshakesSucceed() throws {
@@ -1237,8 +1258,9 @@ extension TrackerTests {
                 closed += run.take()
                 flood(400)
             }
-            #expect(maxTracked <= 1_000)
-            #expect(run.tracked <= 1_000)
+            // Open attempts and remembered successes are bounded separately.
+            #expect(maxTracked <= 2_000)
+            #expect(run.tracked <= 2_000)
             #expect(run.open <= 1_000)
             let successes = closed.filter { $0.outcome == .success }
             #expect(successes.count == legitimate)
