@@ -23,20 +23,6 @@ public struct TrackingOptions: Sendable {
     }
 }
 
-/// What the capture thread publishes for other threads (summary, socket).
-public struct CaptureSnapshot: Sendable {
-    public var counters: Counters
-    public var decode = DecodeStatistics()
-    public var tracker = TrackerStatistics()
-    public var openAttempts = 0
-    public var capture: CaptureStatistics?
-    /// Packet times of the first and last packet.
-    public var firstPacket: Timestamp?
-    public var lastPacket: Timestamp?
-    /// How far into the capture file reading has come (file captures only).
-    public var fileOffset: Int64?
-}
-
 /// How a capture ended.
 public enum CaptureEnd: Sendable, Equatable {
     case endOfFile

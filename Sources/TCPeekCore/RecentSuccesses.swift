@@ -81,7 +81,7 @@ final class RecentSuccesses {
     private func rotate(now: Int64, lifetime: Int64) {
         if generationStart == .min { generationStart = now }
         guard now - generationStart >= lifetime else { return }
-        swap(&generations.0, &generations.1)
+        generations = (generations.1, generations.0)
         generations.0.update(repeating: 0, count: Self.bitmapWords)
         generationStart = now
     }

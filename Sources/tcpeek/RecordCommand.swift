@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import TCPeekCapture
 import TCPeekCore
+import TCPeekServer
 import TCPeekStore
+import Synchronization
 
 /// `tcpeek record`: capture, classify every handshake, print, count.
 struct Record: ParsableCommand {
@@ -34,8 +36,11 @@ struct Record: ParsableCommand {
     @Option(name: [.customShort("r"), .customLong("read")], help: "Read this pcap or pcapng file instead of capturing live.")
     var file: String?
 
-    @Option(name: [.customShort("U"), .long], help: "Path of the UNIX socket for tcpeekstat (served once the socket server lands).")
-    var socket: String?
+    @OptionGroup(title: "Socket server")
+    var socketOptions: SocketOptions
+
+    @OptionGroup(title: "Prometheus metrics")
+    var metricsOptions: MetricsOptions
 
     @Option(name: [.customShort("c"), .long], help: "Checksums to verify: 0 none, 1 IPv4 header, 2 IPv4 header and TCP/ICMP.")
     var checksum: Int = 0
@@ -175,12 +180,6 @@ struct Record: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        if let user {
-            do { try Privileges.drop(to: user) } catch {
-                Terminal.error(error.description)
-                throw ExitCode(1)
-            }
-        }
 
         var tracking = TrackingOptions(filters: filterSet, localAddresses: local)
         tracking.checksumMode = ChecksumMode(rawValue: checksum) ?? .none
@@ -208,9 +207,37 @@ struct Record: ParsableCommand {
             }
             recorder?.start()
         }
+        // The servers start before the capture loop exists: they reach it
+        // through this box once it does.
+        let loopBox = LoopReference()
+        let filterCount = filterSet.counting.count
+        let live = LiveContext(
+            filters: filterSet.counting, exclusions: filterSet.exclusions,
+            snapshot: { [loopBox] in loopBox.loop?.snapshot ?? CaptureSnapshot(counters: Counters(filterCount: filterCount)) },
+            notRecorded: { [recorder] in recorder?.notRecorded ?? 0 },
+            databasePath: database?.path, source: handle.source.name,
+            version: TCPeekVersion.current, libpcapVersion: PcapHandle.libraryVersion)
+        var servers: [any RunningServer] = []
+        do {
+            if let server = try socketOptions.start(context: live, isLive: file == nil, logger: logger) { servers.append(server) }
+            if let server = try metricsOptions.start(context: live, isLive: file == nil, logger: logger) { servers.append(server) }
+        } catch {
+            for server in servers { server.stop() }
+            Terminal.error("\(error)")
+            throw ExitCode(1)
+        }
+        // Capture, socket and database are open: now give up root.
+        if let user {
+            do { try Privileges.drop(to: user) } catch {
+                for server in servers { server.stop() }
+                Terminal.error(error.description)
+                throw ExitCode(1)
+            }
+        }
         let printerQueue = SessionQueue()
-        let queues = [printerQueue] + (recorder.map { [$0.queue] } ?? [])
+        let queues = [printerQueue] + (recorder.map { [$0.queue] } ?? []) + servers.compactMap(\.feed)
         let loop = CaptureLoop(handle: handle, options: tracking, queues: queues, logger: logger)
+        loopBox.loop = loop
         let printer = LivePrinter(queue: printerQueue, quiet: quiet)
         printer.start()
         let signals = StopSignals { loop.requestStop() }
@@ -233,12 +260,14 @@ struct Record: ParsableCommand {
             // Nothing could be read at all: the file is unusable, not a capture
             // with an empty result.
             recorder?.finish(RunEnd(endedAt: Timestamp.wallClock.seconds, capture: nil, evicted: 0, stillOpen: 0))
+            database?.close()
             Terminal.error(failure?.description ?? "")
             throw ExitCode(1)
         }
         recorder?.finish(RunEnd(
             endedAt: Timestamp.wallClock.seconds, capture: snapshot.capture, evicted: snapshot.tracker.evicted,
             stillOpen: end == .stopped ? snapshot.openAttempts : 0))
+        database?.close()
 
         let isFile = file != nil
         let from = isFile ? (snapshot.firstPacket ?? startedAt) : startedAt
@@ -254,6 +283,7 @@ struct Record: ParsableCommand {
                                       capture: snapshot.capture ?? CaptureStatistics())
             FileHandle.standardOutput.write(Data((json + "\n").utf8))
         }
+        for server in servers { server.stop() }
         if let recorder, recorder.notRecorded > 0 {
             let reason = recorder.lastError.map { ": \($0.description)" } ?? " (the writer fell behind)"
             Terminal.error("\(recorder.notRecorded) sessions could not be recorded in the database\(reason)")
@@ -263,5 +293,14 @@ struct Record: ParsableCommand {
             throw ExitCode(1)
         }
         if let recorder, recorder.notRecorded > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Lets the servers, started before the capture loop exists, reach it.
+final class LoopReference: Sendable {
+    private let value = Mutex<CaptureLoop?>(nil)
+    var loop: CaptureLoop? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

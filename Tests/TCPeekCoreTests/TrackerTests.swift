@@ -1316,3 +1316,33 @@ extension TrackerTests {
         }
     }
 }
+
+/// Successes are remembered across many generations of the pre-check
+/// bitmaps (a regression: rotating them once crashed on an access conflict).
+@Test func rememberedSuccessesAcrossManyTimeouts() throws {
+    let filters = try FilterSet(filters: [], hasLocalNotion: false)
+    var tracker = HandshakeTracker(filters: filters, timeout: .seconds(1), maxPending: 100)
+    var closed: [Session] = []
+    let server = IPAddress(ipv4: 0xCB00_7109)  // 203.0.113.9
+    var lateDuplicates: UInt64 = 0
+    for second in 0..<20 {
+        let client = IPAddress(ipv4: 0xC633_6400 | UInt32(second + 1))  // 198.51.100.x
+        let start = Timestamp(seconds: 1_700_000_000 + Int64(second))
+        let syn = TCPSegment(source: client, destination: server, sourcePort: 40000, destinationPort: 80,
+                             sequence: 1000, acknowledgment: 0, flags: .syn)
+        tracker.process(syn, at: start) { closed.append($0) }
+        tracker.process(TCPSegment(source: server, destination: client, sourcePort: 80, destinationPort: 40000,
+                                   sequence: 5000, acknowledgment: 1001, flags: [.syn, .ack]),
+                        at: start + .init(microseconds: 100)) { closed.append($0) }
+        tracker.process(TCPSegment(source: client, destination: server, sourcePort: 40000, destinationPort: 80,
+                                   sequence: 1001, acknowledgment: 5001, flags: .ack),
+                        at: start + .init(microseconds: 200)) { closed.append($0) }
+        // A late copy within the timeout opens nothing.
+        tracker.process(syn, at: start + .init(microseconds: 500_000)) { closed.append($0) }
+        lateDuplicates += 1
+    }
+    #expect(closed.count == 20)
+    #expect(closed.allSatisfy { $0.outcome == .success })
+    #expect(tracker.statistics.lateDuplicateSYN == lateDuplicates)
+    #expect(tracker.trackedCount <= 2)
+}
