@@ -70,6 +70,13 @@ public final class CaptureLoop: @unchecked Sendable {
     /// The latest published figures; safe from any thread.
     public var snapshot: CaptureSnapshot { published.withLock { $0 } }
 
+    /// Packets timestamped earlier than a packet before them (a clock
+    /// stepped back while capturing, or merged files), as last published.
+    /// Packet time never runs backwards: they are taken at the latest time
+    /// seen. Safe from any thread.
+    public var packetsBackInTime: UInt64 { publishedBackInTime.load(ordering: .relaxed) }
+    private let publishedBackInTime = Atomic<UInt64>(0)
+
     /// Asks `run()` to return soon; safe from any thread or a signal source.
     public func requestStop() {
         stopRequested.store(true, ordering: .releasing)
@@ -83,7 +90,10 @@ public final class CaptureLoop: @unchecked Sendable {
         defer { for queue in queues { queue.close() } }
         switch handle.source {
         case .file(let path):
-            try readFile(path: path)
+            var failure: CaptureError?
+            do { try readFile(path: path) } catch { failure = error }
+            // The end of the file, or of its valid part (a truncated or
+            // damaged file): nothing will answer the attempts still open.
             // Hand off as it goes: a million open attempts must not pile up.
             state.tracker.closeAllAsTimeout { [collector, queues] session in
                 collector.take(session)
@@ -93,6 +103,7 @@ public final class CaptureLoop: @unchecked Sendable {
                 }
             }
             flush(waitWhenFull: true)
+            if let failure { throw failure }
             return .endOfFile
         case .live(let interface):
             try captureLive(interface: interface)
@@ -173,6 +184,7 @@ public final class CaptureLoop: @unchecked Sendable {
         snapshot.lastPacket = state.lastPacket
         snapshot.fileOffset = handle.fileOffset
         published.withLock { $0 = snapshot }
+        publishedBackInTime.store(state.packetsBackInTime, ordering: .relaxed)
     }
 }
 
@@ -211,8 +223,11 @@ struct PacketState {
     var tracker: HandshakeTracker
     let collector: SessionCollector
     var decodeStatistics = DecodeStatistics()
+    /// The earliest and the latest packet time seen (not the first and
+    /// last packets': timestamps may go backwards in a file).
     var firstPacket: Timestamp?
     var lastPacket: Timestamp?
+    var packetsBackInTime: UInt64 = 0
 
     init(decoder: PacketDecoder, tracker: HandshakeTracker, collector: SessionCollector) {
         self.decoder = decoder
@@ -230,8 +245,17 @@ struct PacketState {
     @inline(__always)
     mutating func handle(header: UnsafePointer<pcap_pkthdr>, bytes: UnsafePointer<UInt8>) {
         let time = Timestamp(seconds: Int64(header.pointee.ts.tv_sec), microseconds: Int64(header.pointee.ts.tv_usec))
-        if firstPacket == nil { firstPacket = time }
-        lastPacket = time
+        if let last = lastPacket {
+            if time < last {
+                packetsBackInTime &+= 1
+                if let first = firstPacket, time < first { firstPacket = time }
+            } else {
+                lastPacket = time
+            }
+        } else {
+            firstPacket = time
+            lastPacket = time
+        }
         let packet = decoder.decode(UnsafeRawBufferPointer(start: bytes, count: Int(header.pointee.caplen)))
         decodeStatistics.count(packet)
         let collector = self.collector

@@ -36,7 +36,7 @@ public enum CaptureError: Error, CustomStringConvertible, Equatable {
         case .failed(let what, let detail):
             "\(what): \(detail)"
         case .readError(let path, let packets, let detail):
-            "reading '\(path)' stopped after \(packets) packets: \(detail)"
+            "reading '\(path)' stopped after \(packets) \(packets == 1 ? "packet" : "packets"): \(detail)"
         }
     }
 }

@@ -38,13 +38,24 @@ public final class HistoryDatabase: Sendable {
             }
         }
         let isNew = !FileManager.default.fileExists(atPath: path)
+        if !isNew, access(path, W_OK) != 0 {
+            throw .readOnly(path: path, detail: "the file is not writable: \(String(cString: strerror(errno)))")
+        }
+        // SQLite keeps its -wal and -shm files beside the database: without
+        // them it could not even open it for writing.
+        let folderPath = folder.isEmpty ? "." : folder
+        if access(folderPath, W_OK) != 0 {
+            let reason = String(cString: strerror(errno))
+            if isNew || access(path + "-wal", W_OK) != 0 || access(path + "-shm", W_OK) != 0 {
+                throw .readOnly(path: path, detail: "its folder '\(folderPath)' is not writable (\(reason));"
+                    + " SQLite creates the -wal and -shm files beside the database")
+            }
+        }
         if isNew {
             // Created before SQLite opens it so the mode is ours, not the umask's.
             guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) else {
                 throw .readOnly(path: path, detail: "cannot create the file")
             }
-        } else if !FileManager.default.isWritableFile(atPath: path) {
-            throw .readOnly(path: path, detail: "the file is not writable")
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
@@ -54,6 +65,17 @@ public final class HistoryDatabase: Sendable {
         }
         do {
             try checkHeader(path: path)
+            if !isNew {
+                // A newer or foreign database is refused before anything can
+                // write to it: opening the pool alone switches a file to WAL.
+                var inspection = Configuration()
+                inspection.readonly = true
+                inspection.busyMode = .timeout(busyTimeout)
+                inspection.label = "tcpeek.history.check"
+                let queue = try DatabaseQueue(path: path, configuration: inspection)
+                _ = try queue.read { db in try Schema.check(db, path: path) }
+                try queue.close()
+            }
             let pool = try DatabasePool(path: path, configuration: configuration)
             try pool.writeWithoutTransaction { db in try Schema.migrate(db, path: path) }
             return HistoryDatabase(path: path, writer: pool, reader: pool)
@@ -100,6 +122,19 @@ public final class HistoryDatabase: Sendable {
         let header = handle.readData(ofLength: 16)
         if !header.isEmpty, header != Data("SQLite format 3\0".utf8) {
             throw .notTCPeekDatabase(path: path, detail: "it is not an SQLite database")
+        }
+    }
+
+    /// Closes the connections. The last one to close checkpoints the WAL, so
+    /// the database file alone holds everything and the -wal file is removed.
+    public func close() {
+        if let pool = writer as? DatabasePool {
+            // Idle readers first: GRDB closes the writer before the readers,
+            // and only a closing writer that is the last connection checkpoints.
+            pool.releaseMemory()
+            try? pool.close()
+        } else if let queue = reader as? DatabaseQueue {
+            try? queue.close()
         }
     }
 

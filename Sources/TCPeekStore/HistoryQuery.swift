@@ -76,7 +76,11 @@ public enum HistoryQuery {
             guard let size = bucketing.seconds else { return GroupKey(filter: filter, start: since) }
             return GroupKey(filter: filter, start: (time / size).rounded(.down) * size)
         }
+        var firstData: Double?
         try database.read { db in
+            firstData = try Double.fetchOne(db, sql: """
+                SELECT min(t) FROM (SELECT min(minute) AS t FROM rollups_minute UNION ALL SELECT min(started_at) FROM sessions)
+                """)
             if fullEnd > fullStart {
                 let rows = try Row.fetchCursor(db, sql: """
                     SELECT minute, filter, success, success_dup_syn, success_dup_synack, timeout, reject, unreach,
@@ -137,13 +141,20 @@ public enum HistoryQuery {
                 }
             }
         }
-        // Every requested filter gets every bucket of the range, zeros included.
+        // Every requested filter gets every bucket of the range, zeros
+        // included, from the first recorded data on (`--since all` must not
+        // list empty buckets from 1970). A range with too many buckets for
+        // that lists those with data: never silently fewer.
         var starts: [Double] = []
         if let size = bucketing.seconds {
-            var start = (since / size).rounded(.down) * size
-            while start < until && starts.count < 100_000 {
-                starts.append(start)
-                start += size
+            var start = (max(since, firstData ?? since) / size).rounded(.down) * size
+            if (until - start) / size <= 100_000 {
+                while start < until {
+                    starts.append(start)
+                    start += size
+                }
+            } else {
+                starts = Set(counters.keys.map(\.start)).union(histograms.keys.map(\.start)).sorted()
             }
         } else {
             starts = [since]

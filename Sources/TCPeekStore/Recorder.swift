@@ -141,7 +141,11 @@ public final class Recorder: Sendable {
         var pending: [Session] = []
         pending.reserveCapacity(options.batchSize)
         var lastWrite = ContinuousClock.now
+        // Pruned once at the start, then every minute, and after every
+        // batch while a prune still finds more than one round's worth: a
+        // fixed 5,000 rows a minute would fall behind any rate above 83/s.
         var lastPrune = ContinuousClock.now
+        var pruneNow = true
         let interval = Duration.milliseconds(options.batchInterval)
         var isOpen = true
         while isOpen {
@@ -158,8 +162,8 @@ public final class Recorder: Sendable {
             } else if due {
                 lastWrite = ContinuousClock.now
             }
-            if ContinuousClock.now - lastPrune > .seconds(60) {
-                prune()
+            if pruneNow || ContinuousClock.now - lastPrune > .seconds(60) {
+                pruneNow = prune()
                 lastPrune = ContinuousClock.now
             }
         }
@@ -279,17 +283,19 @@ public final class Recorder: Sendable {
 
     /// Retention, in small batches so recording never stalls. Ages are
     /// measured from the newest recorded session, not the wall clock, so a
-    /// capture file of last year is kept after it is read.
-    private func prune() {
+    /// capture file of last year is kept after it is read. True when a
+    /// batch was full: more is left to prune.
+    private func prune() -> Bool {
         do {
-            try database.write { db in
-                guard let newest = try Double.fetchOne(db, sql: "SELECT max(started_at) FROM sessions") else { return }
+            return try database.write { db in
+                guard let newest = try Double.fetchOne(db, sql: "SELECT max(started_at) FROM sessions") else { return false }
                 try db.execute(
                     sql: """
                         DELETE FROM sessions WHERE id IN
                             (SELECT id FROM sessions WHERE started_at < ? ORDER BY started_at LIMIT 5000)
                         """,
                     arguments: [newest - options.retentionDays * 86400])
+                var more = db.changesCount >= 5000
                 let rollupLimit = newest - options.rollupRetentionDays * 86400
                 try db.execute(
                     sql: """
@@ -297,15 +303,18 @@ public final class Recorder: Sendable {
                             (SELECT minute, filter FROM rollups_minute WHERE minute < ? LIMIT 5000)
                         """,
                     arguments: [rollupLimit])
+                more = more || db.changesCount >= 5000
                 try db.execute(
                     sql: """
                         DELETE FROM rollup_handshake_buckets WHERE (minute, filter, bucket) IN
                             (SELECT minute, filter, bucket FROM rollup_handshake_buckets WHERE minute < ? LIMIT 20000)
                         """,
                     arguments: [rollupLimit])
+                return more || db.changesCount >= 20000
             }
         } catch {
             logger.warning("cannot prune old history", metadata: ["store.error": "\(error)"])
+            return false
         }
     }
 }

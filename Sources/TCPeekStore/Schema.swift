@@ -26,23 +26,32 @@ public enum Schema {
         // lock, so recorders starting together on a new file cannot both
         // create the tables.
         try db.inTransaction(.immediate) {
-            let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-            if version > latestVersion {
-                throw StoreError.newerSchema(path: path, found: version, known: latestVersion)
-            }
-            let tables = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
-            if version == 0, !tables.isEmpty {
-                throw StoreError.notTCPeekDatabase(path: path, detail: "it has tables (\(tables.sorted().prefix(5).joined(separator: ", "))) but no tcpeek schema version")
-            }
-            if version > 0, !ownTables.isSubset(of: tables) {
-                throw StoreError.notTCPeekDatabase(path: path, detail: "schema version \(version) but tables are missing")
-            }
+            let version = try check(db, path: path)
             for migration in migrations where migration.version > version {
                 try db.execute(sql: migration.sql)
                 try db.execute(sql: "PRAGMA user_version = \(migration.version)")
             }
             return .commit
         }
+    }
+
+    /// The schema version of `db` if this tcpeek can use it; only reads.
+    /// Throws for a database written by a newer tcpeek or one that is not a
+    /// tcpeek database at all.
+    @discardableResult
+    static func check(_ db: Database, path: String) throws -> Int {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if version > latestVersion {
+            throw StoreError.newerSchema(path: path, found: version, known: latestVersion)
+        }
+        let tables = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+        if version == 0, !tables.isEmpty {
+            throw StoreError.notTCPeekDatabase(path: path, detail: "it has tables (\(tables.sorted().prefix(5).joined(separator: ", "))) but no tcpeek schema version")
+        }
+        if version > 0, !ownTables.isSubset(of: tables) {
+            throw StoreError.notTCPeekDatabase(path: path, detail: "schema version \(version) but tables are missing")
+        }
+        return version
     }
 
     /// The bucket of the handshake-time histogram holding `microseconds`

@@ -127,32 +127,3 @@ struct Query: ParsableCommand {
 
 extension TimeBucketing: ExpressibleByArgument {}
 extension HistoryQuery.TopKind: ExpressibleByArgument {}
-
-/// `--since` / `--until` values.
-enum TimeExpression {
-    struct ParseError: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func parse(_ text: String, now: Double) throws(ParseError) -> Double {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed == "all" { return 0 }
-        if trimmed == "now" { return now }
-        if let unit = trimmed.last, let factor = ["s": 1.0, "m": 60, "h": 3600, "d": 86400, "w": 604800][unit],
-           let amount = Double(trimmed.dropLast()), amount >= 0 {
-            return now - amount * factor
-        }
-        let iso = ISO8601DateFormatter()
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
-            iso.formatOptions = options
-            if let date = iso.date(from: trimmed) { return date.timeIntervalSince1970 }
-        }
-        let local = DateFormatter()
-        local.locale = Locale(identifier: "en_US_POSIX")
-        for format in ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd HH:mm", "yyyy-MM-dd"] {
-            local.dateFormat = format
-            if let date = local.date(from: trimmed) { return date.timeIntervalSince1970 }
-        }
-        throw ParseError(description: "cannot read the time '\(text)': use a duration (90s, 15m, 1h, 2d), an ISO-8601 time (2026-11-27T10:00:00Z) or 'all'")
-    }
-}

@@ -113,6 +113,7 @@ struct Record: ParsableCommand {
             throw ValidationError("-r/--read and -i/--interface exclude each other: read a file or capture live")
         }
         if icmp, noICMP { throw ValidationError("--icmp and --no-icmp exclude each other") }
+        if socketOptions.stay, file == nil { throw ValidationError("--stay only applies to -r/--read") }
         if noDB, db != nil { throw ValidationError("--db and --no-db exclude each other") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, not \(batchSize)") }
         guard batchMilliseconds > 0 else { throw ValidationError("--batch-ms must be positive, not \(batchMilliseconds)") }
@@ -197,7 +198,7 @@ struct Record: ParsableCommand {
             recorderOptions.rollupRetentionDays = rollupRetentionDays
             let run = RunInfo(
                 startedAt: startedAt.seconds, sourceKind: file == nil ? "interface" : "file",
-                source: handle.source.name, filters: filterSet.counting, host: ProcessInfo.processInfo.hostName,
+                source: handle.source.name, filters: filterSet.counting, host: metricsOptions.host,
                 version: TCPeekVersion.current, libpcap: PcapHandle.libraryVersion)
             do {
                 recorder = try Recorder(database: database, run: run, options: recorderOptions, logger: logger)
@@ -219,7 +220,7 @@ struct Record: ParsableCommand {
             version: TCPeekVersion.current, libpcapVersion: PcapHandle.libraryVersion)
         var servers: [any RunningServer] = []
         do {
-            if let server = try socketOptions.start(context: live, isLive: file == nil, logger: logger) { servers.append(server) }
+            if let server = try socketOptions.start(context: live, isLive: file == nil, user: user, logger: logger) { servers.append(server) }
             if let server = try metricsOptions.start(context: live, isLive: file == nil, logger: logger) { servers.append(server) }
         } catch {
             for server in servers { server.stop() }
@@ -233,6 +234,8 @@ struct Record: ParsableCommand {
                 Terminal.error(error.description)
                 throw ExitCode(1)
             }
+        } else if Privileges.isRoot {
+            Terminal.status(Privileges.rootNotice)
         }
         let printerQueue = SessionQueue()
         let queues = [printerQueue] + (recorder.map { [$0.queue] } ?? []) + servers.compactMap(\.feed)
@@ -261,6 +264,7 @@ struct Record: ParsableCommand {
             // with an empty result.
             recorder?.finish(RunEnd(endedAt: Timestamp.wallClock.seconds, capture: nil, evicted: 0, stillOpen: 0))
             database?.close()
+            for server in servers { server.stop() }
             Terminal.error(failure?.description ?? "")
             throw ExitCode(1)
         }
@@ -270,6 +274,13 @@ struct Record: ParsableCommand {
         database?.close()
 
         let isFile = file != nil
+        if isFile, loop.packetsBackInTime > 0 {
+            let count = loop.packetsBackInTime
+            Terminal.warning(
+                "\(count) \(count == 1 ? "packet is" : "packets are") timestamped earlier than a packet before "
+                    + "\(count == 1 ? "it" : "them") in '\(file ?? "")'; packet time never runs backwards, so "
+                    + "\(count == 1 ? "it was" : "they were") taken at the latest time seen")
+        }
         let from = isFile ? (snapshot.firstPacket ?? startedAt) : startedAt
         let to = isFile ? (snapshot.lastPacket ?? startedAt) : Timestamp.wallClock
         let context = Report.SummaryContext(
@@ -283,6 +294,7 @@ struct Record: ParsableCommand {
                                       capture: snapshot.capture ?? CaptureStatistics())
             FileHandle.standardOutput.write(Data((json + "\n").utf8))
         }
+        socketOptions.stayIfAsked(servers: servers)
         for server in servers { server.stop() }
         if let recorder, recorder.notRecorded > 0 {
             let reason = recorder.lastError.map { ": \($0.description)" } ?? " (the writer fell behind)"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import TCPeekCore
 import TCPeekServer
@@ -8,8 +9,86 @@ struct SocketOptions: ParsableArguments {
     @Option(name: [.customShort("U"), .long], help: "Path of the UNIX socket for tcpeekstat (default: /var/run/tcpeek/tcpeek.sock as root, else $XDG_RUNTIME_DIR/tcpeek.sock; live captures only unless given).")
     var socket: String?
 
-    /// Starts the socket server, or returns nil when it is not wanted.
-    func start(context: LiveContext, isLive: Bool, logger: Logger) throws -> (any RunningServer)? {
-        nil  // The socket server is being written (issue 4).
+    @Flag(name: .customLong("no-socket"), help: "Serve no socket.")
+    var noSocket = false
+
+    @Option(name: .customLong("socket-mode"), help: "Permissions of the socket file, in octal.")
+    var socketMode: String = "0660"
+
+    @Option(name: .customLong("socket-group"), help: "Group (name or number) given the socket file, so that its members may use tcpeekstat.")
+    var socketGroup: String?
+
+    @Flag(help: "With -r and -U: keep serving the socket after the end of the file, until SIGINT or SIGTERM.")
+    var stay = false
+
+    func validate() throws {
+        if noSocket, socket != nil || socketGroup != nil || stay {
+            throw ValidationError("--no-socket excludes -U/--socket, --socket-group and --stay")
+        }
+        guard mode != nil else {
+            throw ValidationError("--socket-mode must be octal permissions such as 0660 or 0666, not '\(socketMode)'")
+        }
+        if stay, socket == nil {
+            throw ValidationError("--stay needs -U PATH: a file read serves no socket unless given one")
+        }
+    }
+
+    /// The permission bits of `--socket-mode`, nil if they are not octal.
+    var mode: mode_t? {
+        var digits = Substring(socketMode)
+        if digits.hasPrefix("0o") { digits = digits.dropFirst(2) }
+        guard !digits.isEmpty, digits.count <= 4, let value = mode_t(digits, radix: 8), value <= 0o777 else { return nil }
+        return value
+    }
+
+    /// Starts the socket server, or returns nil when it is not wanted: with
+    /// `--no-socket`, and for a file read without `-U` (a batch job).
+    func start(context: LiveContext, isLive: Bool, user: String? = nil, logger: Logger) throws -> (any RunningServer)? {
+        if noSocket { return nil }
+        guard socket != nil || isLive else { return nil }
+        var options = SocketServer.Options(path: socket ?? SocketFile.defaultPath())
+        options.access.mode = mode ?? 0o660
+        if let socketGroup {
+            if let gid = gid_t(socketGroup) {
+                options.access.group = gid
+            } else if let entry = getgrnam(socketGroup) {
+                options.access.group = entry.pointee.gr_gid
+            } else {
+                throw SocketServerError("--socket-group: no group named '\(socketGroup)' (see 'getent group')")
+            }
+        }
+        if let user, let entry = getpwnam(user) {
+            options.access.owner = (entry.pointee.pw_uid, entry.pointee.pw_gid)
+        }
+        return try SocketServer.start(options: options, context: context, isLive: isLive, logger: logger)
+    }
+
+    /// With `--stay`: after the end of the file, keeps serving until SIGINT
+    /// or SIGTERM.
+    func stayIfAsked(servers: [any RunningServer]) {
+        guard stay, let server = servers.lazy.compactMap({ $0 as? SocketServer }).first else { return }
+        // A plain handler: the capture's dispatch signal sources are gone
+        // by now, and a new one would not reliably see the signals again.
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in sem_post(staySignal) }
+        sigemptyset(&action.sa_mask)
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for number in [SIGINT, SIGTERM] {
+            sigaction(number, &action, nil)
+            sigaddset(&signals, number)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        Terminal.status("end of file; serving the socket \(server.path) until SIGINT or SIGTERM")
+        while sem_wait(staySignal) != 0, errno == EINTR {}
     }
 }
+
+/// Posted by the SIGINT/SIGTERM handler of `--stay` (`sem_post` is
+/// async-signal-safe). `nonisolated(unsafe)`: set once here, then only
+/// used through the semaphore's own thread-safe calls.
+nonisolated(unsafe) private let staySignal: UnsafeMutablePointer<sem_t> = {
+    let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    sem_init(semaphore, 0, 0)
+    return semaphore
+}()

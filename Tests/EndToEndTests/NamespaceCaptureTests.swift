@@ -391,7 +391,7 @@ struct NamespaceCaptureTests {
         defer { try? FileManager.default.removeItem(at: databaseFolder) }
         let database = databaseFolder.appendingPathComponent("history.db").path
         let tcpeek = try lab.spawn("tcpeek", in: lab.serverNamespace,
-                                   [binary, "record", "-i", veth, "-t", String(captureTimeout), "--json-summary",
+                                   [binary, "record", "-i", veth, "--no-socket", "-t", String(captureTimeout), "--json-summary",
                                     "--db", database] + namedFilters)
         transcripts.append(tcpeek)
         let listening = await tcpeek.wait(timeout: 15) { child in

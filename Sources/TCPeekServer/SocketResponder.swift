@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import Synchronization
+import TCPeekCore
+import TCPeekStore
+
+/// Answers the socket's requests: `GET` and `REFRESH` from the capture's
+/// snapshot, `WINDOW` from the in-memory ring and the database, `QUERY`
+/// from the database. Safe from any thread; it never touches the capture
+/// thread's state (it reads `LiveContext.snapshot()` and the database).
+public final class SocketResponder: Sendable {
+    public let context: LiveContext
+    /// Whether the capture is live (`WINDOW` then ends at the wall clock;
+    /// for a file it ends at the capture's last packet).
+    public let isLive: Bool
+    /// When this recorder started: sessions of a live capture start later,
+    /// so older ones are the database's.
+    public let startedAt: Timestamp
+    private let recent: Mutex<SocketRecentSessions>
+    /// The counters at the previous `REFRESH`.
+    private let refreshBase: Mutex<[FilterCounters]>
+    /// Opened on first use (the recorder creates the file).
+    private let database = Mutex<HistoryDatabase?>(nil)
+    private let wallClock: @Sendable () -> Double
+    private let logger: Logger
+
+    public init(context: LiveContext, isLive: Bool, recent: SocketRecentSessions = SocketRecentSessions(),
+                wallClock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }, logger: Logger) {
+        self.context = context
+        self.isLive = isLive
+        self.wallClock = wallClock
+        self.startedAt = Timestamp(microseconds: Int64((wallClock() * 1_000_000).rounded(.down)))
+        self.recent = Mutex(recent)
+        self.refreshBase = Mutex(Array(repeating: FilterCounters(), count: context.filters.count))
+        self.logger = logger
+    }
+
+    /// Adds closed sessions to the ring (the server's feed thread).
+    public func record(_ batch: [Session]) {
+        recent.withLock { $0.append(contentsOf: batch) }
+    }
+
+    /// Whether answering `request` may wait for the database (then run it
+    /// off the event loop).
+    public static func readsDatabase(_ request: SocketRequest) -> Bool {
+        switch request {
+        case .window, .query: true
+        case .get, .refresh, .filters, .help: false
+        }
+    }
+
+    /// The JSON answer to `request`, or `{"error":"..."}`.
+    public func answer(_ request: SocketRequest) -> String {
+        switch request {
+        case .get: return get()
+        case .refresh: return refresh()
+        case .window(let seconds): return window(seconds: seconds)
+        case .query(let query): return self.query(query)
+        case .filters: return filters()
+        case .help: return help()
+        }
+    }
+
+    /// `{"error":"..."}`.
+    public static func error(_ message: String) -> String {
+        "{\"error\":\(Report.jsonString(message))}"
+    }
+
+    // MARK: GET, REFRESH
+
+    func get() -> String {
+        let snapshot = context.snapshot()
+        return Report.getJSON(filters: context.filters, counters: snapshot.counters,
+                              capture: snapshot.capture ?? CaptureStatistics())
+    }
+
+    func refresh() -> String {
+        // The snapshot is taken under the lock: two REFRESHes at once never
+        // count the same session twice.
+        let deltas = refreshBase.withLock { base in
+            let now = context.snapshot().counters.perFilter
+            let deltas = zip(now, base).map { $0.subtracting($1) }
+            base = now
+            return deltas
+        }
+        return Report.refreshJSON(filters: context.filters, deltas: deltas)
+    }
+
+    // MARK: WINDOW
+
+    func window(seconds: Double) -> String {
+        let snapshot = context.snapshot()
+        // The window ends now: the wall clock live, the last packet's
+        // (next whole) second in a file, whose sessions are in packet time.
+        let until: Double
+        if isLive {
+            until = wallClock()
+        } else if let last = snapshot.lastPacket {
+            until = (last.seconds + 1).rounded(.down)
+        } else {
+            until = wallClock()
+        }
+        let since = until - seconds
+        // Memory answers for the sessions started at or after `split`: it
+        // holds all of those, and none of them is the database's to count.
+        let runStart = isLive ? startedAt : (snapshot.firstPacket ?? microseconds(until))
+        let filterCount = context.filters.count
+        let (split, memory) = recent.withLock { ring in
+            let split = max(Timestamp.latest(ring.coveredFrom, runStart).seconds, since)
+            return (split, ring.aggregate(filterCount: filterCount, from: microseconds(split), until: microseconds(until)))
+        }
+        var rows = context.filters.indices.map { index in
+            AggregateRow(filter: context.filters[index].name, from: since, to: until, counters: memory[index].counters,
+                         handshakes: memory[index].handshakes)
+        }
+        guard split > since else { return HistoryJSON.aggregates(rows) }
+        guard context.databasePath != nil else {
+            // Without a database the window starts where memory does.
+            for index in rows.indices { rows[index].from = split }
+            return HistoryJSON.aggregates(rows)
+        }
+        do throws(StoreError) {
+            let database = try openDatabase()
+            let names = context.filters.map(\.name)
+            let older = try HistoryQuery.aggregate(database, since: since, until: split, filters: names, by: .total)
+            var whole: [AggregateRow]?
+            for index in rows.indices {
+                guard let old = older.first(where: { $0.filter == rows[index].filter }) else { continue }
+                let recentSuccesses = rows[index].counters.success
+                rows[index].counters = Self.sum(rows[index].counters, old.counters)
+                if recentSuccesses == 0 {
+                    (rows[index].p50, rows[index].p95, rows[index].p99) = (old.p50, old.p95, old.p99)
+                } else if old.counters.success > 0 {
+                    // Both parts have handshake times: the database over the
+                    // whole window holds all of them but the sessions of
+                    // its writer's last transaction.
+                    if whole == nil {
+                        whole = try HistoryQuery.aggregate(database, since: since, until: until, filters: names, by: .total)
+                    }
+                    if let all = whole?.first(where: { $0.filter == rows[index].filter }) {
+                        (rows[index].p50, rows[index].p95, rows[index].p99) = (all.p50, all.p95, all.p99)
+                    }
+                }
+            }
+            return HistoryJSON.aggregates(rows)
+        } catch {
+            logger.warning("socket: the database could not answer WINDOW", metadata: ["socket.error": "\(error)"])
+            return Self.error("WINDOW: the database could not be read: \(error)")
+        }
+    }
+
+    private func microseconds(_ seconds: Double) -> Timestamp {
+        Timestamp(microseconds: Int64((seconds * 1_000_000).rounded()))
+    }
+
+    static func sum(_ a: FilterCounters, _ b: FilterCounters) -> FilterCounters {
+        var c = a
+        c.success &+= b.success
+        c.successWithDupSYN &+= b.successWithDupSYN
+        c.successWithDupSYNACK &+= b.successWithDupSYNACK
+        c.timeout &+= b.timeout
+        c.reject &+= b.reject
+        c.unreach &+= b.unreach
+        c.abort &+= b.abort
+        c.dupSYNSegments &+= b.dupSYNSegments
+        c.dupSYNACKSegments &+= b.dupSYNACKSegments
+        return c
+    }
+
+    // MARK: QUERY
+
+    func query(_ query: SocketQuery) -> String {
+        guard context.databasePath != nil else {
+            return Self.error("QUERY: this tcpeek records no history (--no-db); WINDOW still answers from memory")
+        }
+        let now = wallClock()
+        let since: Double, until: Double
+        do throws(TimeExpression.ParseError) {
+            since = try TimeExpression.parse(query.since, now: now)
+            until = try query.until.map { (text) throws(TimeExpression.ParseError) in try TimeExpression.parse(text, now: now) } ?? now
+        } catch {
+            return Self.error("QUERY: \(error.description)")
+        }
+        guard until > since else { return Self.error("QUERY: 'until' must be after 'since'") }
+        do throws(StoreError) {
+            let database = try openDatabase()
+            if let requested = query.filters {
+                let known = try HistoryQuery.filterNames(in: database)
+                let unknown = requested.filter { !known.contains($0) }
+                if !unknown.isEmpty {
+                    return Self.error("QUERY: no filter named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in the database; "
+                        + (known.isEmpty ? "nothing is recorded yet" : "known filters: \(known.joined(separator: ", "))"))
+                }
+            }
+            let rows = try HistoryQuery.aggregate(database, since: since, until: until, filters: query.filters, by: query.by)
+            return HistoryJSON.aggregates(rows)
+        } catch {
+            logger.warning("socket: the database could not answer QUERY", metadata: ["socket.error": "\(error)"])
+            return Self.error("QUERY: the database could not be read: \(error)")
+        }
+    }
+
+    private func openDatabase() throws(StoreError) -> HistoryDatabase {
+        try database.withLock { (cached) throws(StoreError) -> HistoryDatabase in
+            if let cached { return cached }
+            guard let path = context.databasePath else { throw StoreError.notFound(path: "(none: --no-db)") }
+            let opened = try HistoryDatabase.openForReading(path: path)
+            cached = opened
+            return opened
+        }
+    }
+
+    /// Closes the database connection (the server is stopping).
+    func close() {
+        database.withLock { cached in
+            cached?.close()
+            cached = nil
+        }
+    }
+
+    // MARK: FILTERS, HELP
+
+    func filters() -> String {
+        func describe(_ filter: Filter) -> String {
+            "{\"name\":\(Report.jsonString(filter.name)),\"direction\":\"\(filter.direction.rawValue)\","
+                + "\"rules\":[\(filter.rules.map { Report.jsonString($0.description) }.joined(separator: ","))],"
+                + "\"expression\":\(Report.jsonString(filter.expression))}"
+        }
+        return "{\"filters\":[\(context.filters.map(describe).joined(separator: ","))],"
+            + "\"exclusions\":[\(context.exclusions.map(describe).joined(separator: ","))]}"
+    }
+
+    func help() -> String {
+        "{\"requests\":[" + SocketRequest.descriptions.map {
+            "{\"request\":\(Report.jsonString($0.request)),\"answer\":\(Report.jsonString($0.answer))}"
+        }.joined(separator: ",") + "]}"
+    }
+}

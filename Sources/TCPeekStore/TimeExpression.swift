@@ -1,0 +1,48 @@
+import Foundation
+
+/// The times and durations people type: `tcpeek query --since/--until`,
+/// the socket's `WINDOW` and `QUERY`. The one place for their syntax.
+public enum TimeExpression {
+    public struct ParseError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Seconds per unit of a duration: `90s`, `15m`, `1h`, `2d`, `1w`.
+    private static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
+
+    /// A duration (`90s`, `15m`, `1h`, `2d`, `1w`) in seconds, or nil when
+    /// `text` is not one.
+    public static func seconds(_ text: String) -> Double? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let unit = trimmed.last, let factor = units[unit],
+              let amount = Double(trimmed.dropLast()), amount >= 0, amount.isFinite else { return nil }
+        // At most about a century: longer is a typo, and `WINDOW 1e20s` on
+        // the socket overflowed the integer times it became (a crash).
+        guard amount * factor <= maximumSeconds else { return nil }
+        return amount * factor
+    }
+
+    /// The longest duration accepted: 100 years of 366 days.
+    public static let maximumSeconds: Double = 100 * 366 * 86400
+
+    /// A point in time as Unix seconds: a duration back from `now`, an
+    /// ISO-8601 time (UTC offset given, or local time), `now` or `all`.
+    public static func parse(_ text: String, now: Double) throws(ParseError) -> Double {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed == "all" { return 0 }
+        if trimmed == "now" { return now }
+        if let seconds = seconds(trimmed) { return now - seconds }
+        let iso = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+            iso.formatOptions = options
+            if let date = iso.date(from: trimmed) { return date.timeIntervalSince1970 }
+        }
+        let local = DateFormatter()
+        local.locale = Locale(identifier: "en_US_POSIX")
+        for format in ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd HH:mm", "yyyy-MM-dd"] {
+            local.dateFormat = format
+            if let date = local.date(from: trimmed) { return date.timeIntervalSince1970 }
+        }
+        throw ParseError(description: "cannot read the time '\(text)': use a duration (90s, 15m, 1h, 2d), an ISO-8601 time (2026-11-27T10:00:00Z) or 'all'")
+    }
+}

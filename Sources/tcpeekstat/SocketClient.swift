@@ -1,0 +1,115 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why tcpeekstat could not get an answer; `description` is for the operator.
+struct ClientError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One exchange with tcpeek's UNIX socket, with plain POSIX calls: connect,
+/// send one request line, read the answer until the server closes.
+struct SocketClient {
+    let path: String
+    /// How long the whole exchange may take.
+    var timeoutSeconds = 30
+
+    /// `/var/run/tcpeek/tcpeek.sock` for root, otherwise
+    /// `$XDG_RUNTIME_DIR/tcpeek.sock`, or `/tmp/tcpeek-<uid>/tcpeek.sock`
+    /// without `XDG_RUNTIME_DIR`: the same rule as `tcpeek record`'s
+    /// (`SocketFile.defaultPath`; a test checks that both agree).
+    static var defaultPath: String {
+        let euid = geteuid()
+        if euid == 0 { return "/var/run/tcpeek/tcpeek.sock" }
+        if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
+            return runtime + "/tcpeek.sock"
+        }
+        return "/tmp/tcpeek-\(euid)/tcpeek.sock"
+    }
+
+    private var notRunning: String {
+        "is tcpeek running? ('tcpeek record' serves it for live captures; give another socket with -U PATH)"
+    }
+
+    /// Sends `request` and returns the raw answer.
+    func ask(_ request: String) throws(ClientError) -> String {
+        var address = sockaddr_un()
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else {
+            throw ClientError("'\(path)' is too long for a UNIX socket path (at most \(capacity - 1) bytes)")
+        }
+        var status = stat()
+        if stat(path, &status) != 0 {
+            if errno == ENOENT { throw ClientError("no socket at '\(path)': \(notRunning)") }
+            throw ClientError("cannot reach '\(path)': \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFSOCK else {
+            throw ClientError("'\(path)' is not a socket, so not tcpeek's: give tcpeek's socket with -U PATH")
+        }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw ClientError("cannot create a socket: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let connected = retryingOnInterrupt {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }
+        if connected != 0 {
+            switch errno {
+            case ECONNREFUSED:
+                throw ClientError("nothing listens on '\(path)' (a socket file left by a tcpeek that has stopped?): \(notRunning)")
+            case EACCES, EPERM:
+                throw ClientError("permission denied on '\(path)': run as root or as a member of the socket's group ('tcpeek record --socket-group GROUP')")
+            default:
+                throw ClientError("cannot connect to '\(path)': \(String(cString: strerror(errno))): \(notRunning)")
+            }
+        }
+        let line = Array((request + "\r\n").utf8)
+        var sent = 0
+        while sent < line.count {
+            let count = retryingOnInterrupt {
+                line[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            guard count > 0 else {
+                throw ClientError("the peer at '\(path)' closed the connection before taking the request: is it tcpeek's socket?")
+            }
+            sent += count
+        }
+        var answer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = retryingOnInterrupt { chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) } }
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    throw ClientError("the peer at '\(path)' did not answer within \(timeoutSeconds) s: is it tcpeek's socket?")
+                }
+                throw ClientError("reading from '\(path)' failed: \(String(cString: strerror(errno)))")
+            }
+            answer.append(contentsOf: chunk[..<count])
+            if answer.count > 64 << 20 { throw ClientError("the answer from '\(path)' is over 64 MiB: is it tcpeek's socket?") }
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
+    private func retryingOnInterrupt<T: SignedInteger>(_ call: () -> T) -> T {
+        while true {
+            let result = call()
+            if result < 0, errno == EINTR { continue }
+            return result
+        }
+    }
+}

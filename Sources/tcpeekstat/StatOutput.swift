@@ -1,0 +1,55 @@
+import Foundation
+
+/// The readable tables of tcpeekstat.
+enum StatOutput {
+    /// `GET`: one row per filter, then libpcap's figures.
+    static func counts(_ counts: StatAnswer.Counts) -> String {
+        var table = [["FILTER", "SUCCESS", "DUPSYN", "DUPS/A", "FAILURE", "TIMEOUT", "REJECT", "UNREACH", "ABORT"]]
+        for filter in counts.filters {
+            let s = filter.success, f = filter.failure
+            table.append([filter.name, text(s["total"]), text(s["dupsyn"]), text(s["dupsynack"]), text(f["total"]),
+                          text(f["timeout"]), text(f["reject"]), text(f["unreach"]), text(f["abort"])])
+        }
+        var output = render(table)
+        if let pcap = counts.pcap {
+            output += "\npcap: recv \(text(pcap["recv"])), drop \(text(pcap["drop"])), ifdrop \(text(pcap["ifdrop"]))\n"
+        }
+        return output
+    }
+
+    /// `WINDOW` and `QUERY`: one row per filter and time bucket.
+    static func aggregates(_ rows: [StatAnswer.Aggregate]) -> String {
+        var table = [["FILTER", "FROM", "TO", "SUCCESS", "DUPSYN", "DUPS/A", "FAILURE", "TIMEOUT", "REJECT", "UNREACH",
+                      "ABORT", "P50 ms", "P95 ms", "P99 ms"]]
+        for row in rows {
+            let s = row.success, f = row.failure
+            table.append([row.filter, row.from, row.to, text(s["total"]), text(s["dupsyn"]), text(s["dupsynack"]),
+                          text(f["total"]), text(f["timeout"]), text(f["reject"]), text(f["unreach"]), text(f["abort"]),
+                          milliseconds(row.handshake["p50"]), milliseconds(row.handshake["p95"]),
+                          milliseconds(row.handshake["p99"])])
+        }
+        return render(table, leftAligned: [0, 1, 2])
+    }
+
+    private static func text(_ value: UInt64?) -> String { value.map(String.init) ?? "-" }
+
+    private static func milliseconds(_ value: Double??) -> String {
+        guard let value, let value else { return "-" }
+        return String(format: "%.3f", value)
+    }
+
+    static func render(_ table: [[String]], leftAligned: Set<Int> = [0]) -> String {
+        let columns = table.map(\.count).max() ?? 0
+        var widths = Array(repeating: 0, count: columns)
+        for row in table { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return table.map { row in
+            var line = ""
+            for (i, cell) in row.enumerated() {
+                let padding = String(repeating: " ", count: widths[i] - cell.count)
+                if i > 0 { line += "  " }
+                line += leftAligned.contains(i) ? cell + (i == row.count - 1 ? "" : padding) : padding + cell
+            }
+            return line
+        }.joined(separator: "\n") + "\n"
+    }
+}

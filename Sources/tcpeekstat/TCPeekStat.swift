@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+
+/// `tcpeekstat`: asks a running `tcpeek record` over its UNIX socket.
+@main
+struct TCPeekStat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tcpeekstat",
+        abstract: "Show the figures of a running tcpeek, or feed them to Ganglia.",
+        discussion: """
+            Without options: the totals per filter since tcpeek started (GET).
+            DURATION is a number with s, m, h, d or w (60s, 5m, 1h); TIME is a duration
+            back from now, an ISO-8601 time (2026-11-27T10:00:00Z) or 'all'.
+
+            Examples:
+              tcpeekstat
+              tcpeekstat -j
+              tcpeekstat -w 5m
+              tcpeekstat --since 1h
+              tcpeekstat -g --gmetric-conf /etc/ganglia/gmond.conf
+            """
+    )
+
+    @Option(name: [.customShort("U"), .long], help: "tcpeek's socket (default: \(SocketClient.defaultPath)).")
+    var socket: String?
+
+    @Flag(name: [.customShort("j"), .long], help: "Print tcpeek's JSON answer.")
+    var json = false
+
+    @Flag(name: [.customShort("g"), .long], help: "Send REFRESH and report reject, timeout, dupsyn and dupsynack per filter with gmetric.")
+    var gmetric = false
+
+    @Option(name: .customLong("gmetric-path"), help: "The gmetric program.")
+    var gmetricPath: String = "gmetric"
+
+    @Option(name: .customLong("gmetric-conf"), help: "gmond configuration for gmetric (passed as -c FILE).")
+    var gmetricConf: String?
+
+    @Option(name: [.customShort("w"), .long], help: "Show the sessions started in the last DURATION (WINDOW).")
+    var window: String?
+
+    @Option(help: "Show history from the database from TIME on (QUERY).")
+    var since: String?
+
+    @Option(help: "With --since: history up to TIME (default: now).")
+    var until: String?
+
+    @Flag(name: [.customShort("v"), .long], help: "Print the version and exit.")
+    var version = false
+
+    static let currentVersion = "0.1.0"
+
+    func validate() throws {
+        if gmetric, json || window != nil || since != nil || until != nil {
+            throw ValidationError("-g/--gmetric excludes -j/--json, -w/--window, --since and --until")
+        }
+        if !gmetric, gmetricConf != nil || gmetricPath != "gmetric" {
+            throw ValidationError("--gmetric-path and --gmetric-conf need -g/--gmetric")
+        }
+        if window != nil, since != nil || until != nil {
+            throw ValidationError("-w/--window excludes --since and --until")
+        }
+        if until != nil, since == nil { throw ValidationError("--until needs --since") }
+        if let window, window.wholeMatch(of: #/[0-9]+(\.[0-9]+)?[smhdw]/#) == nil {
+            throw ValidationError("-w/--window: cannot read the duration '\(window)'; use a number with s, m, h, d or w (60s, 5m, 1h)")
+        }
+    }
+
+    func run() throws {
+        if version {
+            print("tcpeekstat \(Self.currentVersion)")
+            return
+        }
+        let client = SocketClient(path: socket ?? SocketClient.defaultPath)
+        do throws(ClientError) {
+            if gmetric {
+                let answer = try StatAnswer.decode(try client.ask("REFRESH"), path: client.path)
+                let counts = try StatAnswer.counts(answer, path: client.path)
+                try GMetric(program: gmetricPath, configuration: gmetricConf).send(GMetric.metrics(counts))
+                return
+            }
+            let request: String
+            if let window {
+                request = "WINDOW \(window)"
+            } else if let since {
+                var fields = ["since": since]
+                if let until { fields["until"] = until }
+                let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+                request = "QUERY " + String(decoding: data, as: UTF8.self)
+            } else {
+                request = "GET"
+            }
+            let text = try client.ask(request)
+            let answer = try StatAnswer.decode(text, path: client.path)
+            if json {
+                // Checked for tcpeek's shape first: a stranger's JSON is refused too.
+                if request == "GET" {
+                    _ = try StatAnswer.counts(answer, path: client.path)
+                } else {
+                    _ = try StatAnswer.aggregates(answer, path: client.path)
+                }
+                print(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            } else if request == "GET" {
+                print(StatOutput.counts(try StatAnswer.counts(answer, path: client.path)), terminator: "")
+            } else {
+                print(StatOutput.aggregates(try StatAnswer.aggregates(answer, path: client.path)), terminator: "")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("tcpeekstat: error: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,280 @@
+// Opening databases for recording and reading: migration from empty and
+// from every earlier version, and refusing (without touching the file) what
+// tcpeek must not write to.
+import Foundation
+import GRDB
+import Testing
+@testable import TCPeekStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Schema migration and refusals")
+struct MigrationTests {
+    /// Table and index names created by the files of `Schema/`.
+    static func schemaObjects() throws -> (tables: Set<String>, indexes: Set<String>) {
+        let folder = StorePaths.repository.appendingPathComponent("Schema")
+        var tables = Set<String>(), indexes = Set<String>()
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }
+        #expect(!files.isEmpty)
+        for file in files {
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: #/CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
+                tables.insert(String(match.output.1))
+            }
+            for match in text.matches(of: #/CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
+                indexes.insert(String(match.output.1))
+            }
+        }
+        return (tables, indexes)
+    }
+
+    static func objects(_ path: String) throws -> (version: Int, tables: Set<String>, indexes: Set<String>) {
+        try inspect(path) { (db) throws in
+            (try Int.fetchOne(db, sql: "PRAGMA user_version") ?? -1,
+             Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")),
+             Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")))
+        }
+    }
+
+    @Test func migratingAnEmptyFileCreatesEverySchemaObjectAndReopeningIsANoOp() throws {
+        let folder = try TemporaryFolder("migrate")
+        defer { folder.remove() }
+        let expected = try Self.schemaObjects()
+        #expect(expected.tables.isSuperset(of: ["runs", "sessions", "session_filters", "rollups_minute"]))
+
+        // An existing empty file, and a path whose folders do not exist yet.
+        let empty = folder.file("empty.db")
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
+        let nested = folder.file("a/b/new.db")
+        for path in [empty, nested] {
+            let database = try HistoryDatabase.openForRecording(path: path)
+            database.close()
+            let found = try Self.objects(path)
+            #expect(found.version == Schema.latestVersion)
+            #expect(found.tables == expected.tables, "tables of \(path)")
+            #expect(found.indexes == expected.indexes, "indexes of \(path)")
+        }
+        // Reopening (for recording, then for reading) changes nothing: no
+        // migration runs again and what the file holds stays. (Not byte for
+        // byte: GRDB's pool creates and drops a table when it finds no WAL.)
+        let before = try Self.contents(empty)
+        for _ in 0..<2 {
+            try HistoryDatabase.openForRecording(path: empty).close()
+            #expect(try Self.contents(empty) == before, "reopening a current database changed it")
+        }
+        let pages = try inspect(empty) { try Int.fetchOne($0, sql: "PRAGMA page_count") }
+        try HistoryDatabase.openForRecording(path: empty).close()
+        #expect(try inspect(empty) { try Int.fetchOne($0, sql: "PRAGMA page_count") } == pages, "each reopening grows the file")
+        let bytes = try #require(fileBytes(empty))
+        let reader = try HistoryDatabase.openForReading(path: empty)
+        #expect(try HistoryQuery.filterNames(in: reader) == [])
+        reader.close()
+        #expect(fileBytes(empty) == bytes, "reading changed the file")
+        #expect(try Self.contents(empty) == before)
+    }
+
+    /// Everything a database holds that matters: version, schema, rows.
+    static func contents(_ path: String) throws -> [String] {
+        try inspect(path) { db in
+            var lines = ["user_version \(try Int.fetchOne(db, sql: "PRAGMA user_version") ?? -1)"]
+            lines += try String.fetchAll(db, sql: "SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY type, name")
+            for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name") {
+                lines += try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY 1").map { "\(table) \($0)" }
+            }
+            lines.append(try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "")
+            return lines
+        }
+    }
+
+    /// A database left at each earlier version (0 = nothing applied) is
+    /// brought to the latest, keeping what it holds.
+    @Test func migratingFromEachEarlierVersion() throws {
+        let folder = try TemporaryFolder("earlier")
+        defer { folder.remove() }
+        let expected = try Self.schemaObjects()
+        for version in 0..<Schema.latestVersion {
+            let path = folder.file("v\(version).db")
+            let queue = try DatabaseQueue(path: path)
+            try queue.writeWithoutTransaction { db in
+                for migration in Schema.migrations where migration.version <= version {
+                    try db.execute(sql: migration.sql)
+                    try db.execute(sql: "PRAGMA user_version = \(migration.version)")
+                }
+                if version >= 1 {
+                    try db.execute(sql: """
+                        INSERT INTO runs (id, started_at, source_kind, source, filters, version) VALUES (1, 1, 'file', 'x', '[]', 'old');
+                        INSERT INTO sessions (run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port, outcome)
+                            VALUES (1, 100.5, 0.25, 4, '192.0.2.1', 40000, '192.0.2.2', 80, 'success');
+                        """)
+                }
+            }
+            try queue.close()
+            let database = try HistoryDatabase.openForRecording(path: path)
+            database.close()
+            let found = try Self.objects(path)
+            #expect(found.version == Schema.latestVersion, "from version \(version)")
+            #expect(found.tables == expected.tables)
+            #expect(found.indexes == expected.indexes)
+            if version >= 1 {
+                #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") } == 1)
+            }
+        }
+    }
+
+    /// A tcpeek database of a newer version, in rollback-journal mode (as
+    /// another tool would leave it), so that switching it to WAL would show.
+    static func makeNewerDatabase(_ path: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in
+            for migration in Schema.migrations { try db.execute(sql: migration.sql) }
+            try db.execute(sql: "CREATE TABLE future_things (id INTEGER PRIMARY KEY)")
+            try db.execute(sql: "PRAGMA user_version = \(Schema.latestVersion + 1)")
+        }
+        try queue.close()
+    }
+
+    @Test func aNewerDatabaseIsRefusedAndLeftByteForByte() throws {
+        let folder = try TemporaryFolder("newer")
+        defer { folder.remove() }
+        let path = folder.file("newer.db")
+        try Self.makeNewerDatabase(path)
+        let before = try #require(fileBytes(path))
+        #expect(throws: StoreError.newerSchema(path: path, found: Schema.latestVersion + 1, known: Schema.latestVersion)) {
+            try HistoryDatabase.openForRecording(path: path)
+        }
+        #expect(fileBytes(path) == before, "refusing a newer database changed it")
+        #expect(throws: StoreError.newerSchema(path: path, found: Schema.latestVersion + 1, known: Schema.latestVersion)) {
+            try HistoryDatabase.openForReading(path: path)
+        }
+        #expect(fileBytes(path) == before)
+        let message = StoreError.newerSchema(path: path, found: Schema.latestVersion + 1, known: Schema.latestVersion).description
+        #expect(message.contains("newer tcpeek") && message.contains("left untouched"))
+        #expect(try inspect(path) { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.latestVersion + 1)
+    }
+
+    @Test func aDatabaseOfAnotherToolIsRefusedAndLeftByteForByte() throws {
+        let folder = try TemporaryFolder("foreign")
+        defer { folder.remove() }
+        let path = folder.file("other.db")
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)")
+            try db.execute(sql: "INSERT INTO accounts (name) VALUES ('alice'), ('bob')")
+        }
+        try queue.close()
+        let before = try #require(fileBytes(path))
+        for open in [{ try HistoryDatabase.openForRecording(path: path) }, { try HistoryDatabase.openForReading(path: path) }] {
+            do {
+                _ = try open()
+                Issue.record("a foreign database was accepted")
+            } catch let error as StoreError {
+                guard case .notTCPeekDatabase(let where_, _) = error else {
+                    Issue.record("unexpected error \(error)")
+                    continue
+                }
+                #expect(where_ == path)
+                #expect(error.description.contains("not a tcpeek database"))
+            }
+            #expect(fileBytes(path) == before, "refusing a foreign database changed it")
+        }
+        #expect(try inspect(path) { try String.fetchAll($0, sql: "SELECT name FROM accounts ORDER BY id") } == ["alice", "bob"])
+    }
+
+    @Test(arguments: ["random", "header-then-random", "short"])
+    func aFileThatIsNotADatabaseIsRefusedAndLeftByteForByte(kind: String) throws {
+        let folder = try TemporaryFolder("notdb")
+        defer { folder.remove() }
+        let path = folder.file("\(kind).db")
+        var bytes = pseudoRandomBytes(20_000, seed: 3)
+        switch kind {
+        case "header-then-random": bytes.replaceSubrange(0..<16, with: Array("SQLite format 3\0".utf8))
+        case "short": bytes = Array("hello\n".utf8)
+        default: if bytes.starts(with: Array("SQLite".utf8)) { bytes[0] = 0 }
+        }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        for open in [{ try HistoryDatabase.openForRecording(path: path) }, { try HistoryDatabase.openForReading(path: path) }] {
+            do {
+                _ = try open()
+                Issue.record("\(kind): accepted as a database")
+            } catch let error as StoreError {
+                guard case .notTCPeekDatabase = error else {
+                    Issue.record("\(kind): unexpected error \(error)")
+                    continue
+                }
+            }
+            #expect(fileBytes(path) == Data(bytes), "\(kind): refusing it changed the file")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { !$0.hasPrefix(".") } == ["\(kind).db"],
+                "no -wal or -shm file is left beside it")
+    }
+
+    @Test func readOnlyFileAndFolderAreRefusedWithAClearMessage() throws {
+        let folder = try TemporaryFolder("readonly")
+        defer { folder.remove() }
+        // A good database made immutable (read-only even for root).
+        let file = folder.file("file.db")
+        try HistoryDatabase.openForRecording(path: file).close()
+        let fileBefore = try #require(fileBytes(file))
+        try folder.makeImmutable(file)
+        do {
+            _ = try HistoryDatabase.openForRecording(path: file)
+            Issue.record("an immutable file was opened for recording")
+        } catch {
+            guard case .readOnly(let where_, let detail) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(where_ == file)
+            #expect(detail.contains("file is not writable"), "\(detail)")
+            #expect(error.description.contains("cannot be written") && error.description.contains("--no-db"))
+        }
+        // Reading it still works.
+        try HistoryDatabase.openForReading(path: file).close()
+        folder.makeMutable(file)
+        #expect(fileBytes(file) == fileBefore)
+
+        // A folder that cannot be written: neither a new database nor an
+        // existing one (SQLite must create its -wal and -shm files there).
+        let locked = folder.file("locked")
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
+        let existing = locked + "/existing.db"
+        try HistoryDatabase.openForRecording(path: existing).close()
+        let existingBefore = try #require(fileBytes(existing))
+        try folder.makeImmutable(locked)
+        for path in [existing, locked + "/new.db"] {
+            do {
+                _ = try HistoryDatabase.openForRecording(path: path)
+                Issue.record("\(path) was opened for recording in a read-only folder")
+            } catch {
+                guard case .readOnly(_, let detail) = error else {
+                    Issue.record("\(path): unexpected error \(error)")
+                    continue
+                }
+                #expect(detail.contains("folder") && detail.contains("not writable"), "\(detail)")
+            }
+        }
+        folder.makeMutable(locked)
+        #expect(fileBytes(existing) == existingBefore)
+        #expect(!FileManager.default.fileExists(atPath: locked + "/new.db"))
+    }
+
+    @Test func readingAMissingDatabaseSaysSo() throws {
+        let folder = try TemporaryFolder("missing")
+        defer { folder.remove() }
+        let path = folder.file("nothing.db")
+        #expect(throws: StoreError.notFound(path: path)) { try HistoryDatabase.openForReading(path: path) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    /// The handshake buckets keep every duration within 1 % of its bucket's middle.
+    @Test func handshakeBucketsAreWithinOnePercent() {
+        var micros: Int64 = 1
+        while micros < 600_000_000 {
+            let middle = Schema.handshakeBucketMiddle(Schema.handshakeBucket(microseconds: micros))
+            #expect(abs(middle - Double(micros)) / Double(micros) <= 0.01, "\(micros) µs")
+            micros = micros * 3 / 2 + 1
+        }
+    }
+}
