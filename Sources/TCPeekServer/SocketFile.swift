@@ -116,16 +116,22 @@ public struct SocketFile: Sendable {
         let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return .failed(String(cString: strerror(errno))) }
         defer { close(descriptor) }
+        // A listener whose backlog is full would hold a blocking connect.
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
             for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
         }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        var result: Int32
+        repeat {
+            result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
-        }
+        } while result != 0 && errno == EINTR
         if result == 0 {
             // `struct ucred` of <sys/socket.h> (hidden behind _GNU_SOURCE).
             var credentials = (pid: pid_t(0), uid: uid_t(0), gid: gid_t(0))
@@ -135,7 +141,7 @@ public struct SocketFile: Sendable {
         }
         switch errno {
         case ECONNREFUSED: return .refused
-        case EAGAIN: return .listening(pid: nil)  // a full backlog: alive
+        case EAGAIN, EINPROGRESS: return .listening(pid: nil)  // a full backlog: alive
         default: return .failed(String(cString: strerror(errno)))
         }
     }
@@ -159,14 +165,14 @@ public struct SocketFile: Sendable {
 
     /// Gives the bound socket its mode and group, and remembers it.
     mutating func bound(access: Access) throws(SocketServerError) {
+        var status = stat()
+        if lstat(path, &status) == 0 { identity = (status.st_dev, status.st_ino) }
         if chmod(path, access.mode) != 0 {
             throw SocketServerError("cannot set the mode of the socket '\(path)': \(String(cString: strerror(errno)))")
         }
         if let group = access.group, chown(path, uid_t.max, group) != 0 {
             throw SocketServerError("cannot give the socket '\(path)' to group \(group): \(String(cString: strerror(errno))) (only root or a member of the group may)")
         }
-        var status = stat()
-        if lstat(path, &status) == 0 { identity = (status.st_dev, status.st_ino) }
     }
 
     /// Removes the socket file (if it is still the one bound here) and the

@@ -61,6 +61,12 @@ public struct SocketRecentSessions: Sendable {
         }
     }
 
+    /// Sessions were lost on their way here (a full hand-off): none of
+    /// them started after `time`, so from there on the ring is complete again.
+    public mutating func lostSessions(closedBy time: Timestamp) {
+        coveredFrom = Timestamp.latest(coveredFrom, Timestamp(microseconds: max(time.microseconds, newestEnd) &+ 1))
+    }
+
     private mutating func removeOldest() {
         let entry = storage[start]
         coveredFrom = Timestamp.latest(coveredFrom, Timestamp(microseconds: entry.startedAt &+ 1))

@@ -40,6 +40,17 @@ public final class SocketResponder: Sendable {
         recent.withLock { $0.append(contentsOf: batch) }
     }
 
+    /// Some sessions never reached the ring (its hand-off was full): from
+    /// now on `WINDOW` takes everything older from the database.
+    public func lostSessions(_ count: UInt64) {
+        let snapshot = context.snapshot()
+        let now = Timestamp(microseconds: Int64((wallClock() * 1_000_000).rounded(.down)))
+        let latest = isLive ? Timestamp.latest(now, snapshot.lastPacket ?? now) : (snapshot.lastPacket ?? now)
+        recent.withLock { $0.lostSessions(closedBy: latest) }
+        logger.warning("socket: sessions lost on their way to the WINDOW ring; older ones now come from the database",
+                       metadata: ["socket.lost": "\(count)"])
+    }
+
     /// Whether answering `request` may wait for the database (then run it
     /// off the event loop).
     public static func readsDatabase(_ request: SocketRequest) -> Bool {
@@ -169,6 +180,9 @@ public final class SocketResponder: Sendable {
 
     // MARK: QUERY
 
+    /// The most rows a `QUERY` answers (about 30 MB of JSON).
+    public static let maximumQueryRows = 100_000
+
     func query(_ query: SocketQuery) -> String {
         guard context.databasePath != nil else {
             return Self.error("QUERY: this tcpeek records no history (--no-db); WINDOW still answers from memory")
@@ -193,10 +207,26 @@ public final class SocketResponder: Sendable {
                 }
             }
             let rows = try HistoryQuery.aggregate(database, since: since, until: until, filters: query.filters, by: query.by)
+            guard rows.count <= Self.maximumQueryRows else {
+                return Self.error("QUERY: the answer would hold \(rows.count) rows (at most \(Self.maximumQueryRows)); "
+                    + "narrow the range, name fewer filters or choose a larger 'by'")
+            }
             return HistoryJSON.aggregates(rows)
         } catch {
             logger.warning("socket: the database could not answer QUERY", metadata: ["socket.error": "\(error)"])
             return Self.error("QUERY: the database could not be read: \(error)")
+        }
+    }
+
+    /// Opens the database for reading now, while the recorder still runs
+    /// as root (`-u` gives root up right after the servers start); on
+    /// failure the first `WINDOW` or `QUERY` tries again.
+    public func openDatabaseEarly() {
+        guard context.databasePath != nil else { return }
+        do throws(StoreError) {
+            _ = try openDatabase()
+        } catch {
+            logger.warning("socket: cannot open the database for reading yet", metadata: ["socket.error": "\(error)"])
         }
     }
 

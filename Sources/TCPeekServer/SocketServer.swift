@@ -57,6 +57,7 @@ public final class SocketServer: RunningServer {
             logger.notice("replaced a stale socket file left by a tcpeek that is gone", metadata: ["socket.path": "\(path)"])
         }
         let responder = SocketResponder(context: context, isLive: isLive, recent: options.recent, logger: logger)
+        responder.openDatabaseEarly()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
@@ -80,13 +81,22 @@ public final class SocketServer: RunningServer {
         } catch {
             try? group.syncShutdownGracefully()
             try? threadPool.syncShutdownGracefully()
+            responder.close()
             _ = file.remove()
             if let error = error as? SocketServerError { throw error }
             throw SocketServerError("cannot listen on the socket '\(options.path)': \(error)")
         }
         let feed = SessionQueue()
         let feeder = Thread { [feed, responder] in
-            while let batch = feed.next() { responder.record(batch) }
+            var lost: UInt64 = 0
+            while let batch = feed.next() {
+                responder.record(batch)
+                let dropped = feed.dropped
+                if dropped != lost {
+                    responder.lostSessions(dropped &- lost)
+                    lost = dropped
+                }
+            }
         }
         feeder.name = "tcpeek.socket.feed"
         feeder.start()
@@ -152,7 +162,7 @@ final class SocketConnectionHandler: ChannelInboundHandler {
         }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: settings.requestTimeout) {
             self.logger.debug("socket client sent no request in time")
-            context.close(promise: nil)
+            self.hangUp(context)
         }
         context.fireChannelActive()
     }
@@ -181,7 +191,7 @@ final class SocketConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("socket client dropped", metadata: ["socket.error": "\(error)"])
-        context.close(promise: nil)
+        hangUp(context)
     }
 
     private func handle(_ action: SocketLineReader.Action, context: ChannelHandlerContext) {
@@ -189,7 +199,7 @@ final class SocketConnectionHandler: ChannelInboundHandler {
         case .needMore:
             return
         case .nothing:
-            context.close(promise: nil)
+            hangUp(context)
         case .tooLong:
             send(SocketResponder.error("request longer than \(SocketRequest.maximumLineLength) bytes"), context: context)
         case .line(let line):
@@ -213,10 +223,19 @@ final class SocketConnectionHandler: ChannelInboundHandler {
                 .whenComplete { result in
                     switch result {
                     case .success(let answer): self.send(answer, context: context)
-                    case .failure: context.close(promise: nil)
+                    case .failure: self.hangUp(context)
                     }
                 }
         }
+    }
+
+    /// Shuts the connection's output first, then closes it: the client sees
+    /// the end of the answer even if a copy of the descriptor lives on in
+    /// a child process (NIO does not accept with SOCK_CLOEXEC).
+    private func hangUp(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        context.close(mode: .output, promise: nil)
+        context.close(promise: nil)
     }
 
     /// Writes the answer and a line end, then closes; a client that does
@@ -227,13 +246,13 @@ final class SocketConnectionHandler: ChannelInboundHandler {
         guard context.channel.isActive else { return }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: settings.answerTimeout) {
             self.logger.debug("socket client did not take its answer in time")
-            context.close(promise: nil)
+            self.hangUp(context)
         }
         var buffer = context.channel.allocator.buffer(capacity: answer.utf8.count + 1)
         buffer.writeString(answer)
         buffer.writeInteger(UInt8(ascii: "\n"))
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
+            self.hangUp(context)
         }
     }
 }

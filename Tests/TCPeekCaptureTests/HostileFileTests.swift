@@ -91,7 +91,7 @@ private enum Pcap {
     static let headerLength = 24
     static let recordHeaderLength = 16
 
-    static func header(snapLength: UInt32 = 65535) -> [UInt8] {
+    static func header(snapLength: UInt32 = 65535, linkType: UInt32 = 1) -> [UInt8] {
         var b = ByteWriter()
         b.u32le(0xA1B2_C3D4)  // magic_number: microseconds, written little-endian
         b.u16le(2)            // version_major
@@ -99,7 +99,7 @@ private enum Pcap {
         b.u32le(0)            // thiszone
         b.u32le(0)            // sigfigs
         b.u32le(snapLength)   // snaplen
-        b.u32le(1)            // network: LINKTYPE_ETHERNET
+        b.u32le(linkType)     // network: LINKTYPE_ETHERNET unless told
         return b.data
     }
 
@@ -304,6 +304,27 @@ struct HostileFileTests {
         #expect(outcome.status == 0, "\(outcome.stderr)")
         #expect(outcome.hasSummary)
         for line in summaryLines(success: 0, timeout: 0) { #expect(outcome.stderr.contains(line)) }
+    }
+
+    @Test("a file header claiming a 0 or 4 GB snapshot length: libpcap bounds it, the records are read (exit 0)",
+          arguments: [0, 0xFFFF_FFFF] as [UInt32])
+    func absurdSnapLength(_ snapLength: UInt32) async throws {
+        let scratch = try Scratch()
+        let bytes = Pcap.header(snapLength: snapLength) + handshake.flatMap(Pcap.record)
+        let outcome = try await readCapture(try scratch.write("snaplen.pcap", bytes), in: scratch)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        for line in summaryLines(success: 1, timeout: 0) { #expect(outcome.stderr.contains(line), "\(outcome.stderr)") }
+    }
+
+    @Test("a link type tcpeek cannot decode: exit 1 naming it, no summary", arguments: [147, 0xFFFF, 0x0FFF_FFFF] as [UInt32])
+    func unknownLinkType(_ linkType: UInt32) async throws {
+        let scratch = try Scratch()
+        let bytes = Pcap.header(linkType: linkType) + handshake.flatMap(Pcap.record)
+        let outcome = try await readCapture(try scratch.write("link.pcap", bytes), in: scratch)
+        #expect(outcome.endedCleanly, "\(outcome.stderr)")
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("is not supported"), "\(outcome.stderr)")
+        #expect(!outcome.hasSummary)
     }
 
     @Test("a record header claiming 4 GB after a SYN: the SYN is summarized, then exit 1 saying where it stopped")

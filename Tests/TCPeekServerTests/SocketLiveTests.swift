@@ -13,7 +13,7 @@ import Glibc
 #endif
 
 /// The namespace: created by the test, deleted (with whatever runs in it) in every case.
-final class SocketNamespace {
+final class SocketNamespace: Sendable {
     let name: String
     let ip: String
 
@@ -180,5 +180,42 @@ struct SocketLiveTests {
         #expect(await tcpeek.waitForExit(timeout: 10) == 0, "\(tcpeek.transcript)")
         #expect(!FileManager.default.fileExists(atPath: socket))
         #expect(tcpeek.stderr.contains("Success: 45 session"))
+    }
+
+    @Test("after -u nobody the socket still reads the database, and its file is removed on exit",
+          .enabled("needs root, iproute2, python3 and network namespaces") { SocketNamespace.unavailable == nil },
+          .enabled("needs the user nobody") { getpwnam("nobody") != nil },
+          .timeLimit(.minutes(1)))
+    func droppedPrivileges() async throws {
+        let folder = try SocketTempFolder()
+        #expect(chmod(folder.path, 0o777) == 0)  // the recorder, as nobody, keeps its database there
+        let namespace = try SocketNamespace()
+        defer { namespace.delete() }
+        let socket = folder.file("run/tcpeek.sock"), database = folder.file("h.db")
+        let tcpeek = try SocketChild(namespace.run([SocketTestPaths.tcpeek, "record", "-i", "lo", "-q", "-t", "2", "-u", "nobody",
+                                                    "-U", socket, "--db", database, "--batch-ms", "100",
+                                                    "web:ANY@*:8080", "closed:ANY@*:8081"]),
+                                     folder: folder, name: "tcpeek")
+        defer { tcpeek.stop() }
+        let up = try await waitFor(socket) { $0.hasPrefix(#"[{"RX""#) }
+        try #require(up.hasPrefix(#"[{"RX""#), "tcpeek does not answer on \(socket):\n\(tcpeek.transcript)")
+        var status = stat()
+        #expect(stat(folder.file("run"), &status) == 0 && status.st_uid == getpwnam("nobody")?.pointee.pw_uid)
+
+        try await traffic(namespace, folder: folder, successes: 3, rejects: 2, spread: 0.2)
+        _ = try await waitFor(socket) { figures($0, "web")["success.total"] == 3 && figures($0, "closed")["failure.reject"] == 2 }
+        // WINDOW 1h reaches before this run: its older part comes from the database.
+        let window = try await socketAskAsync(socket, "WINDOW 1h")
+        #expect(socketError(window) == nil, "\(window)")
+        let rows = (try? socketJSON(window)) as? [[String: Any]] ?? []
+        #expect(rows.contains { $0["filter"] as? String == "web" && ($0["success"] as? [String: Int])?["total"] == 3 }, "\(window)")
+        let query = try await waitFor(socket, #"QUERY {"since":"10m","filter":"closed"}"#) { answer in
+            ((try? socketJSON(answer)) as? [[String: Any]])?.first.flatMap { ($0["failure"] as? [String: Int])?["reject"] } == 2
+        }
+        #expect(socketError(query) == nil, "\(query)")
+
+        tcpeek.signal(SIGTERM)
+        #expect(await tcpeek.waitForExit(timeout: 10) == 0, "\(tcpeek.transcript)")
+        #expect(!FileManager.default.fileExists(atPath: socket), "\(tcpeek.transcript)")
     }
 }

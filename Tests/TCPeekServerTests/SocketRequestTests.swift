@@ -171,4 +171,15 @@ struct SocketRequestTests {
         #expect(ring.count == 2)
         #expect(ring.coveredFrom == Timestamp(seconds: 1_000_030, microseconds: 1))
     }
+
+    @Test("sessions lost on the way make the ring answer only for what starts after them")
+    func ringAfterLostSessions() {
+        var ring = SocketRecentSessions(capacity: 100)
+        ring.append(contentsOf: [session(at: 0, .success), session(at: 10, .reject, ms: 5000)])
+        ring.lostSessions(closedBy: Timestamp(seconds: 1_000_012))
+        #expect(ring.coveredFrom == Timestamp(seconds: 1_000_015, microseconds: 1))  // the newest close, 15 s
+        ring.lostSessions(closedBy: Timestamp(seconds: 1_000_020))
+        #expect(ring.coveredFrom == Timestamp(seconds: 1_000_020, microseconds: 1))
+    }
 }
+

@@ -98,6 +98,8 @@ final class SocketChild: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else of this process (other tests' sockets) goes with it.
+        if let closeFrom = socketAddCloseFrom { _ = closeFrom(&actions, 3) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -184,6 +186,13 @@ final class SocketChild: Sendable {
         "----- \(argv.joined(separator: " "))\n----- stdout:\n\(stdout)\n----- stderr:\n\(stderr)"
     }
 }
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+; declared only
+/// under _GNU_SOURCE, so looked up at run time).
+private let socketAddCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
 
 /// Runs a command to its end (off the shared pool); status (nil if killed), stdout, stderr.
 func socketRun(_ argv: [String], folder: SocketTempFolder, timeout: Double = 20) async throws -> (status: Int32?, stdout: String, stderr: String) {
@@ -284,7 +293,7 @@ func socketError(_ text: String) -> String? {
 /// Binds a UNIX socket at `path` and closes it without removing the file:
 /// what a killed server leaves behind.
 func socketMakeStale(_ path: String) throws {
-    let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(descriptor) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)

@@ -164,6 +164,7 @@ struct SocketWindowTests {
             socketSession(.reject, at: at(now - 2950), mask: 0b01),
             socketSession(.success, at: at(now - 700), ms: 250, mask: 0b10),
             socketSession(.timeout, at: at(now - 30), ms: 60_000, mask: 0b11),
+            socketSession(.success, at: at(now - 60 * 86400), ms: 3, mask: 0b11),  // makes per-minute answers long
         ], filters: capture.filters, into: path)
         let server = try socketStart(capture, path: folder.file("s.sock"))
         defer { server.stop() }
@@ -185,6 +186,11 @@ struct SocketWindowTests {
         #expect(socketError(unknown) == "QUERY: no filter named 'nope' in the database; known filters: RX, web")
         let backwards = try await socketAskAsync(server.path, #"QUERY {"since":"1h","until":"2h"}"#)
         #expect(socketError(backwards) == "QUERY: 'until' must be after 'since'")
+        // 2 filters x 86,400 minutes: more rows than a socket answer may hold.
+        let huge = try await socketAskAsync(server.path, #"QUERY {"since":"61d","by":"minute"}"#)
+        #expect(socketError(huge)?.hasPrefix("QUERY: the answer would hold 17") == true, "\(huge.prefix(300))")
+        let daily = try rows(try await socketAskAsync(server.path, #"QUERY {"since":"61d","by":"day","filter":"web"}"#))
+        #expect(daily.count == 1)  // one filter (rows keyed by filter)
         let badTime = try await socketAskAsync(server.path, #"QUERY {"since":"yesterday"}"#)
         #expect(socketError(badTime)?.hasPrefix("QUERY: cannot read the time 'yesterday'") == true)
     }

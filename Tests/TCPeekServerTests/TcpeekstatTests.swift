@@ -18,7 +18,7 @@ final class TcpeekstatFakePeer: Sendable {
 
     init(path: String, reply: String?) throws {
         self.path = path
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
@@ -32,6 +32,7 @@ final class TcpeekstatFakePeer: Sendable {
         let thread = Thread {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             var byte: UInt8 = 0
             while recv(client, &byte, 1, 0) == 1, byte != UInt8(ascii: "\n") {}
             if let reply { _ = reply.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
@@ -49,7 +50,7 @@ final class TcpeekstatFakePeer: Sendable {
 
 /// A free port on 127.0.0.1 for `type` (SOCK_STREAM or SOCK_DGRAM).
 func tcpeekstatFreePort(_ type: Int32) throws -> Int {
-    let descriptor = socket(AF_INET, type, 0)
+    let descriptor = socket(AF_INET, type | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -134,7 +135,7 @@ final class TcpeekstatGmond {
 
     /// gmond's XML, read from its TCP port on 127.0.0.1.
     func xml() throws -> String {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(descriptor) }
         var time = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
@@ -269,7 +270,7 @@ struct TcpeekstatTests {
         #expect(refused.stderr.contains("nothing listens on '\(stale)'") && refused.stderr.contains("is tcpeek running?"))
 
         let regular = folder.file("plain.txt")
-        FileManager.default.createFile(atPath: regular, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: regular, contents: Data("x".utf8))
         let notSocket = try await tcpeekstat(["-U", regular], folder: folder)
         #expect(notSocket.status == 1)
         #expect(notSocket.stderr.contains("'\(regular)' is not a socket"))
