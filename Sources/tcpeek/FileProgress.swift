@@ -29,9 +29,12 @@ final class FileProgress: Sendable {
         Terminal.hasProgressLine.withLock { $0 = true }
         let thread = Thread { [self] in
             let begin = ContinuousClock.now
+            draw(elapsed: .zero)
             while stopped.wait(timeout: .now() + .milliseconds(250)) == .timedOut {
                 draw(elapsed: ContinuousClock.now - begin)
             }
+            // The final state (100 %), then the line is cleared for the summary.
+            draw(elapsed: ContinuousClock.now - begin)
             Terminal.clearProgress()
             finished.signal()
         }
