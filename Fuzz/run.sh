@@ -7,9 +7,10 @@
 #   FUZZ_DIR=.build-fuzz/fuzz   binaries, grown corpora, crash artifacts
 #   TCPEEK_CORPUS=../shared/corpus   captures the decoder seeds come from
 #
-# The targets are compiled with swiftc directly over Sources/TCPeekCore/*.swift
-# and one Fuzz/*Fuzzer.swift entry point (LLVMFuzzerTestOneInput), so the
-# package needs no fuzzing target.
+# The targets are compiled with swiftc directly over the sources they test
+# (Sources/TCPeekCore/*.swift; for `socket`, SocketRequest.swift and what it
+# uses of the store) and one Fuzz/*Fuzzer.swift entry point
+# (LLVMFuzzerTestOneInput), so the package needs no fuzzing target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -71,7 +72,8 @@ seeds_of() {
     local target=$1 seeds
     case "$target" in
         decoder)
-            # Seeds from the real captures, written at build time, not committed.
+            # Seeds from the real captures, written at each run (not committed),
+            # plus the few small ones of Fuzz/seeds/decoder.
             seeds=$(mktemp -d "${TMPDIR:-/tmp}/tcpeek-fuzz-seeds.XXXXXX")
             if [ -d "$CAPTURES" ]; then
                 python3 Fuzz/make-seeds.py "$CAPTURES" "$seeds" >&2
