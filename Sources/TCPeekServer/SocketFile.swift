@@ -1,4 +1,5 @@
 import Foundation
+import TCPeekCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -36,13 +37,9 @@ public struct SocketFile: Sendable {
         }
     }
 
-    /// `/var/run/tcpeek/tcpeek.sock` for root, otherwise
-    /// `$XDG_RUNTIME_DIR/tcpeek.sock`, or `/tmp/tcpeek-<uid>/tcpeek.sock`
-    /// without `XDG_RUNTIME_DIR`. (tcpeekstat has the same rule.)
+    /// The default socket path (`TCPeekIdentity.defaultSocketPath`, shared with tcpeekstat).
     public static func defaultPath(euid: uid_t = geteuid(), environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if euid == 0 { return "/var/run/tcpeek/tcpeek.sock" }
-        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/tcpeek.sock" }
-        return "/tmp/tcpeek-\(euid)/tcpeek.sock"
+        TCPeekIdentity.defaultSocketPath(euid: euid, runtimeDirectory: environment["XDG_RUNTIME_DIR"])
     }
 
     /// The longest path a UNIX socket address holds (`sun_path` less its NUL).

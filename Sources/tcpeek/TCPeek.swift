@@ -1,4 +1,5 @@
 import ArgumentParser
+import TCPeekCore
 
 /// `tcpeek`: which TCP connections fail to establish, why, since when, and
 /// how slow are the ones that succeed.
@@ -48,5 +49,5 @@ struct TCPeek: ParsableCommand {
 }
 
 enum TCPeekVersion {
-    static let current = "0.1.0"
+    static let current = TCPeekIdentity.version
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TCPeekCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,17 +19,9 @@ struct SocketClient {
     /// How long the whole exchange may take.
     var timeoutSeconds = 30
 
-    /// `/var/run/tcpeek/tcpeek.sock` for root, otherwise
-    /// `$XDG_RUNTIME_DIR/tcpeek.sock`, or `/tmp/tcpeek-<uid>/tcpeek.sock`
-    /// without `XDG_RUNTIME_DIR`: the same rule as `tcpeek record`'s
-    /// (`SocketFile.defaultPath`; a test checks that both agree).
+    /// The same default as `tcpeek record`'s (`TCPeekIdentity`).
     static var defaultPath: String {
-        let euid = geteuid()
-        if euid == 0 { return "/var/run/tcpeek/tcpeek.sock" }
-        if let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
-            return runtime + "/tcpeek.sock"
-        }
-        return "/tmp/tcpeek-\(euid)/tcpeek.sock"
+        TCPeekIdentity.defaultSocketPath(euid: geteuid(), runtimeDirectory: ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"])
     }
 
     private var notRunning: String {

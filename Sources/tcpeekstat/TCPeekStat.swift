@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TCPeekCore
 
 /// `tcpeekstat`: asks a running `tcpeek record` over its UNIX socket.
 @main
@@ -48,7 +49,7 @@ struct TCPeekStat: ParsableCommand {
     @Flag(name: [.customShort("v"), .long], help: "Print the version and exit.")
     var version = false
 
-    static let currentVersion = "0.1.0"
+    static let currentVersion = TCPeekIdentity.version
 
     func validate() throws {
         if gmetric, json || window != nil || since != nil || until != nil {
