@@ -31,7 +31,7 @@ public func socketRequestFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
         case .query(let query):
             fuzzCheck(query.filters.map { !$0.isEmpty } ?? true, "QUERY with an empty filter list")
             _ = TimeExpression.seconds(query.since)
-        case .get, .refresh, .filters, .help:
+        case .get, .refresh, .filters, .status, .help:
             break
         }
     } catch {

@@ -14,6 +14,9 @@ public enum SocketRequest: Sendable, Equatable {
     case query(SocketQuery)
     /// The filter definitions in use.
     case filters
+    /// The capture's state: attempts still open, evicted, malformed
+    /// packets, sessions not recorded, libpcap's statistics.
+    case status
     /// The list of requests.
     case help
 
@@ -31,7 +34,7 @@ public enum SocketRequest: Sendable, Equatable {
         switch verb.uppercased() {
         case "":
             throw SocketRequestError("empty request; send HELP for the list of requests")
-        case "GET", "REFRESH", "FILTERS", "HELP":
+        case "GET", "REFRESH", "FILTERS", "STATUS", "HELP":
             guard argument.isEmpty else {
                 throw SocketRequestError("\(verb.uppercased()) takes no argument, got '\(excerpt(argument))'")
             }
@@ -39,6 +42,7 @@ public enum SocketRequest: Sendable, Equatable {
             case "GET": return .get
             case "REFRESH": return .refresh
             case "FILTERS": return .filters
+            case "STATUS": return .status
             default: return .help
             }
         case "WINDOW":
@@ -63,6 +67,7 @@ public enum SocketRequest: Sendable, Equatable {
         ("WINDOW <duration>", "per filter, the sessions started in the last <duration> (60s, 5m, 1h), with handshake_ms percentiles"),
         ("QUERY <json>", "history from the database: {\"since\":\"1h\",\"until\":\"now\",\"filter\":[\"RX\"],\"by\":\"minute|hour|day|total\"}"),
         ("FILTERS", "the filter definitions in use, exclusions included"),
+        ("STATUS", "the capture's state: source, start, attempts still open, evicted (--max-pending), malformed packets, sessions not recorded, libpcap's statistics"),
         ("HELP", "this list"),
     ]
 

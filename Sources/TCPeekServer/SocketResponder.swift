@@ -4,8 +4,8 @@ import Synchronization
 import TCPeekCore
 import TCPeekStore
 
-/// Answers the socket's requests: `GET` and `REFRESH` from the capture's
-/// snapshot, `WINDOW` from the in-memory ring and the database, `QUERY`
+/// Answers the socket's requests: `GET`, `REFRESH` and `STATUS` from the
+/// capture's snapshot, `WINDOW` from the in-memory ring and the database, `QUERY`
 /// from the database. Safe from any thread; it never touches the capture
 /// thread's state (it reads `LiveContext.snapshot()` and the database).
 public final class SocketResponder: Sendable {
@@ -56,7 +56,7 @@ public final class SocketResponder: Sendable {
     public static func readsDatabase(_ request: SocketRequest) -> Bool {
         switch request {
         case .window, .query: true
-        case .get, .refresh, .filters, .help: false
+        case .get, .refresh, .status, .filters, .help: false
         }
     }
 
@@ -68,6 +68,7 @@ public final class SocketResponder: Sendable {
         case .window(let seconds): return window(seconds: seconds)
         case .query(let query): return self.query(query)
         case .filters: return filters()
+        case .status: return status()
         case .help: return help()
         }
     }
@@ -95,6 +96,13 @@ public final class SocketResponder: Sendable {
             return deltas
         }
         return Report.refreshJSON(filters: context.filters, deltas: deltas)
+    }
+
+    // MARK: STATUS
+
+    /// The capture's state (`SocketStatus`), from the snapshot `GET` reads.
+    func status() -> String {
+        SocketStatus(context: context, snapshot: context.snapshot(), isLive: isLive, startedAt: startedAt).json
     }
 
     // MARK: WINDOW

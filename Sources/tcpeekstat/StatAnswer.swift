@@ -28,6 +28,22 @@ enum StatAnswer {
         var handshake: [String: Double?]
     }
 
+    /// The `STATUS` answer (`SocketStatus` in tcpeek).
+    struct Status {
+        var sourceKind: String
+        var source: String
+        var started: String
+        var firstPacket: String?
+        var lastPacket: String?
+        var packets: UInt64
+        /// `open`, `evicted`, `malformed_packets`; `not_recorded` when tcpeek records history.
+        var attempts: [String: UInt64]
+        /// recv, drop, ifdrop (live captures).
+        var pcap: [String: UInt64]?
+        var version: String
+        var libpcap: String
+    }
+
     /// The JSON value, or the server's `{"error":...}` as an error.
     static func decode(_ text: String, path: String) throws(ClientError) -> Any {
         guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
@@ -82,6 +98,29 @@ enum StatAnswer {
                                   failure: try numbers(failure, path: path), handshake: times))
         }
         return rows
+    }
+
+    /// The `STATUS` shape: `{"source":{"kind":...,"name":...},"started":...,
+    /// "attempts":{"open":N,"evicted":N,...},"pcap":{...}|null,...}`.
+    static func status(_ value: Any, path: String) throws(ClientError) -> Status {
+        guard let object = value as? [String: Any], let source = object["source"] as? [String: Any],
+              let kind = source["kind"] as? String, let name = source["name"] as? String,
+              let started = object["started"] as? String, let packets = object["packets"] as? NSNumber,
+              let attempts = object["attempts"] as? [String: Any],
+              let version = object["version"] as? String, let libpcap = object["libpcap"] as? String else { throw unlike(path) }
+        // `not_recorded` is null without a database: left out of the figures.
+        let recorded = attempts.filter { !($0.value is NSNull) }
+        let figures = try numbers(recorded, path: path)
+        guard ["open", "evicted", "malformed_packets"].allSatisfy({ figures[$0] != nil }) else { throw unlike(path) }
+        var pcap: [String: UInt64]?
+        switch object["pcap"] {
+        case nil, is NSNull: break
+        case let stats as [String: Any]: pcap = try numbers(stats, path: path)
+        default: throw unlike(path)
+        }
+        return Status(sourceKind: kind, source: name, started: started, firstPacket: object["first_packet"] as? String,
+                      lastPacket: object["last_packet"] as? String, packets: packets.uint64Value, attempts: figures,
+                      pcap: pcap, version: version, libpcap: libpcap)
     }
 
     private static func numbers(_ object: [String: Any], path: String) throws(ClientError) -> [String: UInt64] {

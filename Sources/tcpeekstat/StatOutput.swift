@@ -31,6 +31,28 @@ enum StatOutput {
         return render(table, leftAligned: [0, 1, 2])
     }
 
+    /// `STATUS`: one figure a line, the summary's wording.
+    static func status(_ status: StatAnswer.Status) -> String {
+        let a = status.attempts
+        var rows: [(String, String)] = [
+            ("source", "\(status.sourceKind) \(status.source)"),
+            ("started", status.started),
+            ("first packet", status.firstPacket ?? "-"),
+            ("last packet", status.lastPacket ?? "-"),
+            ("packets", String(status.packets)),
+            ("still open", text(a["open"])),
+            ("evicted", text(a["evicted"])),
+            ("malformed packets", text(a["malformed_packets"])),
+            ("not recorded", a["not_recorded"].map(String.init) ?? "- (no database)"),
+        ]
+        if let pcap = status.pcap {
+            rows.append(("pcap", "recv \(text(pcap["recv"])), drop \(text(pcap["drop"])), ifdrop \(text(pcap["ifdrop"]))"))
+        }
+        rows.append(("version", "tcpeek \(status.version), \(status.libpcap)"))
+        let width = rows.map(\.0.count).max() ?? 0
+        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + " : " + $0.1 }.joined(separator: "\n") + "\n"
+    }
+
     private static func text(_ value: UInt64?) -> String { value.map(String.init) ?? "-" }
 
     private static func milliseconds(_ value: Double??) -> String {

@@ -10,6 +10,9 @@ struct TCPeekStat: ParsableCommand {
         abstract: "Show the figures of a running tcpeek, or feed them to Ganglia.",
         discussion: """
             Without options: the totals per filter since tcpeek started (GET).
+            --status: the capture's state (STATUS): attempts still open, evicted because
+            the table was full (--max-pending), malformed packets, sessions not recorded,
+            libpcap's statistics.
             DURATION is a number with s, m, h, d or w (60s, 5m, 1h); TIME is a duration
             back from now, an ISO-8601 time (2026-11-27T10:00:00Z) or 'all'.
 
@@ -17,6 +20,7 @@ struct TCPeekStat: ParsableCommand {
               tcpeekstat
               tcpeekstat -j
               tcpeekstat -w 5m
+              tcpeekstat --status
               tcpeekstat --since 1h
               tcpeekstat -g --gmetric-conf /etc/ganglia/gmond.conf
             """
@@ -46,6 +50,9 @@ struct TCPeekStat: ParsableCommand {
     @Option(help: "With --since: history up to TIME (default: now).")
     var until: String?
 
+    @Flag(help: "Show the capture's state: open and evicted attempts, malformed packets, libpcap's statistics (STATUS).")
+    var status = false
+
     @Flag(name: [.customShort("v"), .long], help: "Print the version and exit.")
     var version = false
 
@@ -57,6 +64,9 @@ struct TCPeekStat: ParsableCommand {
         }
         if !gmetric, gmetricConf != nil || gmetricPath != "gmetric" {
             throw ValidationError("--gmetric-path and --gmetric-conf need -g/--gmetric")
+        }
+        if status, gmetric || window != nil || since != nil || until != nil {
+            throw ValidationError("--status excludes -g/--gmetric, -w/--window, --since and --until")
         }
         if window != nil, since != nil || until != nil {
             throw ValidationError("-w/--window excludes --since and --until")
@@ -78,6 +88,16 @@ struct TCPeekStat: ParsableCommand {
                 let answer = try StatAnswer.decode(try client.ask("REFRESH"), path: client.path)
                 let counts = try StatAnswer.counts(answer, path: client.path)
                 try GMetric(program: gmetricPath, configuration: gmetricConf).send(GMetric.metrics(counts))
+                return
+            }
+            if status {
+                let text = try client.ask("STATUS")
+                let answer = try StatAnswer.status(try StatAnswer.decode(text, path: client.path), path: client.path)
+                if json {
+                    print(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                } else {
+                    print(StatOutput.status(answer), terminator: "")
+                }
                 return
             }
             let request: String

@@ -15,6 +15,9 @@ struct SocketRequestTests {
         ("  REFRESH  ", .refresh),
         ("FILTERS", .filters),
         ("HELP", .help),
+        ("STATUS", .status),
+        ("status\r", .status),
+        ("\tStatus  ", .status),
         ("WINDOW 5m", .window(seconds: 300)),
         ("window 90s\r", .window(seconds: 90)),
         ("WINDOW 1.5h", .window(seconds: 5400)),
@@ -34,6 +37,9 @@ struct SocketRequestTests {
         ("\r", "empty request"),
         ("GETX", "unknown request 'GETX'"),
         ("GET extra", "GET takes no argument"),
+        ("STATUS all", "STATUS takes no argument, got 'all'"),
+        ("STATUS {}", "STATUS takes no argument"),
+        ("STATUSES", "unknown request 'STATUSES'"),
         ("DELETE everything", "unknown request 'DELETE'"),
         ("WINDOW", "WINDOW needs a duration"),
         ("WINDOW 5", "cannot read the duration '5'"),
@@ -55,6 +61,14 @@ struct SocketRequestTests {
         } throws: { error in
             (error as? SocketRequestError)?.description.contains(message) == true
         }
+    }
+
+    @Test("HELP's list names STATUS, before HELP")
+    func helpListsStatus() {
+        let names = SocketRequest.descriptions.map { $0.request.split(separator: " ").first.map(String.init) ?? "" }
+        #expect(names == ["GET", "REFRESH", "WINDOW", "QUERY", "FILTERS", "STATUS", "HELP"])
+        let status = SocketRequest.descriptions.first { $0.request == "STATUS" }?.answer ?? ""
+        #expect(status.contains("evicted") && status.contains("--max-pending"), "\(status)")
     }
 
     @Test("a very long unknown verb is quoted shortened")

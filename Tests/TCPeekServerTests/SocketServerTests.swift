@@ -161,7 +161,7 @@ struct SocketServerTests {
         #expect(filters["exclusions"]?.last?["direction"] as? String == "TX")
         let help = try #require(try socketJSON(try await socketAskAsync(server.path, "HELP")) as? [String: [[String: String]]])
         #expect(help["requests"]?.compactMap { $0["request"]?.split(separator: " ").first.map(String.init) }
-            == ["GET", "REFRESH", "WINDOW", "QUERY", "FILTERS", "HELP"])
+            == ["GET", "REFRESH", "WINDOW", "QUERY", "FILTERS", "STATUS", "HELP"])
     }
 
     // MARK: Errors and misbehaving clients
