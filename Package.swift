@@ -29,7 +29,9 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"])]
         ),
-        .target(name: "TCPeekCore", swiftSettings: packetPathSettings),
+        // A prefetch hint for the packet path (Swift has no intrinsic for it).
+        .target(name: "CPrefetch"),
+        .target(name: "TCPeekCore", dependencies: ["CPrefetch"], swiftSettings: packetPathSettings),
         .target(
             name: "TCPeekCapture",
             dependencies: [

@@ -38,7 +38,7 @@ build() {
     binary="$DIR/fuzz-$target"
     # Rebuild only when a source is newer than the binary.
     # shellcheck disable=SC2046
-    if [ -x "$binary" ] && [ -z "$(find $(sources_of "$target") -newer "$binary" | head -1)" ]; then
+    if [ -x "$binary" ] && [ -z "$(find $(sources_of "$target") Sources/CPrefetch -newer "$binary" | head -1)" ]; then
         return
     fi
     echo "fuzz: building $binary"
@@ -48,7 +48,7 @@ build() {
     case "$target" in
         decoder | filter)
             # shellcheck disable=SC2046
-            (cd "$DIR" && swiftc "${flags[@]}" -module-name TCPeekCore $(sources_of "$target" | sed "s|[^ ]*|$root/&|g") -o "$binary")
+            (cd "$DIR" && swiftc "${flags[@]}" -module-name TCPeekCore -I "$root/Sources/CPrefetch/include" $(sources_of "$target" | sed "s|[^ ]*|$root/&|g") -o "$binary")
             ;;
         socket)
             # SocketRequest.swift with what it uses of the store (TimeExpression,

@@ -37,12 +37,12 @@ public struct HandshakeTracker {
         self.timeout = timeout
         self.maxPending = max(1, maxPending)
         self.table = AttemptTable(initialCapacity: min(self.maxPending, 4096))
-        self.recentSuccesses = RecentSuccesses(limit: self.maxPending, initialCapacity: min(self.maxPending, 4096))
+        self.recentSuccesses = RecentSuccesses(limit: self.maxPending)
     }
 
-    /// Entries in the table: open attempts plus recent successes remembered
-    /// for duplicate detection.
-    public var trackedCount: Int { table.count + recentSuccesses.count }
+    /// Open attempts plus recent successes remembered for duplicate
+    /// detection. Reads the whole table of successes: tests and diagnostics.
+    public var trackedCount: Int { table.count + recentSuccesses.count(at: now) }
 
     /// Attempts still undecided.
     public var openCount: Int { table.count }
@@ -53,7 +53,6 @@ public struct HandshakeTracker {
     /// O(1) per expired entry: the expiry list is ordered by last activity.
     public mutating func advance(to time: Timestamp, closing sink: (Session) -> Void) {
         if time > now { now = time }
-        recentSuccesses.expire(now: now)
         // The oldest entry was touched long ago and is cold in the cache:
         // look at it only when its remembered deadline has come. The list is
         // ordered by activity, so the real next deadline is never earlier.
@@ -332,17 +331,14 @@ public struct HandshakeTracker {
     /// recent success's SYN opens nothing (mirrored traffic shows packets
     /// twice); any other starts an attempt.
     private mutating func openUnlessLateDuplicate(_ segment: TCPSegment, at time: Timestamp, closing sink: (Session) -> Void) {
-        if recentSuccesses.count > 0 {
-            let flow = RecentSuccesses.flow(FlowKey(
-                client: segment.source, server: segment.destination, clientPort: segment.sourcePort,
-                serverPort: segment.destinationPort, vlan: segment.vlan))
-            if recentSuccesses.mayContain(flow), let isn = recentSuccesses.clientISN(of: flow, now: now) {
-                if isn == segment.sequence {
-                    statistics.lateDuplicateSYN &+= 1
-                    return
-                }
-                recentSuccesses.forget(flow: flow)
+        let flow = FlowKey.symmetricHash(segment.source, segment.sourcePort, segment.destination,
+                                         segment.destinationPort, segment.vlan)
+        if let isn = recentSuccesses.clientISN(of: flow, now: now) {
+            if isn == segment.sequence {
+                statistics.lateDuplicateSYN &+= 1
+                return
             }
+            recentSuccesses.forget(flow: flow)
         }
         open(segment, at: time, closing: sink)
     }

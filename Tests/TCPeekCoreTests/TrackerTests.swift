@@ -1210,18 +1210,20 @@ extension TrackerTests {
             #expect(run.open == 2)
         }
 
-        /// At most `maxPending` successes are remembered: the oldest is
-        /// forgotten first, and its late duplicate then opens an attempt.
+        /// At most `maxPending` successes are remembered (rounded up to whole
+        /// sets of four): when the flow's set is full, the success closest to
+        /// its expiry is forgotten first, and its late duplicate then opens an
+        /// attempt. With `maxPending` 4 there is a single set.
         @Test func rememberedSuccessesAreBounded() throws {
-            let run = try Run(maxPending: 2)
-            let a = Flow("198.51.100.1"), b = Flow("198.51.100.2"), c = Flow("198.51.100.3")
-            run.handshake(a, at: 0)
-            run.handshake(b, at: 1_000)
-            run.handshake(c, at: 2_000)
+            let run = try Run(maxPending: 4)
+            let flows = (1...5).map { Flow("198.51.100.\($0)") }
+            for (index, flow) in flows.enumerated() { run.handshake(flow, at: Int64(1_000 * index)) }
             _ = run.take()
-            #expect(run.tracked == 2)
-            run.send(c.c(.syn, seq: cISN), at: t(3_000))
-            run.send(a.c(.syn, seq: cISN), at: t(3_100))
+            #expect(run.tracked == 4)
+            run.send(flows[4].c(.syn, seq: cISN), at: t(6_000))
+            #expect(run.stats == stats(lateDuplicateSYN: 1))
+            #expect(run.open == 0)
+            run.send(flows[0].c(.syn, seq: cISN), at: t(6_100))
             #expect(run.stats == stats(lateDuplicateSYN: 1))
             #expect(run.open == 1)
         }
@@ -1242,8 +1244,8 @@ extension TrackerTests {
                     let flow = Flow("198.51.100.\(i % 250 + 1)", UInt16(1_024 + i / 250), "203.0.113.80", 80)
                     run.send(flow.c(.syn, seq: UInt32(truncatingIfNeeded: i &* 2_654_435_761)), at: t(time))
                     time += 10
-                    maxTracked = max(maxTracked, run.tracked)
                 }
+                maxTracked = max(maxTracked, run.tracked)
                 closed += run.take()
             }
 
