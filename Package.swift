@@ -6,7 +6,7 @@ import PackageDescription
 /// property access costs ~10 % of release throughput, so release builds skip
 /// it there. Debug builds and the test suite keep it.
 let packetPathSettings: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
 ]
 
 let package = Package(

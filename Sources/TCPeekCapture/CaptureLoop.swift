@@ -117,6 +117,7 @@ public final class CaptureLoop: @unchecked Sendable {
             let result = withUnsafeMutablePointer(to: &state) { pointer in
                 pcap_dispatch(handle.pointer, 8192, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
             }
+            state.drainLookahead()
             flush(waitWhenFull: true)
             if result == 0 { return }  // end of file
             if result == PCAP_ERROR_BREAK { return }
@@ -137,6 +138,7 @@ public final class CaptureLoop: @unchecked Sendable {
             let result = withUnsafeMutablePointer(to: &state) { pointer in
                 pcap_dispatch(handle.pointer, -1, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
             }
+            state.drainLookahead()
             if result == PCAP_ERROR_BREAK { break }
             if result < 0 {
                 throw .failed("capture on '\(interface)' failed", detail: handle.lastError)
@@ -221,6 +223,8 @@ final class SessionCollector {
 struct PacketState {
     var decoder: PacketDecoder
     var tracker: HandshakeTracker
+    /// Packets decoded but not yet tracked; empty between `pcap_dispatch` calls.
+    let lookahead = PacketLookahead()
     let collector: SessionCollector
     var decodeStatistics = DecodeStatistics()
     /// The earliest and the latest packet time seen (not the first and
@@ -259,6 +263,13 @@ struct PacketState {
         let packet = decoder.decode(UnsafeRawBufferPointer(start: bytes, count: Int(header.pointee.caplen)))
         decodeStatistics.count(packet)
         let collector = self.collector
-        tracker.process(packet, at: time) { collector.take($0) }
+        lookahead.push(packet, at: time, into: &tracker) { collector.take($0) }
+    }
+
+    /// Tracks the packets the look-ahead still holds: after every batch
+    /// libpcap hands over, so that everything after it sees them tracked.
+    mutating func drainLookahead() {
+        let collector = self.collector
+        lookahead.drain(into: &tracker) { collector.take($0) }
     }
 }

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The 4-tuple (and VLAN stack) of one attempt, oriented client → server.
 public struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     public var client: IPAddress
@@ -25,8 +27,11 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
+        // Odd multipliers keep distinct endpoints distinct (the address's low
+        // half and the port do not overlap for IPv4); the one full mix of
+        // their sum, which is what makes the hash symmetric, spreads them.
         @inline(__always) func endpoint(_ address: IPAddress, _ port: UInt16) -> UInt64 {
-            mix(address.high ^ mix(address.low ^ (UInt64(port) << 48)))
+            (address.high &* 0xC2B2_AE3D_27D4_EB4F) ^ ((address.low ^ (UInt64(port) << 48)) &* 0x9E37_79B9_7F4A_7C15)
         }
         return mix((endpoint(a, aPort) &+ endpoint(b, bPort)) ^ vlan.rawValue)
     }
@@ -99,16 +104,16 @@ final class AttemptTable {
 
     init(initialCapacity: Int = 1024) {
         slotCapacity = max(16, initialCapacity)
-        slots = .allocate(capacity: slotCapacity)
+        slots = TableMemory.allocate(Attempt.self, capacity: slotCapacity)
         let bucketCount = Self.bucketCount(for: slotCapacity)
-        buckets = .allocate(capacity: bucketCount)
+        buckets = TableMemory.allocate(UInt64.self, capacity: bucketCount)
         buckets.initialize(repeating: Self.emptyBucket, count: bucketCount)
         bucketMask = bucketCount - 1
     }
 
     deinit {
-        slots.deallocate()
-        buckets.deallocate()
+        TableMemory.free(slots, capacity: slotCapacity)
+        TableMemory.free(buckets, capacity: bucketMask + 1)
     }
 
     private static func bucketCount(for slots: Int) -> Int {
@@ -137,7 +142,14 @@ final class AttemptTable {
     /// Finds the attempt for a segment from either side.
     @inline(__always)
     func find(_ a: IPAddress, _ aPort: UInt16, _ b: IPAddress, _ bPort: UInt16, vlan: VLANPath) -> Int32? {
-        let hash = UInt32(truncatingIfNeeded: FlowKey.symmetricHash(a, aPort, b, bPort, vlan))
+        find(a, aPort, b, bPort, vlan: vlan, flowHash: FlowKey.symmetricHash(a, aPort, b, bPort, vlan))
+    }
+
+    /// `find` with the flow's `FlowKey.symmetricHash` already computed.
+    @inline(__always)
+    func find(_ a: IPAddress, _ aPort: UInt16, _ b: IPAddress, _ bPort: UInt16, vlan: VLANPath,
+              flowHash: UInt64) -> Int32? {
+        let hash = UInt32(truncatingIfNeeded: flowHash)
         var bucket = Int(hash) & bucketMask
         while true {
             let entry = buckets[bucket]
@@ -155,12 +167,43 @@ final class AttemptTable {
         }
     }
 
+    /// Starts loading the bucket a flow's probe begins at.
+    @inline(__always)
+    func prefetchBucket(flowHash: UInt64) {
+        tcpeek_prefetch(buckets + (Int(truncatingIfNeeded: flowHash) & bucketMask))
+    }
+
+    /// Starts loading the attempt a flow's bucket points at, if the first
+    /// buckets of its probe (loaded by an earlier `prefetchBucket`) name one
+    /// with the flow's hash. A hint: a stale or colliding entry costs a line.
+    @inline(__always)
+    func prefetchAttempt(flowHash: UInt64) {
+        let hash = UInt32(truncatingIfNeeded: flowHash)
+        var bucket = Int(hash) & bucketMask
+        for _ in 0..<4 {
+            let entry = buckets[bucket]
+            if entry == Self.emptyBucket { return }
+            if Self.hash(of: entry) == hash {
+                let attempt = UnsafeRawPointer(slots + Int(Self.slot(of: entry)))
+                tcpeek_prefetch(attempt)
+                tcpeek_prefetch(attempt + (MemoryLayout<Attempt>.stride - 1))
+                return
+            }
+            bucket = (bucket + 1) & bucketMask
+        }
+    }
+
     /// Inserts a new attempt as the newest; the caller has checked it is absent.
     func insert(_ attempt: Attempt) -> Int32 {
-        var attempt = attempt
         let key = attempt.key
-        attempt.hash = UInt32(truncatingIfNeeded: FlowKey.symmetricHash(
-            key.client, key.clientPort, key.server, key.serverPort, key.vlan))
+        return insert(flowHash: FlowKey.symmetricHash(key.client, key.clientPort, key.server, key.serverPort, key.vlan),
+                      attempt)
+    }
+
+    /// `insert` with the key's `FlowKey.symmetricHash` already computed.
+    func insert(flowHash: UInt64, _ attempt: Attempt) -> Int32 {
+        var attempt = attempt
+        attempt.hash = UInt32(truncatingIfNeeded: flowHash)
         let slot = takeFreeSlot()
         attempt.previous = newest
         attempt.next = -1
@@ -233,15 +276,15 @@ final class AttemptTable {
     /// Doubles the storage (rare: amortised, never in steady state).
     private func grow() {
         let newCapacity = slotCapacity * 2
-        let newSlots = UnsafeMutablePointer<Attempt>.allocate(capacity: newCapacity)
+        let newSlots = TableMemory.allocate(Attempt.self, capacity: newCapacity)
         newSlots.moveInitialize(from: slots, count: highWater)
-        slots.deallocate()
+        TableMemory.free(slots, capacity: slotCapacity)
         slots = newSlots
         slotCapacity = newCapacity
         // Re-bucket from the old buckets, sequentially: no slot is touched.
         let oldBuckets = buckets, oldCount = bucketMask + 1
         let bucketCount = Self.bucketCount(for: newCapacity)
-        buckets = .allocate(capacity: bucketCount)
+        buckets = TableMemory.allocate(UInt64.self, capacity: bucketCount)
         buckets.initialize(repeating: Self.emptyBucket, count: bucketCount)
         bucketMask = bucketCount - 1
         for index in 0..<oldCount where oldBuckets[index] != Self.emptyBucket {
@@ -250,7 +293,7 @@ final class AttemptTable {
             while buckets[bucket] != Self.emptyBucket { bucket = (bucket + 1) & bucketMask }
             buckets[bucket] = entry
         }
-        oldBuckets.deallocate()
+        TableMemory.free(oldBuckets, capacity: oldCount)
     }
 
     /// Forgets every entry at once (the end of a capture).

@@ -51,12 +51,16 @@ public struct HandshakeTracker {
 
     /// Advances the clock and closes every attempt whose timeout fell due.
     /// O(1) per expired entry: the expiry list is ordered by last activity.
+    @inline(__always)
     public mutating func advance(to time: Timestamp, closing sink: (Session) -> Void) {
         if time > now { now = time }
         // The oldest entry was touched long ago and is cold in the cache:
         // look at it only when its remembered deadline has come. The list is
         // ordered by activity, so the real next deadline is never earlier.
-        guard now >= nextDeadline else { return }
+        if now >= nextDeadline { closeDue(closing: sink) }
+    }
+
+    private mutating func closeDue(closing sink: (Session) -> Void) {
         while table.oldest >= 0 {
             let slot = table.oldest
             let attempt = table[slot]
@@ -92,19 +96,78 @@ public struct HandshakeTracker {
     /// Takes one decoded packet at its capture time; `sink` receives every
     /// attempt this closes (timeouts falling due included), in order.
     public mutating func process(_ packet: DecodedPacket, at time: Timestamp, closing sink: (Session) -> Void) {
+        process(packet, at: time, flowHash: Self.flowHash(of: packet), closing: sink)
+    }
+
+    /// `process` with the packet's `flowHash(of:)` already computed (by the
+    /// capture's look-ahead, which needed it to prefetch).
+    @inline(__always)
+    public mutating func process(_ packet: DecodedPacket, at time: Timestamp, flowHash: UInt64,
+                                 closing sink: (Session) -> Void) {
         switch packet {
-        case .tcp(let segment): process(segment, at: time, closing: sink)
-        case .unreachable(let message): process(message, at: time, closing: sink)
+        case .tcp(let segment): process(segment, at: time, flowHash: flowHash, closing: sink)
+        case .unreachable(let message): process(message, at: time, flowHash: flowHash, closing: sink)
         case .ignored, .malformed: advance(to: time, closing: sink)
         }
     }
 
     public mutating func process(_ segment: TCPSegment, at time: Timestamp, closing sink: (Session) -> Void) {
+        process(segment, at: time, flowHash: Self.flowHash(of: .tcp(segment)), closing: sink)
+    }
+
+    public mutating func process(_ message: ICMPUnreachable, at time: Timestamp, closing sink: (Session) -> Void) {
+        process(message, at: time, flowHash: Self.flowHash(of: .unreachable(message)), closing: sink)
+    }
+
+    // MARK: Look-ahead
+
+    /// The hash a packet's flow is found by: a segment's 4-tuple, or the one
+    /// an ICMP error quotes; 0 for other packets.
+    @inline(__always)
+    public static func flowHash(of packet: DecodedPacket) -> UInt64 {
+        switch packet {
+        case .tcp(let segment):
+            FlowKey.symmetricHash(segment.source, segment.sourcePort, segment.destination,
+                                  segment.destinationPort, segment.vlan)
+        case .unreachable(let message):
+            FlowKey.symmetricHash(message.quotedSource, message.quotedSourcePort, message.quotedDestination,
+                                  message.quotedDestinationPort, message.vlan)
+        case .ignored, .malformed:
+            0
+        }
+    }
+
+    /// First prefetch for a packet that will be processed a few packets
+    /// later: the flow's bucket, and for an opening SYN the set of
+    /// remembered successes it will be checked against.
+    @inline(__always)
+    public func prefetchFlow(of packet: DecodedPacket, flowHash: UInt64) {
+        switch packet {
+        case .tcp(let segment):
+            table.prefetchBucket(flowHash: flowHash)
+            if segment.flags.isOpeningSYN { recentSuccesses.prefetch(flowHash) }
+        case .unreachable:
+            table.prefetchBucket(flowHash: flowHash)
+        case .ignored, .malformed:
+            break
+        }
+    }
+
+    /// Second prefetch, once the bucket has arrived: the open attempt.
+    @inline(__always)
+    public func prefetchAttempt(flowHash: UInt64) {
+        if flowHash != 0 { table.prefetchAttempt(flowHash: flowHash) }
+    }
+
+    // MARK: Segments
+
+    private mutating func process(_ segment: TCPSegment, at time: Timestamp, flowHash: UInt64,
+                                  closing sink: (Session) -> Void) {
         advance(to: time, closing: sink)
         guard let slot = table.find(segment.source, segment.sourcePort, segment.destination,
-                                    segment.destinationPort, vlan: segment.vlan) else {
+                                    segment.destinationPort, vlan: segment.vlan, flowHash: flowHash) else {
             if segment.flags.isOpeningSYN {
-                openUnlessLateDuplicate(segment, at: time, closing: sink)
+                openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink)
             } else if segment.flags.contains(.rst) {
                 statistics.ignoredRST &+= 1
             }
@@ -128,15 +191,19 @@ public struct HandshakeTracker {
         if fromClient {
             handleFromClient(segment, flags: flags, slot: slot, at: time, closing: sink)
         } else {
+            // A SYN/ACK: the client's ACK, a round trip later, will likely
+            // make this a success to remember; start loading its set now.
+            if flags == [.syn, .ack] { recentSuccesses.prefetch(flowHash) }
             handleFromServer(segment, flags: flags, slot: slot, at: time, closing: sink)
         }
     }
 
-    public mutating func process(_ message: ICMPUnreachable, at time: Timestamp, closing sink: (Session) -> Void) {
+    private mutating func process(_ message: ICMPUnreachable, at time: Timestamp, flowHash: UInt64,
+                                  closing sink: (Session) -> Void) {
         advance(to: time, closing: sink)
         guard message.meansUnreachable,
               let slot = table.find(message.quotedSource, message.quotedSourcePort, message.quotedDestination,
-                                    message.quotedDestinationPort, vlan: message.vlan) else {
+                                    message.quotedDestinationPort, vlan: message.vlan, flowHash: flowHash) else {
             statistics.ignoredUnreachable &+= 1
             return
         }
@@ -157,7 +224,7 @@ public struct HandshakeTracker {
 
     // MARK: Transitions
 
-    private mutating func open(_ segment: TCPSegment, at time: Timestamp, closing sink: (Session) -> Void) {
+    private mutating func open(_ segment: TCPSegment, at time: Timestamp, flowHash: UInt64, closing sink: (Session) -> Void) {
         let client = segment.source, server = segment.destination
         let mask = filters.match(client: client, server: server, serverPort: segment.destinationPort,
                                  local: localAddresses)
@@ -166,7 +233,7 @@ public struct HandshakeTracker {
             return
         }
         if table.count >= maxPending { evictOldest(closing: sink) }
-        _ = table.insert(Attempt(
+        _ = table.insert(flowHash: flowHash, Attempt(
             key: FlowKey(client: client, server: server, clientPort: segment.sourcePort,
                          serverPort: segment.destinationPort, vlan: segment.vlan),
             startedAt: time, lastSeen: now, filters: mask,
@@ -200,7 +267,7 @@ public struct HandshakeTracker {
                 // never answered.
                 sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
                 table.remove(slot)
-                open(segment, at: time, closing: sink)
+                open(segment, at: time, flowHash: Self.flowHash(of: .tcp(segment)), closing: sink)
             }
             return
         }
@@ -330,9 +397,8 @@ public struct HandshakeTracker {
     /// An opening SYN for a flow with no open attempt: a late copy of a
     /// recent success's SYN opens nothing (mirrored traffic shows packets
     /// twice); any other starts an attempt.
-    private mutating func openUnlessLateDuplicate(_ segment: TCPSegment, at time: Timestamp, closing sink: (Session) -> Void) {
-        let flow = FlowKey.symmetricHash(segment.source, segment.sourcePort, segment.destination,
-                                         segment.destinationPort, segment.vlan)
+    private mutating func openUnlessLateDuplicate(_ segment: TCPSegment, at time: Timestamp, flowHash flow: UInt64,
+                                                  closing sink: (Session) -> Void) {
         if let isn = recentSuccesses.clientISN(of: flow, now: now) {
             if isn == segment.sequence {
                 statistics.lateDuplicateSYN &+= 1
@@ -340,7 +406,7 @@ public struct HandshakeTracker {
             }
             recentSuccesses.forget(flow: flow)
         }
-        open(segment, at: time, closing: sink)
+        open(segment, at: time, flowHash: flow, closing: sink)
     }
 
     // MARK: Helpers

@@ -1,9 +1,4 @@
 import CPrefetch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Successful attempts, remembered for `--timeout` after their success so
 /// that a late copy of their SYN opens nothing (SPEC §1: mirrored traffic
@@ -47,15 +42,12 @@ final class RecentSuccesses {
         entries = Self.allocateEmpty(capacity)
     }
 
-    /// calloc: zeroed (empty) entries whose pages are only backed once used.
+    /// Zeroed (empty) entries whose pages are only backed once used.
     private static func allocateEmpty(_ capacity: Int) -> UnsafeMutablePointer<Entry> {
-        guard let memory = calloc(capacity, MemoryLayout<Entry>.stride) else {
-            fatalError("cannot allocate \(capacity) remembered successes")
-        }
-        return memory.bindMemory(to: Entry.self, capacity: capacity)
+        TableMemory.allocate(Entry.self, capacity: capacity)
     }
 
-    deinit { free(entries) }
+    deinit { TableMemory.free(entries, capacity: capacity) }
 
     /// The key for a flow: its symmetric hash.
     @inline(__always)
@@ -120,7 +112,7 @@ final class RecentSuccesses {
 
     /// Forgets everything; gives the pages back rather than writing them.
     func removeAll() {
-        free(entries)
+        TableMemory.free(entries, capacity: capacity)
         entries = Self.allocateEmpty(capacity)
     }
 
