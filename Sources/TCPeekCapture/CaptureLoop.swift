@@ -63,7 +63,7 @@ public final class CaptureLoop: @unchecked Sendable {
         let decoder = PacketDecoder(linkType: handle.linkType, checksumMode: options.checksumMode,
                                     interpretsICMP: options.interpretsICMP)
         collector = SessionCollector(filterCount: options.filters.counting.count)
-        state = PacketState(decoder: decoder, tracker: tracker, collector: collector)
+        state = PacketState(path: PacketPath(decoder: decoder, tracker: tracker), collector: collector)
         published = Mutex(CaptureSnapshot(counters: Counters(filterCount: options.filters.counting.count)))
     }
 
@@ -95,7 +95,7 @@ public final class CaptureLoop: @unchecked Sendable {
             // The end of the file, or of its valid part (a truncated or
             // damaged file): nothing will answer the attempts still open.
             // Hand off as it goes: a million open attempts must not pile up.
-            state.tracker.closeAllAsTimeout { [collector, queues] session in
+            state.path.tracker.closeAllAsTimeout { [collector, queues] session in
                 collector.take(session)
                 if collector.pendingCount >= SessionCollector.batchSize {
                     let batch = collector.drain()
@@ -122,7 +122,7 @@ public final class CaptureLoop: @unchecked Sendable {
             if result == 0 { return }  // end of file
             if result == PCAP_ERROR_BREAK { return }
             if result < 0 {
-                throw .readError(path, packets: state.decodeStatistics.packets, detail: handle.lastError)
+                throw .readError(path, packets: state.path.decodeStatistics.packets, detail: handle.lastError)
             }
         }
     }
@@ -146,18 +146,18 @@ public final class CaptureLoop: @unchecked Sendable {
             let now = clock.now
             if result > 0 {
                 lastActivity = now
-            } else if let last = state.lastPacket {
+            } else if let last = state.path.lastPacket {
                 // Idle: let packet time run on with the monotonic clock so
                 // that timeouts fall due on time.
                 let idle = now - lastActivity
                 let micros = idle.components.seconds * 1_000_000 + idle.components.attoseconds / 1_000_000_000_000
-                state.tracker.advance(to: last + Timestamp.Duration(microseconds: micros)) {
+                state.path.tracker.advance(to: last + Timestamp.Duration(microseconds: micros)) {
                     [collector] in collector.take($0)
                 }
             }
             flush(waitWhenFull: false)
             if options.localAddresses == nil, now - lastAddressRefresh > .seconds(5) {
-                state.tracker.localAddresses = HostAddresses.of(interface: interface)
+                state.path.tracker.localAddresses = HostAddresses.of(interface: interface)
                 lastAddressRefresh = now
             }
             if now - lastPublish > .milliseconds(500) {
@@ -178,15 +178,15 @@ public final class CaptureLoop: @unchecked Sendable {
 
     private func publish() {
         var snapshot = CaptureSnapshot(counters: collector.counters)
-        snapshot.decode = state.decodeStatistics
-        snapshot.tracker = state.tracker.statistics
-        snapshot.openAttempts = state.tracker.openCount
+        snapshot.decode = state.path.decodeStatistics
+        snapshot.tracker = state.path.tracker.statistics
+        snapshot.openAttempts = state.path.tracker.openCount
         snapshot.capture = handle.statistics()
-        snapshot.firstPacket = state.firstPacket
-        snapshot.lastPacket = state.lastPacket
+        snapshot.firstPacket = state.path.firstPacket
+        snapshot.lastPacket = state.path.lastPacket
         snapshot.fileOffset = handle.fileOffset
         published.withLock { $0 = snapshot }
-        publishedBackInTime.store(state.packetsBackInTime, ordering: .relaxed)
+        publishedBackInTime.store(state.path.packetsBackInTime, ordering: .relaxed)
     }
 }
 
@@ -221,55 +221,25 @@ final class SessionCollector {
 /// Everything the per-packet callback touches, reached through libpcap's
 /// `user` pointer so the callback needs no reference counting.
 struct PacketState {
-    var decoder: PacketDecoder
-    var tracker: HandshakeTracker
-    /// Packets decoded but not yet tracked; empty between `pcap_dispatch` calls.
-    let lookahead = PacketLookahead()
-    let collector: SessionCollector
-    var decodeStatistics = DecodeStatistics()
-    /// The earliest and the latest packet time seen (not the first and
-    /// last packets': timestamps may go backwards in a file).
-    var firstPacket: Timestamp?
-    var lastPacket: Timestamp?
-    var packetsBackInTime: UInt64 = 0
-
-    init(decoder: PacketDecoder, tracker: HandshakeTracker, collector: SessionCollector) {
-        self.decoder = decoder
-        self.tracker = tracker
-        self.collector = collector
-    }
+    var path: PacketPath
+    /// Unowned: the capture loop owns the collector for longer than this,
+    /// and a strong reference would be retained and released per packet.
+    unowned(unsafe) let collector: SessionCollector
 
     static let callback: pcap_handler = { user, header, bytes in
         guard let user, let header, let bytes else { return }
         user.withMemoryRebound(to: PacketState.self, capacity: 1) { state in
-            state.pointee.handle(header: header, bytes: bytes)
+            let time = Timestamp(seconds: Int64(header.pointee.ts.tv_sec), microseconds: Int64(header.pointee.ts.tv_usec))
+            unowned(unsafe) let collector = state.pointee.collector
+            state.pointee.path.handle(frame: UnsafeRawBufferPointer(start: bytes, count: Int(header.pointee.caplen)),
+                                      at: time) { collector.take($0) }
         }
-    }
-
-    @inline(__always)
-    mutating func handle(header: UnsafePointer<pcap_pkthdr>, bytes: UnsafePointer<UInt8>) {
-        let time = Timestamp(seconds: Int64(header.pointee.ts.tv_sec), microseconds: Int64(header.pointee.ts.tv_usec))
-        if let last = lastPacket {
-            if time < last {
-                packetsBackInTime &+= 1
-                if let first = firstPacket, time < first { firstPacket = time }
-            } else {
-                lastPacket = time
-            }
-        } else {
-            firstPacket = time
-            lastPacket = time
-        }
-        let packet = decoder.decode(UnsafeRawBufferPointer(start: bytes, count: Int(header.pointee.caplen)))
-        decodeStatistics.count(packet)
-        let collector = self.collector
-        lookahead.push(packet, at: time, into: &tracker) { collector.take($0) }
     }
 
     /// Tracks the packets the look-ahead still holds: after every batch
     /// libpcap hands over, so that everything after it sees them tracked.
     mutating func drainLookahead() {
         let collector = self.collector
-        lookahead.drain(into: &tracker) { collector.take($0) }
+        path.drain { collector.take($0) }
     }
 }

@@ -107,6 +107,7 @@ public final class PcapHandle: @unchecked Sendable {
             path, UInt32(PCAP_TSTAMP_PRECISION_MICRO), &errorBuffer) else {
             throw .cannotOpenFile(path, detail: errorText(errorBuffer))
         }
+        tcpeek_pcap_unlocked_file(pointer)
         return try PcapHandle(pointer: pointer, source: .file(path: path))
     }
 

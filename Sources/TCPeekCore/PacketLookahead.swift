@@ -12,8 +12,9 @@
 /// packet's sessions reach the sink moves, and `drain` ends that delay at
 /// the end of every batch the capture reads.
 ///
-/// A class because it owns its buffer; one per capture, capture thread only.
-public final class PacketLookahead {
+/// A value with its buffer inline: no allocation, no reference counting on
+/// the packet path. Capture thread only.
+public struct PacketLookahead {
     private struct Pending {
         var packet: DecodedPacket
         var time: Timestamp
@@ -22,25 +23,21 @@ public final class PacketLookahead {
 
     /// Packets between decoding one and tracking it: enough work to cover a
     /// memory access, little enough for the lines to stay in the cache.
-    public static let depth = 8
+    public static let depth = Ring.count
     static let attemptStage = 4
-    private let ring: UnsafeMutablePointer<Pending>
+    private typealias Ring = InlineArray<8, Pending>
+    private var ring = Ring(repeating: Pending(packet: .ignored, time: .zero, flowHash: 0))
     private var head = 0
     private var count = 0
 
-    public init() {
-        ring = .allocate(capacity: Self.depth)
-        ring.initialize(repeating: Pending(packet: .ignored, time: .zero, flowHash: 0), count: Self.depth)
-    }
-
-    deinit { ring.deallocate() }
+    public init() {}
 
     /// Packets waiting to be tracked.
     public var pendingCount: Int { count }
 
     /// Takes the next packet; tracks the one `depth` packets older, if any.
     @inline(__always)
-    public func push(_ packet: DecodedPacket, at time: Timestamp, into tracker: inout HandshakeTracker,
+    public mutating func push(_ packet: DecodedPacket, at time: Timestamp, into tracker: inout HandshakeTracker,
                      closing sink: (Session) -> Void) {
         let flowHash = HandshakeTracker.flowHash(of: packet)
         tracker.prefetchFlow(of: packet, flowHash: flowHash)
@@ -53,12 +50,12 @@ public final class PacketLookahead {
     }
 
     /// Tracks every packet still waiting, oldest first.
-    public func drain(into tracker: inout HandshakeTracker, closing sink: (Session) -> Void) {
+    public mutating func drain(into tracker: inout HandshakeTracker, closing sink: (Session) -> Void) {
         while count > 0 { trackOldest(&tracker, closing: sink) }
     }
 
     @inline(__always)
-    private func trackOldest(_ tracker: inout HandshakeTracker, closing sink: (Session) -> Void) {
+    private mutating func trackOldest(_ tracker: inout HandshakeTracker, closing sink: (Session) -> Void) {
         let oldest = ring[head]
         head = (head + 1) & (Self.depth - 1)
         count -= 1
