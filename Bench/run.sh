@@ -6,7 +6,7 @@
 # Environment knobs (defaults in brackets):
 #   ATTEMPTS [1000000]   attempts in the benchmark capture (mode mix)
 #   SEED [1]  RATE [20000]  generator seed and attempts per second of packet time
-#   RUNS [3]             timed runs of the baseline and of tcpeek (best is kept)
+#   RUNS [5]             timed runs of the baseline and of tcpeek (best is kept)
 #   OPEN_ATTEMPTS [1000000]  attempts held open at once for the memory test
 #   ALLOC_SMALL [200000] ALLOC_LARGE [400000]  attempts of the allocation test files
 #   SCRATCH [.build]     SwiftPM build directory
@@ -25,7 +25,7 @@ OPTIONAL_FLAGS=(--no-db --no-socket --json-summary)
 ATTEMPTS=${ATTEMPTS:-1000000}
 SEED=${SEED:-1}
 RATE=${RATE:-20000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 OPEN_ATTEMPTS=${OPEN_ATTEMPTS:-1000000}
 ALLOC_SMALL=${ALLOC_SMALL:-200000}
 ALLOC_LARGE=${ALLOC_LARGE:-400000}
@@ -167,14 +167,17 @@ BYTES=$(field "$OUT/mix.json" bytes)
 # Both contestants read from the page cache, not the disk.
 cat "$MIX" >/dev/null
 
-log "baseline: pcap-count x$RUNS"
-base_times=()
+log "baseline: pcap-count x$RUNS (plain and --unlocked)"
+base_times=() unlocked_times=()
 for ((i = 1; i <= RUNS; i++)); do
     timed "$OUT/pcap-count.log" "$OUT/pcap-count" "$MIX"
     base_times+=("$ELAPSED")
     grep -q "packets=$PACKETS " "$OUT/pcap-count.log" || die "pcap-count read a different packet count"
+    timed "$OUT/pcap-count-unlocked.log" "$OUT/pcap-count" --unlocked "$MIX"
+    unlocked_times+=("$ELAPSED")
 done
 BASE_BEST=$(min "${base_times[@]}")
+UNLOCKED_BEST=$(min "${unlocked_times[@]}")
 BASE_PPS=$(div "$PACKETS" "$BASE_BEST" %.0f)
 
 report() {
@@ -188,6 +191,8 @@ report() {
     [[ $SKIP_TCPEEK == 1 ]] && { echo "tcpeek      : skipped (SKIP_TCPEEK=1)"; return; }
     echo "tcpeek      : best of $RUNS: ${TCPEEK_BEST} s = $(div "$PACKETS" "$TCPEEK_BEST" %.0f) packets/s, $(div "$TOTAL_ATTEMPTS" "$TCPEEK_BEST" %.0f) attempts/s   (runs: ${tcpeek_times[*]})"
     echo "RATIO       : tcpeek/baseline = $(div "$BASE_BEST" "$TCPEEK_BEST" %.3f)   (packets/s over packets/s; 1 = as fast as merely reading the file)"
+    echo "unlocked    : pcap-count --unlocked (stdio locking off, as tcpeek reads), best of $RUNS: ${UNLOCKED_BEST} s   (runs: ${unlocked_times[*]})"
+    echo "              tcpeek/unlocked baseline = $(div "$UNLOCKED_BEST" "$TCPEEK_BEST" %.3f)   (the share of reading alone, with the reader tuned alike)"
     echo "peak RSS    : tcpeek on the mix: $(mib "$TCPEEK_RSS")"
     echo "counts      : $COUNT_CHECK"
     echo
