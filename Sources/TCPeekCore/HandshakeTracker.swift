@@ -424,10 +424,10 @@ public struct HandshakeTracker {
 
     private mutating func succeed(_ slot: Int32, at time: Timestamp, closing sink: (Session) -> Void) {
         let attempt = table[slot]
-        sink(session(attempt, outcome: .success, duration: elapsed(attempt, until: time)))
         table.remove(slot)
         recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key), clientISN: attempt.clientISN,
                                   now: now, expires: now + timeout)
+        sink(session(attempt, outcome: .success, duration: elapsed(attempt, until: time)))
     }
 
     /// Whether `value` lies in `[from, from + length]`, with wrapping.
