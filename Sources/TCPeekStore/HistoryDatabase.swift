@@ -7,9 +7,10 @@ import GRDB
 public final class HistoryDatabase: Sendable {
     public let path: String
     let writer: (any DatabaseWriter)?
-    let reader: any DatabaseReader
+    /// nil when the file is read without SQLite's locks (see `readUnlocked`).
+    let reader: (any DatabaseReader)?
 
-    private init(path: String, writer: (any DatabaseWriter)?, reader: any DatabaseReader) {
+    private init(path: String, writer: (any DatabaseWriter)?, reader: (any DatabaseReader)?) {
         self.path = path
         self.writer = writer
         self.reader = reader
@@ -87,31 +88,120 @@ public final class HistoryDatabase: Sendable {
 
     /// Opens an existing database for reading only; works for a user who
     /// may only read the file and while a recorder writes it.
+    ///
+    /// A database at rest is in WAL mode with no -wal or -shm file, and
+    /// SQLite's read-only connection then needs to create the -shm file:
+    /// a user who cannot write the folder is refused ("attempt to write a
+    /// readonly database"). That user reads the file as immutable instead
+    /// (`readUnlocked`), which is exact as long as no -wal file holds
+    /// changes; when one does (a recorder is running, or was killed), its
+    /// -wal and -shm files let the ordinary read-only connection in, or the
+    /// error says which of them this user cannot read.
     public static func openForReading(path: String) throws(StoreError) -> HistoryDatabase {
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound(path: path) }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw .cannotOpen(path: path, detail: "the file is not readable by this user")
         }
+        try checkHeader(path: path)
+        let queue: DatabaseQueue
+        do {
+            queue = try readOnlyConnection(path)
+            try queue.read { db in try checkVersion(db, path: path) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
+            // Refused for want of a writable folder (or an unreadable -wal/-shm).
+            let database = HistoryDatabase(path: path, writer: nil, reader: nil)
+            try database.read { db in try checkVersion(db, path: path) }
+            return database
+        } catch {
+            throw StoreError.from(error, path: path)
+        }
+        return HistoryDatabase(path: path, writer: nil, reader: queue)
+    }
+
+    private static func readOnlyConnection(_ path: String, immutable: Bool = false) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(5)
         configuration.label = "tcpeek.history.read"
-        do {
-            try checkHeader(path: path)
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            try queue.read { db in
-                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                if version > Schema.latestVersion {
-                    throw StoreError.newerSchema(path: path, found: version, known: Schema.latestVersion)
-                }
-                if version == 0 {
-                    throw StoreError.notTCPeekDatabase(path: path, detail: "it has no tcpeek schema version")
+        return try DatabaseQueue(path: immutable ? immutableURI(path) : path, configuration: configuration)
+    }
+
+    private static func checkVersion(_ db: Database, path: String) throws {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if version > Schema.latestVersion {
+            throw StoreError.newerSchema(path: path, found: version, known: Schema.latestVersion)
+        }
+        if version == 0 {
+            throw StoreError.notTCPeekDatabase(path: path, detail: "it has no tcpeek schema version")
+        }
+    }
+
+    /// `file:PATH?immutable=1`, the path absolute and percent-encoded.
+    static func immutableURI(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let plain = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/")
+        return "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: plain) ?? absolute) + "?immutable=1"
+    }
+
+    /// One read for a user whose read-only connection SQLite refused: as an
+    /// immutable file (no locks, no -wal) while no -wal file holds changes,
+    /// again if the file changed meanwhile (a recorder started); through an
+    /// ordinary read-only connection when a -wal file holds changes.
+    private func readUnlocked<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        var refusal: StoreError?
+        for attempt in 0..<5 {
+            if attempt > 0 { usleep(200_000) }
+            let before = FileState(path)
+            if before.walHasChanges {
+                do {
+                    let queue = try Self.readOnlyConnection(path)
+                    defer { try? queue.close() }
+                    return try queue.read(body)
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY || error.resultCode == .SQLITE_CANTOPEN {
+                    guard let problem = walProblem() else {
+                        // Both readable: a recorder opening or closing at this moment.
+                        refusal = .cannotOpen(path: path, detail: error.message ?? "\(error)")
+                        continue
+                    }
+                    throw .cannotOpen(path: path, detail: problem
+                        + "; let this user read the -wal and -shm files as well as the database, or query as a user who can write its folder")
+                } catch {
+                    throw StoreError.from(error, path: path)
                 }
             }
-            return HistoryDatabase(path: path, writer: nil, reader: queue)
-        } catch {
-            throw StoreError.from(error, path: path)
+            let result: Result<T, any Error>
+            do {
+                let queue = try Self.readOnlyConnection(path, immutable: true)
+                defer { try? queue.close() }
+                result = .success(try queue.read(body))
+            } catch {
+                result = .failure(error)
+            }
+            // Without locks a writer could have changed the file under the read.
+            guard FileState(path) == before else { continue }
+            switch result {
+            case .success(let value): return value
+            case .failure(let error): throw StoreError.from(error, path: path)
+            }
         }
+        throw refusal ?? .cannotOpen(path: path, detail: "this user cannot write its folder, so it is read without locks,"
+            + " and a writer kept changing it meanwhile; try again")
+    }
+
+    /// Why this user cannot read the changes in the -wal file, if it cannot.
+    private func walProblem() -> String? {
+        let wal = path + "-wal", shm = path + "-shm"
+        if access(wal, R_OK) != 0 {
+            return "this user cannot read its write-ahead log '\(wal)' (\(String(cString: strerror(errno)))), which holds changes not yet in the database file"
+        }
+        if FileManager.default.fileExists(atPath: shm) {
+            if access(shm, R_OK) != 0 {
+                return "this user cannot read '\(shm)' (\(String(cString: strerror(errno)))), which SQLite needs to read the changes in '\(wal)'"
+            }
+            return nil
+        }
+        return "its write-ahead log '\(wal)' holds changes not yet in the database file, and SQLite cannot read them"
+            + " without '\(shm)', which this user cannot create (its folder is not writable)"
     }
 
     /// A non-empty file that does not start with SQLite's header is refused
@@ -129,6 +219,12 @@ public final class HistoryDatabase: Sendable {
     /// the database file alone holds everything and the -wal file is removed.
     public func close() {
         if let pool = writer as? DatabasePool {
+            // Everything into the database file first: while another
+            // connection of this process is open (the socket server's, which
+            // stops after the recorder) the writer is not the last one, and
+            // that read-only one never checkpoints: the history would stay
+            // in the -wal file after exit, the database file holding nothing.
+            _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             // Idle readers first: GRDB closes the writer before the readers,
             // and only a closing writer that is the last connection checkpoints.
             pool.releaseMemory()
@@ -140,11 +236,39 @@ public final class HistoryDatabase: Sendable {
 
     /// Runs a read on a consistent snapshot.
     public func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        guard let reader else { return try readUnlocked(body) }
         do { return try reader.read(body) } catch { throw StoreError.from(error, path: path) }
     }
 
     func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
         guard let writer else { throw .readOnly(path: path, detail: "opened for reading") }
         do { return try writer.write(body) } catch { throw StoreError.from(error, path: path) }
+    }
+}
+
+/// What shows that a writer touched a database file: the file's identity,
+/// size and times, and the size of its -wal file.
+private struct FileState: Equatable {
+    var device: UInt64 = 0, inode: UInt64 = 0, size: Int64 = -1
+    var modified = timespec(), changed = timespec()
+    var walSize: Int64?
+
+    init(_ path: String) {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            (device, inode, size) = (UInt64(status.st_dev), UInt64(status.st_ino), Int64(status.st_size))
+            (modified, changed) = (status.st_mtim, status.st_ctim)
+        }
+        var wal = stat()
+        walSize = stat(path + "-wal", &wal) == 0 ? Int64(wal.st_size) : nil
+    }
+
+    /// A -wal file with content: changes the database file may not hold yet.
+    var walHasChanges: Bool { (walSize ?? 0) > 0 }
+
+    static func == (a: FileState, b: FileState) -> Bool {
+        a.device == b.device && a.inode == b.inode && a.size == b.size && a.walSize == b.walSize
+            && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+            && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
     }
 }
