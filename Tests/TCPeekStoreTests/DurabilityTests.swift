@@ -160,15 +160,16 @@ struct DurabilityTests {
                                                                        "--snaplen", "128"])
         let total = Int(expected["attempts"] ?? 0)
         let db = folder.file("killed.db")
-        let recorder = try Child([tcpeek, "record", "-q", "-r", capture, "--db", db, "--batch-size", "100", "--batch-ms", "50"],
+        // Through a FIFO holding back the second half: the recorder cannot
+        // finish before the kill, however fast it is.
+        let fifo = try CaptureFIFO(capture: capture, at: folder.file("capture.fifo"))
+        let recorder = try Child([tcpeek, "record", "-q", "-r", fifo.path, "--db", db, "--batch-size", "100", "--batch-ms", "50"],
                                  outputIn: folder.path)
         defer { if recorder.isRunning { recorder.signal(SIGKILL) } }
-        // Kill about 1 s into the run once batches are in (sooner if a fast
-        // build has already written a quarter of the attempts).
-        let began = Date()
+        try fifo.feed(upTo: 0.5)
         let writing = await recorder.wait(timeout: 30) {
             let rows = (try? inspect(db) { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") ?? 0 }) ?? 0
-            return rows > 0 && (Date().timeIntervalSince(began) >= 1 || rows >= total / 4)
+            return rows > 0
         }
         try #require(writing, "nothing was written:\n\(recorder.transcript)")
         await recorder.kill9AndWait()

@@ -246,25 +246,18 @@ struct QueryTests {
         // The capture reaches the recorder through a FIFO, a fifth at a time, so
         // the recorder is still writing while each round of queries runs, however
         // fast or loaded the machine is.
-        let fifo = folder.file("capture.fifo")
-        try #require(mkfifo(fifo, 0o600) == 0)
+        let fifo = try CaptureFIFO(capture: capture, at: folder.file("capture.fifo"))
         let db = folder.file("shared.db")
-        let recorder = try Child([tcpeek, "record", "-q", "-r", fifo, "--db", db, "--batch-size", "100", "--batch-ms", "20",
+        let recorder = try Child([tcpeek, "record", "-q", "-r", fifo.path, "--db", db, "--batch-size", "100", "--batch-ms", "20",
                                   "--json-summary"], outputIn: folder.path)
         defer { if recorder.isRunning { recorder.signal(SIGKILL) } }
-        // O_RDWR does not wait for the reader to open its end (Linux).
-        let writer = open(fifo, O_RDWR)
-        try #require(writer >= 0)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: capture))
         let rounds = 5
-        let chunk = (bytes.count + rounds - 1) / rounds
 
         var duringRecording = 0
         var lastTotal = 0
         var failures: [String] = []
         for round in 0..<rounds {
-            let part = bytes[(round * chunk)..<min(bytes.count, (round + 1) * chunk)]
-            try #require(writeAll(writer, part), "writing to the FIFO")
+            try fifo.feed(upTo: Double(round + 1) / Double(rounds + 1))
             if round == 0 {
                 let ready = await recorder.wait(timeout: 30) { FileManager.default.fileExists(atPath: db + "-wal") }
                 try #require(ready, "\(recorder.transcript)")
@@ -288,7 +281,8 @@ struct QueryTests {
             }
             if recorder.isRunning { duringRecording += 1 }
         }
-        close(writer)
+        try fifo.feed(upTo: 1)
+        fifo.finish()
         try #require(await recorder.waitForExit(timeout: 60), "\(recorder.transcript)")
         #expect(failures.isEmpty, "\(failures.prefix(3).joined(separator: "\n"))")
         #expect(duringRecording == rounds, "only \(duringRecording) rounds of queries ran while recording")
@@ -304,18 +298,3 @@ struct QueryTests {
     }
 }
 
-/// Writes all of `data` to a blocking descriptor; false on an error.
-private func writeAll(_ descriptor: Int32, _ data: Data) -> Bool {
-    data.withUnsafeBytes { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            offset += written
-        }
-        return true
-    }
-}

@@ -451,3 +451,46 @@ func parseJSONArray(_ text: String) throws -> [[String: Any]] {
     }
     return array
 }
+
+/// A capture handed to a recorder through a FIFO, part by part, so that the
+/// recorder is still reading (and writing its database) while the test acts,
+/// however fast the build or loaded the machine. `path` is what `-r` reads.
+final class CaptureFIFO {
+    let path: String
+    private let bytes: Data
+    private var written = 0
+    private var descriptor: Int32
+
+    init(capture: String, at path: String) throws {
+        self.path = path
+        bytes = try Data(contentsOf: URL(fileURLWithPath: capture))
+        guard mkfifo(path, 0o600) == 0 else { throw StoreTestError("mkfifo \(path): \(String(cString: strerror(errno)))") }
+        // O_RDWR does not wait for the reader to open its end (Linux).
+        descriptor = open(path, O_RDWR)
+        guard descriptor >= 0 else { throw StoreTestError("open \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { finish() }
+
+    /// Writes the capture up to `fraction` of its bytes; blocks until the
+    /// reader has taken all but a pipe's worth.
+    func feed(upTo fraction: Double) throws {
+        let end = min(bytes.count, Int(Double(bytes.count) * fraction))
+        try bytes.withUnsafeBytes { buffer in
+            while written < end {
+                let count = write(descriptor, buffer.baseAddress! + written, end - written)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw StoreTestError("writing \(path): \(String(cString: strerror(errno)))")
+                }
+                written += count
+            }
+        }
+    }
+
+    /// Ends the file: the reader sees its end once it has read everything.
+    func finish() {
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+    }
+}
