@@ -26,6 +26,7 @@ public final class MetricsServer: RunningServer {
     private let logger: Logger
 
     public var feed: SessionQueue? { sessions }
+    public var endpoint: String { "metrics on \(boundAddress)" }
 
     /// Binds `address` and starts serving `context`'s figures, every series
     /// carrying `host` as `hostLabel`.

@@ -7,5 +7,7 @@ public protocol RunningServer: Sendable {
     /// The sessions this server wants to see (nil if none); the capture
     /// loop hands every closed session to it.
     var feed: SessionQueue? { get }
+    /// Where it serves, for messages: "the socket /run/tcpeek/tcpeek.sock".
+    var endpoint: String { get }
     func stop()
 }

@@ -32,6 +32,7 @@ public final class SocketServer: RunningServer {
 
     public let path: String
     public let feed: SessionQueue?
+    public var endpoint: String { "the socket \(path)" }
     public let responder: SocketResponder
     private let group: MultiThreadedEventLoopGroup
     private let threadPool: NIOThreadPool

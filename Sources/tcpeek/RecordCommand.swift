@@ -42,6 +42,9 @@ struct Record: ParsableCommand {
     @OptionGroup(title: "Prometheus metrics")
     var metricsOptions: MetricsOptions
 
+    @OptionGroup(title: "After a file read")
+    var stayOptions: StayOptions
+
     @Option(name: [.customShort("c"), .long], help: "Checksums to verify: 0 none, 1 IPv4 header, 2 IPv4 header and TCP/ICMP.")
     var checksum: Int = 0
 
@@ -113,7 +116,8 @@ struct Record: ParsableCommand {
             throw ValidationError("-r/--read and -i/--interface exclude each other: read a file or capture live")
         }
         if icmp, noICMP { throw ValidationError("--icmp and --no-icmp exclude each other") }
-        if socketOptions.stay, file == nil { throw ValidationError("--stay only applies to -r/--read") }
+        try stayOptions.validate(isFile: file != nil, servesSocket: socketOptions.socket != nil && !socketOptions.noSocket,
+                                 servesMetrics: metricsOptions.listen != nil)
         if noDB, db != nil { throw ValidationError("--db and --no-db exclude each other") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, not \(batchSize)") }
         guard batchMilliseconds > 0 else { throw ValidationError("--batch-ms must be positive, not \(batchMilliseconds)") }
@@ -294,7 +298,7 @@ struct Record: ParsableCommand {
                                       capture: snapshot.capture ?? CaptureStatistics())
             FileHandle.standardOutput.write(Data((json + "\n").utf8))
         }
-        socketOptions.stayIfAsked(servers: servers)
+        stayOptions.waitIfAsked(servers: servers)
         for server in servers { server.stop() }
         if let recorder, recorder.notRecorded > 0 {
             let reason = recorder.lastError.map { ": \($0.description)" } ?? " (the writer fell behind)"

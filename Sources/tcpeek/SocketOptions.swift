@@ -18,18 +18,12 @@ struct SocketOptions: ParsableArguments {
     @Option(name: .customLong("socket-group"), help: "Group (name or number) given the socket file, so that its members may use tcpeekstat.")
     var socketGroup: String?
 
-    @Flag(help: "With -r and -U: keep serving the socket after the end of the file, until SIGINT or SIGTERM.")
-    var stay = false
-
     func validate() throws {
-        if noSocket, socket != nil || socketGroup != nil || stay {
-            throw ValidationError("--no-socket excludes -U/--socket, --socket-group and --stay")
+        if noSocket, socket != nil || socketGroup != nil {
+            throw ValidationError("--no-socket excludes -U/--socket and --socket-group")
         }
         guard mode != nil else {
             throw ValidationError("--socket-mode must be octal permissions such as 0660 or 0666, not '\(socketMode)'")
-        }
-        if stay, socket == nil {
-            throw ValidationError("--stay needs -U PATH: a file read serves no socket unless given one")
         }
     }
 
@@ -62,33 +56,4 @@ struct SocketOptions: ParsableArguments {
         }
         return try SocketServer.start(options: options, context: context, isLive: isLive, logger: logger)
     }
-
-    /// With `--stay`: after the end of the file, keeps serving until SIGINT
-    /// or SIGTERM.
-    func stayIfAsked(servers: [any RunningServer]) {
-        guard stay, let server = servers.lazy.compactMap({ $0 as? SocketServer }).first else { return }
-        // A plain handler: the capture's dispatch signal sources are gone
-        // by now, and a new one would not reliably see the signals again.
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in sem_post(staySignal) }
-        sigemptyset(&action.sa_mask)
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for number in [SIGINT, SIGTERM] {
-            sigaction(number, &action, nil)
-            sigaddset(&signals, number)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        Terminal.status("end of file; serving the socket \(server.path) until SIGINT or SIGTERM")
-        while sem_wait(staySignal) != 0, errno == EINTR {}
-    }
 }
-
-/// Posted by the SIGINT/SIGTERM handler of `--stay` (`sem_post` is
-/// async-signal-safe). `nonisolated(unsafe)`: set once here, then only
-/// used through the semaphore's own thread-safe calls.
-nonisolated(unsafe) private let staySignal: UnsafeMutablePointer<sem_t> = {
-    let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-    sem_init(semaphore, 0, 0)
-    return semaphore
-}()

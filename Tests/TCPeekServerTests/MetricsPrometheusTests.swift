@@ -157,6 +157,7 @@ struct MetricsPrometheusTests {
 
     @Test(arguments: [
         (["--metrics-stay"], "--metrics-stay needs --metrics-listen"),
+        (["--stay", "--no-socket"], "--stay needs -U PATH or --metrics-listen"),
         (["--metrics-listen", "9465"], "--metrics-listen '9465': expected ADDR:PORT"),
         (["--metrics-listen", "::1:9465"], "--metrics-listen '::1:9465': put an IPv6 address in brackets"),
         (["--host-label", ""], "--host-label must not be empty"),

@@ -115,7 +115,7 @@ struct SocketRecordTests {
 
     @Test("flags that do not fit are refused before anything starts", arguments: [
         (["--no-socket", "-U", "/tmp/tcpk-x.sock"], "--no-socket excludes -U/--socket"),
-        (["--stay"], "--stay needs -U PATH"),
+        (["--stay"], "--stay needs -U PATH or --metrics-listen"),
         (["-U", "/tmp/tcpk-x.sock", "--socket-mode", "999"], "--socket-mode must be octal permissions"),
         (["-U", "/tmp/tcpk-x.sock", "--socket-mode", "rw"], "--socket-mode must be octal permissions"),
     ])
