@@ -142,24 +142,10 @@ public final class SocketResponder: Sendable {
             let database = try openDatabase()
             let names = context.filters.map(\.name)
             let older = try HistoryQuery.aggregate(database, since: since, until: split, filters: names, by: .total)
-            var whole: [AggregateRow]?
             for index in rows.indices {
                 guard let old = older.first(where: { $0.filter == rows[index].filter }) else { continue }
-                let recentSuccesses = rows[index].counters.success
                 rows[index].counters = Self.sum(rows[index].counters, old.counters)
-                if recentSuccesses == 0 {
-                    (rows[index].p50, rows[index].p95, rows[index].p99) = (old.p50, old.p95, old.p99)
-                } else if old.counters.success > 0 {
-                    // Both parts have handshake times: the database over the
-                    // whole window holds all of them but the sessions of
-                    // its writer's last transaction.
-                    if whole == nil {
-                        whole = try HistoryQuery.aggregate(database, since: since, until: until, filters: names, by: .total)
-                    }
-                    if let all = whole?.first(where: { $0.filter == rows[index].filter }) {
-                        (rows[index].p50, rows[index].p95, rows[index].p99) = (all.p50, all.p95, all.p99)
-                    }
-                }
+                rows[index].handshakes.merge(old.handshakes)
             }
             return HistoryJSON.aggregates(rows)
         } catch {

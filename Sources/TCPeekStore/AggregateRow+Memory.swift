@@ -1,27 +1,27 @@
 import TCPeekCore
 
 // For figures computed outside the database (the socket's `WINDOW` counts
-// the newest sessions from memory): the same row type, the same handshake
-// buckets and percentile rule, so `HistoryJSON` renders both alike.
-
-extension AggregateRow {
-    /// A row with the percentiles of `handshakes`.
-    public init(filter: String, from: Double, to: Double, counters: FilterCounters, handshakes: HandshakeTimes) {
-        self.init(filter: filter, from: from, to: to, counters: counters, p50: handshakes.quantile(0.50),
-                  p95: handshakes.quantile(0.95), p99: handshakes.quantile(0.99))
-    }
-}
+// the newest sessions from memory): the same handshake buckets and
+// percentile rule, so rows from memory and from the database add up exactly
+// and `HistoryJSON` renders both alike.
 
 /// Handshake times of successful sessions, kept in the buckets of the
 /// rollups (`Schema.handshakeBucket`): percentiles come out exactly as the
 /// database's.
-public struct HandshakeTimes: Sendable {
+public struct HandshakeTimes: Sendable, Equatable {
     private var histogram = HandshakeHistogram()
 
     public init() {}
 
+    init(_ histogram: HandshakeHistogram) { self.histogram = histogram }
+
     public mutating func add(_ duration: Timestamp.Duration) {
         histogram.add(bucket: Schema.handshakeBucket(microseconds: duration.microseconds), count: 1)
+    }
+
+    /// Adds the times of another part of the same window.
+    public mutating func merge(_ other: HandshakeTimes) {
+        for (bucket, count) in other.histogram.counts { histogram.add(bucket: bucket, count: count) }
     }
 
     /// The `fraction` quantile in milliseconds; nil without any time.

@@ -22,14 +22,25 @@ public struct AggregateRow: Sendable, Equatable {
     public var from: Double
     public var to: Double
     public var counters: FilterCounters
+    /// Handshake times of the successful sessions, in the rollups' buckets.
+    public var handshakes: HandshakeTimes
+
+    public init(filter: String, from: Double, to: Double, counters: FilterCounters, handshakes: HandshakeTimes) {
+        self.filter = filter
+        self.from = from
+        self.to = to
+        self.counters = counters
+        self.handshakes = handshakes
+    }
+
     /// Handshake time of successful sessions, milliseconds; nil without successes.
-    public var p50: Double?
-    public var p95: Double?
-    public var p99: Double?
+    public var p50: Double? { handshakes.quantile(0.50) }
+    public var p95: Double? { handshakes.quantile(0.95) }
+    public var p99: Double? { handshakes.quantile(0.99) }
 }
 
 /// A histogram of handshake times in the buckets of `Schema.handshakeBucket`.
-struct HandshakeHistogram {
+struct HandshakeHistogram: Sendable, Equatable {
     var counts: [Int: Int64] = [:]
 
     mutating func add(bucket: Int, count: Int64) { counts[bucket, default: 0] += count }
@@ -167,7 +178,7 @@ public enum HistoryQuery {
                 let to = bucketing.seconds.map { min(until, start + $0) } ?? until
                 rows.append(AggregateRow(
                     filter: filter, from: max(since, start), to: to, counters: counters[k] ?? FilterCounters(),
-                    p50: histogram.quantile(0.50), p95: histogram.quantile(0.95), p99: histogram.quantile(0.99)))
+                    handshakes: HandshakeTimes(histogram)))
             }
         }
         return rows
