@@ -45,6 +45,8 @@ let package = Package(
             dependencies: [
                 "TCPeekCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the per-session inserts (SessionInserts).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -219,30 +219,9 @@ public final class Recorder: Sendable {
             }
         }
         try database.write { db in
-            let insertSession = try db.cachedStatement(sql: """
-                INSERT INTO sessions (run_id, started_at, duration, family, client_addr, client_port, server_addr,
-                    server_port, vlan, direction, outcome, dup_syn, dup_synack, icmp_type, icmp_code, evicted)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            let insertFilter = try db.cachedStatement(sql: "INSERT INTO session_filters (filter, session_id) VALUES (?, ?)")
-            for session in sessions {
-                let isUnreach = session.outcome == .unreach
-                let vlanIDs = session.vlan.ids
-                try insertSession.execute(arguments: [
-                    runID, Double(session.startedAt.microseconds) / 1_000_000, Double(max(0, session.duration.microseconds)) / 1_000_000,
-                    session.isIPv4 ? 4 : 6, session.client.description, Int(session.clientPort),
-                    session.server.description, Int(session.serverPort),
-                    vlanIDs.isEmpty ? nil : vlanIDs.map(String.init).joined(separator: "."),
-                    session.direction?.rawValue, session.outcome.description,
-                    Int64(session.dupSYN), Int64(session.dupSYNACK),
-                    isUnreach ? Int(session.icmpType) : nil, isUnreach ? Int(session.icmpCode) : nil,
-                    session.wasEvicted ? 1 : 0,
-                ])
-                let sessionID = db.lastInsertedRowID
-                for index in session.filters where index < filterNames.count {
-                    try insertFilter.execute(arguments: [filterNames[index], sessionID])
-                }
-            }
+            let inserts = try SessionInserts(db, filterNames: filterNames)
+            defer { inserts.finish() }
+            for session in sessions { try inserts.insert(session, runID: runID) }
             let upsertRollup = try db.cachedStatement(sql: """
                 INSERT INTO rollups_minute (minute, filter, success, success_dup_syn, success_dup_synack, failure,
                     timeout, reject, unreach, abort, dup_syn, dup_synack, handshake_sum)

@@ -12,11 +12,12 @@ import Glibc
 
 @Suite("Schema migration and refusals")
 struct MigrationTests {
-    /// Table and index names created by the files of `Schema/`.
+    /// Table and index names the files of `Schema/` leave, applied in order
+    /// (a later file may drop what an earlier one created).
     static func schemaObjects() throws -> (tables: Set<String>, indexes: Set<String>) {
         let folder = StorePaths.repository.appendingPathComponent("Schema")
         var tables = Set<String>(), indexes = Set<String>()
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
         #expect(!files.isEmpty)
         for file in files {
             let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
@@ -25,6 +26,12 @@ struct MigrationTests {
             }
             for match in text.matches(of: #/CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
                 indexes.insert(String(match.output.1))
+            }
+            for match in text.matches(of: #/DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
+                indexes.remove(String(match.output.1))
+            }
+            for match in text.matches(of: #/DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
+                tables.remove(String(match.output.1))
             }
         }
         return (tables, indexes)
