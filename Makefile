@@ -2,7 +2,7 @@
 # Every target installs the Debian packages it needs when they are missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus
+APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay
 TEST_FLAGS ?=
 
 .PHONY: all deps build release test demo bench clean schema
@@ -86,3 +86,14 @@ FLOOD_SYNS ?= 3000000
 flood: deps
 	$(SWIFT) build --build-tests
 	TCPEEK_FLOOD_SYNS=$(FLOOD_SYNS) $(SWIFT) test --skip-build --filter SynFloodTests
+
+# --- Soak (issue 6, item 7) ---
+.PHONY: soak
+SOAK_SECONDS ?= 600
+
+# Replays generated captures into a private two-namespace veth for
+# SOAK_SECONDS (at most 86400) while socket clients poll and queries run;
+# fails on unrecorded sessions, database rows != counted sessions, any
+# client failure or RSS growth after warm-up (Soak/out/report.txt).
+soak: deps
+	SWIFT=$(SWIFT) SOAK_SECONDS=$(SOAK_SECONDS) bash Soak/run.sh
