@@ -1,13 +1,14 @@
 -- Bench/make-history.sql: a history database of :sessions sessions spread
 -- evenly over the 30 days before now, for timing `tcpeek query` on a
 -- database of the size an operator keeps (10,000,000 sessions by default).
--- Run by Bench/run.sh on a database the tcpeek binary has just created
--- (empty, current schema): sqlite3 -cmd ".parameter set :sessions N" DB < this.
+-- Run by Bench/run.sh on an empty database made from Schema/*.sql:
+--   sqlite3 -cmd ".parameter set :sessions N" DB < Bench/make-history.sql
 -- Rollups are computed from the sessions with the recorder's rules (minute
 -- of the start, 1.02-log handshake buckets), so queries see a consistent
 -- database. Mix: 91 % success, 4 % reject, 1 % abort, 3 % timeout, 1 %
 -- unreach; every session is in filter ALL, those to ports 80 and 443 in web.
-PRAGMA journal_mode = WAL;
+-- A throw-away file: no journal, no syncs (a crash here means "make it again").
+PRAGMA journal_mode = OFF;
 PRAGMA synchronous = OFF;
 BEGIN;
 INSERT INTO runs (id, started_at, source_kind, source, filters, version)
@@ -48,6 +49,9 @@ SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter,
 FROM sessions AS s JOIN session_filters AS f ON f.session_id = s.id
 WHERE s.outcome = 'success'
 GROUP BY minute, f.filter, bucket;
+INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count)
+SELECT minute / 3600 * 3600, filter, bucket, sum(count)
+FROM rollup_handshake_buckets
+GROUP BY minute / 3600, filter, bucket;
 UPDATE runs SET sessions_recorded = (SELECT count(*) FROM sessions), ended_at = unixepoch('now') WHERE id = 1;
 COMMIT;
-PRAGMA wal_checkpoint(TRUNCATE);

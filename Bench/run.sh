@@ -10,6 +10,7 @@
 #   OPEN_ATTEMPTS [1000000]  attempts held open at once for the memory test
 #   ALLOC_SMALL [200000] ALLOC_LARGE [400000]  attempts of the allocation test files
 #   SCRATCH [.build]     SwiftPM build directory
+#   HISTORY_SESSIONS [10000000]  sessions of the 30-day database the query is timed on
 #   SKIP_TCPEEK [0]      1: only build, generate and time the baseline (while
 #                        tcpeek is not usable yet)
 set -euo pipefail
@@ -30,6 +31,7 @@ OPEN_ATTEMPTS=${OPEN_ATTEMPTS:-1000000}
 ALLOC_SMALL=${ALLOC_SMALL:-200000}
 ALLOC_LARGE=${ALLOC_LARGE:-400000}
 SKIP_TCPEEK=${SKIP_TCPEEK:-0}
+HISTORY_SESSIONS=${HISTORY_SESSIONS:-10000000}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -44,7 +46,7 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 ensure_packages() {
     local missing=() p
-    for p in libpcap-dev time gcc; do
+    for p in libpcap-dev time gcc sqlite3; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     ((${#missing[@]} == 0)) && return
@@ -194,6 +196,9 @@ report() {
     echo "unlocked    : pcap-count --unlocked (stdio locking off, as tcpeek reads), best of $RUNS: ${UNLOCKED_BEST} s   (runs: ${unlocked_times[*]})"
     echo "              tcpeek/unlocked baseline = $(div "$UNLOCKED_BEST" "$TCPEEK_BEST" %.3f)   (the share of reading alone, with the reader tuned alike)"
     echo "peak RSS    : tcpeek on the mix: $(mib "$TCPEEK_RSS")"
+    echo "recorded    : into a new database (--db, default batches): ${RECORD_TIME} s = $(div "$TOTAL_ATTEMPTS" "$RECORD_TIME" %.0f) attempts/s," \
+        "$(grouped "$RECORD_ROWS") rows; without a database: $(div "$TOTAL_ATTEMPTS" "$TCPEEK_BEST" %.0f) attempts/s"
+    echo "query       : tcpeek query --since 30d --by hour over $(grouped "$HISTORY_SESSIONS") sessions (30 days): best of $RUNS ${QUERY_BEST_MS} ms   (runs: ${query_times[*]})"
     echo "counts      : $COUNT_CHECK"
     echo
     echo "open        : $(grouped "$OPEN_ATTEMPTS") attempts open at once: peak RSS $(mib "$OPEN_RSS");" \
@@ -215,6 +220,38 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
     TCPEEK_BEST=$(min "${tcpeek_times[@]}")
     TCPEEK_RSS=$(max "${rss[@]}")
     COUNT_CHECK=$(check_counts "$OUT/tcpeek-mix.log" "$OUT/mix.json")
+
+    # History: the mix recorded into a new database, every session a row.
+    log "recording into a new database"
+    rm -f "$OUT/record.db" "$OUT/record.db-wal" "$OUT/record.db-shm"
+    timed "$OUT/tcpeek-record.log" "$SCRATCH/release/tcpeek" record -r "$MIX" -q --db "$OUT/record.db" --no-socket
+    RECORD_TIME=$ELAPSED
+    RECORD_ROWS=$(sqlite3 "$OUT/record.db" "SELECT count(*) FROM sessions")
+    [[ $RECORD_ROWS == "$TOTAL_ATTEMPTS" ]] || die "recorded $RECORD_ROWS rows for $TOTAL_ATTEMPTS attempts"
+
+    # A 30-day history of HISTORY_SESSIONS sessions (Bench/make-history.sql,
+    # on the schema of Schema/), remade when older than a day or of another size.
+    HISTORY=$OUT/history.db
+    if [[ ! -s $HISTORY || $(cat "$OUT/history.key" 2>/dev/null) != "$HISTORY_SESSIONS" ]] \
+        || [[ -n $(find "$HISTORY" -mmin +1440) ]]; then
+        log "making a 30-day history of $HISTORY_SESSIONS sessions"
+        rm -f "$HISTORY" "$HISTORY-wal" "$HISTORY-shm"
+        local_version=0
+        for file in Schema/[0-9][0-9][0-9][0-9]_*.sql; do
+            sqlite3 "$HISTORY" <"$file"
+            local_version=$((10#$(basename "$file" | cut -d_ -f1)))
+        done
+        sqlite3 "$HISTORY" "PRAGMA user_version = $local_version"
+        sqlite3 -cmd ".parameter set :sessions $HISTORY_SESSIONS" "$HISTORY" <Bench/make-history.sql >/dev/null
+        echo "$HISTORY_SESSIONS" >"$OUT/history.key"
+    fi
+    log "query over the history x$RUNS"
+    query_times=()
+    for ((i = 1; i <= RUNS; i++)); do
+        timed "$OUT/tcpeek-query.json" "$SCRATCH/release/tcpeek" query --db "$HISTORY" --since 30d --by hour --format json
+        query_times+=("$(div "$ELAPSED" 0.001 %.0f)")
+    done
+    QUERY_BEST_MS=$(min "${query_times[@]}")
 
     # Memory with every attempt open at once: the generator packs them into
     # 10 s of packet time, well inside the 60 s timeout. The small file gives

@@ -21,7 +21,7 @@ public struct HandshakeTimes: Sendable, Equatable {
 
     /// Adds the times of another part of the same window.
     public mutating func merge(_ other: HandshakeTimes) {
-        for (bucket, count) in other.histogram.counts { histogram.add(bucket: bucket, count: count) }
+        histogram.add(other.histogram)
     }
 
     /// The `fraction` quantile in milliseconds; nil without any time.

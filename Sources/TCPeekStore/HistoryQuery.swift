@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import TCPeekCore
 
 /// How `tcpeek query` groups time.
@@ -39,23 +40,61 @@ public struct AggregateRow: Sendable, Equatable {
     public var p99: Double? { handshakes.quantile(0.99) }
 }
 
-/// A histogram of handshake times in the buckets of `Schema.handshakeBucket`.
+/// A histogram of handshake times in the buckets of `Schema.handshakeBucket`:
+/// a count per bucket, indexed by bucket (a minute's worth of rows adds up
+/// without hashing; 60 s is bucket ~900).
 struct HandshakeHistogram: Sendable, Equatable {
-    var counts: [Int: Int64] = [:]
+    private(set) var counts: [Int64] = []
 
-    mutating func add(bucket: Int, count: Int64) { counts[bucket, default: 0] += count }
+    mutating func add(bucket: Int, count: Int64) {
+        guard bucket >= 0 else { return }
+        if bucket >= counts.count { counts.append(contentsOf: repeatElement(0, count: bucket + 1 - counts.count)) }
+        counts[bucket] += count
+    }
+
+    mutating func add(_ other: HandshakeHistogram) {
+        for (bucket, count) in other.counts.enumerated() where count != 0 { add(bucket: bucket, count: count) }
+    }
 
     /// The `fraction` quantile in milliseconds (nearest rank on buckets).
     func quantile(_ fraction: Double) -> Double? {
-        let total = counts.values.reduce(0, +)
+        let total = counts.reduce(0, +)
         guard total > 0 else { return nil }
         let rank = max(1, Int64((fraction * Double(total)).rounded(.up)))
         var seen: Int64 = 0
-        for bucket in counts.keys.sorted() {
-            seen += counts[bucket] ?? 0
+        for (bucket, count) in counts.enumerated() {
+            seen += count
             if seen >= rank { return Schema.handshakeBucketMiddle(bucket) / 1000 }
         }
         return nil
+    }
+
+    static func == (a: Self, b: Self) -> Bool {
+        let length = max(a.counts.count, b.counts.count)
+        return (0..<length).allSatisfy { (a.counts.indices.contains($0) ? a.counts[$0] : 0) == (b.counts.indices.contains($0) ? b.counts[$0] : 0) }
+    }
+}
+
+/// Adds bucket rows into per-group histograms. Rows come in key order, so
+/// consecutive rows nearly always share a group: the group's histogram is
+/// kept at hand and the dictionary touched only when the group changes.
+private struct HistogramAccumulator {
+    private(set) var histograms: [GroupKey: HandshakeHistogram] = [:]
+    private var currentKey: GroupKey?
+    private var current = HandshakeHistogram()
+
+    mutating func add(_ key: GroupKey, bucket: Int, count: Int64) {
+        if key != currentKey {
+            flush()
+            currentKey = key
+            current = histograms.removeValue(forKey: key) ?? HandshakeHistogram()
+        }
+        current.add(bucket: bucket, count: count)
+    }
+
+    mutating func flush() {
+        if let currentKey { histograms[currentKey] = current }
+        currentKey = nil
     }
 }
 
@@ -79,7 +118,7 @@ public enum HistoryQuery {
         let fullStart = (since / 60).rounded(.up) * 60
         let fullEnd = max(fullStart, (until / 60).rounded(.down) * 60)
         var counters: [GroupKey: FilterCounters] = [:]
-        var histograms: [GroupKey: HandshakeHistogram] = [:]
+        var histograms = HistogramAccumulator()
         let known = try filterNames(in: database)
         let filters = requested ?? known
         let wanted = Set(filters)
@@ -87,39 +126,63 @@ public enum HistoryQuery {
             guard let size = bucketing.seconds else { return GroupKey(filter: filter, start: since) }
             return GroupKey(filter: filter, start: (time / size).rounded(.down) * size)
         }
+        // Rows come grouped by filter within a time: one Set lookup per run.
+        var lastFilter: String?, lastWanted = false
+        func isWanted(_ filter: String) -> Bool {
+            if filter != lastFilter {
+                lastFilter = filter
+                lastWanted = wanted.contains(filter)
+            }
+            return lastWanted
+        }
         var firstData: Double?
         try database.read { db in
             firstData = try Double.fetchOne(db, sql: """
                 SELECT min(t) FROM (SELECT min(minute) AS t FROM rollups_minute UNION ALL SELECT min(started_at) FROM sessions)
                 """)
             if fullEnd > fullStart {
-                let rows = try Row.fetchCursor(db, sql: """
+                try forEachRow(db, sql: """
                     SELECT minute, filter, success, success_dup_syn, success_dup_synack, timeout, reject, unreach,
                            abort, dup_syn, dup_synack
                     FROM rollups_minute WHERE minute >= ? AND minute < ?
-                    """, arguments: [Int64(fullStart), Int64(fullEnd)])
-                while let row = try rows.next() {
-                    let filter: String = row["filter"]
-                    guard wanted.contains(filter) else { continue }
+                    """, from: Int64(fullStart), to: Int64(fullEnd)) { row, filter in
+                    guard isWanted(filter) else { return }
                     var c = FilterCounters()
-                    c.success = row["success"]
-                    c.successWithDupSYN = row["success_dup_syn"]
-                    c.successWithDupSYNACK = row["success_dup_synack"]
-                    c.timeout = row["timeout"]
-                    c.reject = row["reject"]
-                    c.unreach = row["unreach"]
-                    c.abort = row["abort"]
-                    c.dupSYNSegments = row["dup_syn"]
-                    c.dupSYNACKSegments = row["dup_synack"]
-                    counters[key(filter, row["minute"]), default: FilterCounters()].add(c)
+                    c.success = UInt64(clamping: sqlite3_column_int64(row, 2))
+                    c.successWithDupSYN = UInt64(clamping: sqlite3_column_int64(row, 3))
+                    c.successWithDupSYNACK = UInt64(clamping: sqlite3_column_int64(row, 4))
+                    c.timeout = UInt64(clamping: sqlite3_column_int64(row, 5))
+                    c.reject = UInt64(clamping: sqlite3_column_int64(row, 6))
+                    c.unreach = UInt64(clamping: sqlite3_column_int64(row, 7))
+                    c.abort = UInt64(clamping: sqlite3_column_int64(row, 8))
+                    c.dupSYNSegments = UInt64(clamping: sqlite3_column_int64(row, 9))
+                    c.dupSYNACKSegments = UInt64(clamping: sqlite3_column_int64(row, 10))
+                    counters[key(filter, Double(sqlite3_column_int64(row, 0))), default: FilterCounters()].add(c)
                 }
-                let buckets = try Row.fetchCursor(db, sql: """
-                    SELECT minute, filter, bucket, count FROM rollup_handshake_buckets WHERE minute >= ? AND minute < ?
-                    """, arguments: [Int64(fullStart), Int64(fullEnd)])
-                while let row = try buckets.next() {
-                    let filter: String = row["filter"]
-                    guard wanted.contains(filter) else { continue }
-                    histograms[key(filter, row["minute"]), default: HandshakeHistogram()].add(bucket: row["bucket"], count: row["count"])
+                // Handshake times: whole hours from the hourly buckets when
+                // the answer's buckets are whole hours too, the minutes
+                // around them from the minute buckets.
+                var hourStart = fullStart, hourEnd = fullStart
+                if bucketing.seconds.map({ $0.truncatingRemainder(dividingBy: 3600) == 0 }) ?? true {
+                    hourStart = (fullStart / 3600).rounded(.up) * 3600
+                    hourEnd = max(hourStart, (fullEnd / 3600).rounded(.down) * 3600)
+                }
+                if hourEnd > hourStart {
+                    try forEachBucketRow(db, sql: """
+                        SELECT hour, filter, bucket, count FROM rollup_handshake_buckets_hour WHERE hour >= ? AND hour < ?
+                        """, from: Int64(hourStart), to: Int64(hourEnd)) { time, filter, bucket, count in
+                        guard isWanted(filter) else { return }
+                        histograms.add(key(filter, Double(time)), bucket: bucket, count: count)
+                    }
+                }
+                let minuteRanges = hourEnd > hourStart ? [(fullStart, hourStart), (hourEnd, fullEnd)] : [(fullStart, fullEnd)]
+                for (low, high) in minuteRanges where high > low {
+                    try forEachBucketRow(db, sql: """
+                        SELECT minute, filter, bucket, count FROM rollup_handshake_buckets WHERE minute >= ? AND minute < ?
+                        """, from: Int64(low), to: Int64(high)) { time, filter, bucket, count in
+                        guard isWanted(filter) else { return }
+                        histograms.add(key(filter, Double(time)), bucket: bucket, count: count)
+                    }
                 }
             }
             // The partial minutes at either end, from the sessions themselves.
@@ -146,12 +209,13 @@ public enum HistoryQuery {
                     let k = key(filter, startedAt)
                     counters[k, default: FilterCounters()].record(session)
                     if outcome == .success {
-                        histograms[k, default: HandshakeHistogram()].add(
-                            bucket: Schema.handshakeBucket(microseconds: session.duration.microseconds), count: 1)
+                        histograms.add(k, bucket: Schema.handshakeBucket(microseconds: session.duration.microseconds), count: 1)
                     }
                 }
             }
         }
+        histograms.flush()
+        let histogramsByGroup = histograms.histograms
         // Every requested filter gets every bucket of the range, zeros
         // included, from the first recorded data on (`--since all` must not
         // list empty buckets from 1970). A range with too many buckets for
@@ -165,7 +229,7 @@ public enum HistoryQuery {
                     start += size
                 }
             } else {
-                starts = Set(counters.keys.map(\.start)).union(histograms.keys.map(\.start)).sorted()
+                starts = Set(counters.keys.map(\.start)).union(histogramsByGroup.keys.map(\.start)).sorted()
             }
         } else {
             starts = [since]
@@ -174,7 +238,7 @@ public enum HistoryQuery {
         for filter in filters {
             for start in starts {
                 let k = GroupKey(filter: filter, start: start)
-                let histogram = histograms[k] ?? HandshakeHistogram()
+                let histogram = histogramsByGroup[k] ?? HandshakeHistogram()
                 let to = bucketing.seconds.map { min(until, start + $0) } ?? until
                 rows.append(AggregateRow(
                     filter: filter, from: max(since, start), to: to, counters: counters[k] ?? FilterCounters(),
@@ -302,5 +366,49 @@ extension FilterCounters {
         abort &+= other.abort
         dupSYNSegments &+= other.dupSYNSegments
         dupSYNACKSegments &+= other.dupSYNACKSegments
+    }
+}
+
+/// Steps a `SELECT time, filter, ... WHERE time >= ? AND time < ?` over a
+/// rollup table through SQLite's C API, handing `body` the statement (to
+/// read its columns) and the filter (column 1): a month of hourly buckets is
+/// hundreds of thousands of rows, and a GRDB `Row` each cost more than
+/// SQLite's own work. The filter's `String` is made only when it changes.
+private func forEachRow(
+    _ db: Database, sql: String, from low: Int64, to high: Int64,
+    _ body: (_ row: OpaquePointer, _ filter: String) throws -> Void
+) throws {
+    let statement = try db.makeStatement(sql: sql)
+    let handle = statement.sqliteStatement
+    sqlite3_bind_int64(handle, 1, low)
+    sqlite3_bind_int64(handle, 2, high)
+    defer { sqlite3_reset(handle) }
+    var filter = ""
+    var filterBytes: [UInt8] = []
+    while true {
+        let code = sqlite3_step(handle)
+        if code == SQLITE_DONE { return }
+        guard code == SQLITE_ROW else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql)
+        }
+        let length = Int(sqlite3_column_bytes(handle, 1))
+        if let text = sqlite3_column_text(handle, 1) {
+            let bytes = UnsafeBufferPointer(start: text, count: length)
+            if !bytes.elementsEqual(filterBytes) {
+                filterBytes = Array(bytes)
+                filter = String(decoding: bytes, as: UTF8.self)
+            }
+        }
+        try body(handle, filter)
+    }
+}
+
+/// `forEachRow` over a bucket table: `SELECT time, filter, bucket, count`.
+private func forEachBucketRow(
+    _ db: Database, sql: String, from low: Int64, to high: Int64,
+    _ body: (_ time: Int64, _ filter: String, _ bucket: Int, _ count: Int64) throws -> Void
+) throws {
+    try forEachRow(db, sql: sql, from: low, to: high) { row, filter in
+        try body(sqlite3_column_int64(row, 0), filter, Int(sqlite3_column_int64(row, 2)), sqlite3_column_int64(row, 3))
     }
 }

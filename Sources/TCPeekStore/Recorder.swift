@@ -252,8 +252,17 @@ public final class Recorder: Sendable {
                 INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count) VALUES (?, ?, ?, ?)
                 ON CONFLICT (minute, filter, bucket) DO UPDATE SET count = count + excluded.count
                 """)
+            let upsertHourBucket = try db.cachedStatement(sql: """
+                INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count) VALUES (?, ?, ?, ?)
+                ON CONFLICT (hour, filter, bucket) DO UPDATE SET count = count + excluded.count
+                """)
+            var hourBuckets: [BucketKey: Int64] = [:]
             for (key, count) in buckets {
                 try upsertBucket.execute(arguments: [key.minute, filterNames[key.filter], key.bucket, count])
+                hourBuckets[BucketKey(minute: key.minute / 3600 * 3600, filter: key.filter, bucket: key.bucket), default: 0] += count
+            }
+            for (key, count) in hourBuckets {
+                try upsertHourBucket.execute(arguments: [key.minute, filterNames[key.filter], key.bucket, count])
             }
             try db.execute(sql: "UPDATE runs SET sessions_recorded = sessions_recorded + ? WHERE id = ?",
                            arguments: [sessions.count, runID])
@@ -287,6 +296,14 @@ public final class Recorder: Sendable {
                     sql: """
                         DELETE FROM rollup_handshake_buckets WHERE (minute, filter, bucket) IN
                             (SELECT minute, filter, bucket FROM rollup_handshake_buckets WHERE minute < ? LIMIT 20000)
+                        """,
+                    arguments: [rollupLimit])
+                more = more || db.changesCount >= 20000
+                // Hours wholly older than the limit.
+                try db.execute(
+                    sql: """
+                        DELETE FROM rollup_handshake_buckets_hour WHERE (hour, filter, bucket) IN
+                            (SELECT hour, filter, bucket FROM rollup_handshake_buckets_hour WHERE hour + 3600 <= ? LIMIT 20000)
                         """,
                     arguments: [rollupLimit])
                 return more || db.changesCount >= 20000

@@ -14,8 +14,8 @@ public enum Schema {
     /// The version this build writes.
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
 
-    /// The tables every tcpeek database has; their absence in a non-empty
-    /// file means it belongs to something else.
+    /// The tables every tcpeek database has had since version 1; their
+    /// absence in a non-empty file means it belongs to something else.
     static let ownTables: Set<String> = ["runs", "sessions", "session_filters", "rollups_minute", "rollup_handshake_buckets"]
 
     /// Brings `db` to the latest version. Refuses, without changing

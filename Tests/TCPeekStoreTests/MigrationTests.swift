@@ -114,6 +114,8 @@ struct MigrationTests {
                         INSERT INTO runs (id, started_at, source_kind, source, filters, version) VALUES (1, 1, 'file', 'x', '[]', 'old');
                         INSERT INTO sessions (run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port, outcome)
                             VALUES (1, 100.5, 0.25, 4, '192.0.2.1', 40000, '192.0.2.2', 80, 'success');
+                        INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count)
+                            VALUES (3600, 'RX', 500, 2), (3660, 'RX', 500, 3), (3660, 'RX', 501, 1), (7200, 'RX', 500, 4);
                         """)
                 }
             }
@@ -126,6 +128,13 @@ struct MigrationTests {
             #expect(found.indexes == expected.indexes)
             if version >= 1 {
                 #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") } == 1)
+                // Version 3 fills the hourly buckets from the minutes already there.
+                let hourly = try inspect(path) {
+                    try String.fetchAll($0, sql: """
+                        SELECT printf('%d %s %d %d', hour, filter, bucket, count) FROM rollup_handshake_buckets_hour ORDER BY 1
+                        """)
+                }
+                #expect(hourly == ["3600 RX 500 5", "3600 RX 501 1", "7200 RX 500 4"], "from version \(version)")
             }
         }
     }

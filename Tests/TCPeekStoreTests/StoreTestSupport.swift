@@ -410,6 +410,17 @@ func rollupInconsistencies(_ db: Database) throws -> [String] {
         WHERE NOT EXISTS (SELECT 1 FROM rollups_minute r WHERE r.minute = b.minute AND r.filter = b.filter)
         """) ?? 0
     if orphans > 0 { problems.append("\(orphans) bucket rows without a rollup row") }
+    // The hourly buckets are the sums of the minute buckets of each hour.
+    let hourly = try Row.fetchAll(db, sql: """
+        SELECT coalesce(h.hour, m.hour) AS hour, coalesce(h.filter, m.filter) AS filter,
+               coalesce(h.bucket, m.bucket) AS bucket, h.count AS hourly, m.n AS minutes
+        FROM rollup_handshake_buckets_hour h
+        FULL OUTER JOIN (SELECT minute / 3600 * 3600 AS hour, filter, bucket, sum(count) AS n
+                         FROM rollup_handshake_buckets GROUP BY 1, 2, 3) m
+            ON m.hour = h.hour AND m.filter = h.filter AND m.bucket = h.bucket
+        WHERE h.count IS NOT m.n LIMIT 20
+        """)
+    problems += hourly.map { "hourly buckets differ from the minutes': \($0)" }
     // Every bucket holds the successes whose duration falls in it.
     let bucketMismatch = try bucketsFromSessions(db)
     problems += bucketMismatch
