@@ -319,15 +319,6 @@ private struct ClientOutcome: Decodable {
     let started: Double  // unix time of the connect()
 }
 
-private func tcpeekBinary() -> String {
-    if let path = ProcessInfo.processInfo.environment["TCPEEK_BINARY"], !path.isEmpty { return path }
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("tcpeek").path
-}
-
-private let scriptsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .appendingPathComponent("Scripts")
-
 // MARK: - The test
 
 @Suite("tcpeek end-to-end with the kernel TCP stack", .serialized)

@@ -432,3 +432,14 @@ final class NetworkNamespaceLab {
         return result(nil)
     }
 }
+
+/// The tcpeek binary the end-to-end tests run: $TCPEEK_BINARY, else the one
+/// built next to the test bundle.
+func tcpeekBinary() -> String {
+    if let path = ProcessInfo.processInfo.environment["TCPEEK_BINARY"], !path.isEmpty { return path }
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("tcpeek").path
+}
+
+/// The client, server and flood scripts of the lab.
+let scriptsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts")

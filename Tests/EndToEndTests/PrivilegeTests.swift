@@ -40,11 +40,7 @@ private enum Privilege {
     }
 
     /// The tcpeek binary: $TCPEEK_BINARY, else next to the test bundle.
-    static var binary: String {
-        if let path = ProcessInfo.processInfo.environment["TCPEEK_BINARY"], !path.isEmpty { return path }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("tcpeek").path
-    }
+    static var binary: String { tcpeekBinary() }
 
     /// Runs a command found on PATH to completion; status and merged output.
     @discardableResult

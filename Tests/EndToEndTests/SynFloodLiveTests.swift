@@ -63,14 +63,6 @@ private let floodRuleset = """
 
 private let floodFilters = ["web:RX@*:\(FloodPlan.successPort)", "synack:RX@*:\(FloodPlan.synackPort)"]
 
-private let floodScripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts")
-
-private func floodTCPeekBinary() -> String {
-    if let path = ProcessInfo.processInfo.environment["TCPEEK_BINARY"], !path.isEmpty { return path }
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("tcpeek").path
-}
-
 // MARK: - Socket and metrics clients
 
 /// Runs blocking work on a thread of its own, off Swift's shared pool.
@@ -213,14 +205,14 @@ extension NamespaceCaptureTests {
             let started = Date()
             var phases: [String] = []
             func phase(_ name: String) { phases.append(String(format: "%@ %.1f s", name, Date().timeIntervalSince(started))) }
-            let binary = floodTCPeekBinary()
+            let binary = tcpeekBinary()
             try #require(FileManager.default.isExecutableFile(atPath: binary),
                          "tcpeek binary not found at \(binary) (build with `swift build --build-tests`, or set TCPEEK_BINARY)")
             let python = try #require(findTool("python3"), "python3 not found")
             let nft = try #require(findTool("nft"), "nft not found")
-            let clientScript = floodScripts.appendingPathComponent("e2e_client.py").path
-            let serverScript = floodScripts.appendingPathComponent("e2e_server.py").path
-            let floodScript = floodScripts.appendingPathComponent("syn_flood.py").path
+            let clientScript = scriptsDirectory.appendingPathComponent("e2e_client.py").path
+            let serverScript = scriptsDirectory.appendingPathComponent("e2e_server.py").path
+            let floodScript = scriptsDirectory.appendingPathComponent("syn_flood.py").path
 
             var template = Array("/tmp/tcpk-flood-XXXXXX".utf8CString)
             let folder = try #require(mkdtemp(&template).map { String(cString: $0) }, "mkdtemp failed")
