@@ -38,7 +38,7 @@ public final class HistoryDatabase: Sendable {
                 throw .cannotCreateFolder(path: folder, detail: (error as NSError).localizedDescription)
             }
         }
-        let isNew = !FileManager.default.fileExists(atPath: path)
+        var isNew = !FileManager.default.fileExists(atPath: path)
         if !isNew, access(path, W_OK) != 0 {
             throw .readOnly(path: path, detail: "the file is not writable: \(String(cString: strerror(errno)))")
         }
@@ -53,9 +53,18 @@ public final class HistoryDatabase: Sendable {
             }
         }
         if isNew {
-            // Created before SQLite opens it so the mode is ours, not the umask's.
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) else {
-                throw .readOnly(path: path, detail: "cannot create the file")
+            // Created before SQLite opens it so the mode is ours, not the
+            // umask's; exclusively, because recorders starting together must
+            // share one file: replacing it under another's open connection
+            // would pair that connection's -wal with a different database.
+            let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o640)
+            if descriptor >= 0 {
+                fchmod(descriptor, 0o640)
+                Glibc.close(descriptor)
+            } else if errno == EEXIST {
+                isNew = false
+            } else {
+                throw .readOnly(path: path, detail: "cannot create the file: \(String(cString: strerror(errno)))")
             }
         }
         var configuration = Configuration()
@@ -81,9 +90,18 @@ public final class HistoryDatabase: Sendable {
             try pool.writeWithoutTransaction { db in try Schema.migrate(db, path: path) }
             return HistoryDatabase(path: path, writer: pool, reader: pool)
         } catch {
-            if isNew { try? FileManager.default.removeItem(atPath: path) }
+            if isNew { removeIfUntouched(path) }
             throw StoreError.from(error, path: path)
         }
+    }
+
+    /// Removes the file this process created if no one has written to it
+    /// yet: a recorder that started together with this one may have it open.
+    private static func removeIfUntouched(_ path: String) {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_size == 0,
+              !FileManager.default.fileExists(atPath: path + "-wal") else { return }
+        unlink(path)
     }
 
     /// Opens an existing database for reading only; works for a user who
