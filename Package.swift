@@ -40,10 +40,12 @@ let package = Package(
             ],
             swiftSettings: packetPathSettings
         ),
+        // sqlite3_config, which is variadic, for TCPeekStore.
+        .target(name: "CSQLiteSetup", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "TCPeekStore",
             dependencies: [
-                "TCPeekCore",
+                "TCPeekCore", "CSQLiteSetup",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the per-session inserts (SessionInserts).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -54,41 +54,105 @@ public struct IPAddress: Hashable, Sendable, BitwiseCopyable, Comparable {
 // MARK: - Text
 
 extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
-    /// Dotted quad for IPv4, RFC 5952 compressed form for IPv6.
-    public var description: String {
+    /// The longest text `withText` can produce ("ffff:ffff:...": 39 bytes).
+    public static let maximumTextLength = 39
+
+    /// Calls `body` with the UTF-8 bytes of `description`, written into
+    /// stack memory without allocating. The buffer is valid only during the
+    /// call and holds at most `maximumTextLength` bytes.
+    ///
+    /// Dotted quad for IPv4 (`isIPv4`, i.e. `::ffff:a.b.c.d`, is written
+    /// `a.b.c.d`); RFC 5952 for everything else: lowercase hex without
+    /// leading zeros, the longest run of two or more zero groups (the first
+    /// on a tie) written "::", and no embedded dotted quad (`::a.b.c.d` is
+    /// written `::xxxx:xxxx`).
+    @inlinable
+    public func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        // 39 is `maximumTextLength`, as a literal so the stack allocation has
+        // a constant size in the caller.
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 39) { buffer in
+            let count = writeText(into: buffer)
+            return try body(UnsafeBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    /// Writes the text of `withText` at the start of `buffer` (at least
+    /// `maximumTextLength` bytes) and returns its length. Not inlinable: the
+    /// generic `withText` is specialized in callers, this stays one copy.
+    @usableFromInline
+    func writeText(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        precondition(buffer.count >= Self.maximumTextLength)
+        let colon = UInt8(ascii: ":"), dot = UInt8(ascii: ".")
+        var count = 0
         if isIPv4 {
-            let v = ipv4Value
-            return "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)"
+            let value = ipv4Value
+            var shift: UInt32 = 24
+            while true {
+                // An octet in decimal, without leading zeros.
+                let octet = UInt8(truncatingIfNeeded: value >> shift)
+                if octet >= 100 {
+                    buffer[count] = UInt8(ascii: "0") &+ octet / 100
+                    count &+= 1
+                }
+                if octet >= 10 {
+                    buffer[count] = UInt8(ascii: "0") &+ octet / 10 % 10
+                    count &+= 1
+                }
+                buffer[count] = UInt8(ascii: "0") &+ octet % 10
+                count &+= 1
+                if shift == 0 { break }
+                buffer[count] = dot
+                count &+= 1
+                shift &-= 8
+            }
+            return count
         }
-        var groups = [UInt16](repeating: 0, count: 8)
-        for i in 0..<4 {
-            groups[i] = UInt16(truncatingIfNeeded: high >> UInt64(48 - 16 * i))
-            groups[i + 4] = UInt16(truncatingIfNeeded: low >> UInt64(48 - 16 * i))
+        @inline(__always)
+        func group(_ index: Int) -> UInt16 {
+            UInt16(truncatingIfNeeded: (index < 4 ? high : low) >> UInt64(48 &- 16 &* (index & 3)))
         }
-        // The longest run of two or more zero groups is written "::".
-        var bestStart = -1, bestLength = 0, runStart = -1
-        for i in 0...8 {
-            if i < 8 && groups[i] == 0 {
-                if runStart < 0 { runStart = i }
+        // The longest run of two or more zero groups, the first on a tie, is
+        // written "::".
+        var bestStart = -1, bestLength = 1, runStart = -1
+        for index in 0...8 {
+            if index < 8 && group(index) == 0 {
+                if runStart < 0 { runStart = index }
             } else if runStart >= 0 {
-                if i - runStart > bestLength { bestStart = runStart; bestLength = i - runStart }
+                if index &- runStart > bestLength { bestStart = runStart; bestLength = index &- runStart }
                 runStart = -1
             }
         }
-        if bestLength < 2 { bestStart = -1 }
-        var text = ""
-        var i = 0
-        while i < 8 {
-            if i == bestStart {
-                text += "::"
-                i += bestLength
+        var index = 0
+        while index < 8 {
+            if index == bestStart {
+                buffer[count] = colon
+                buffer[count &+ 1] = colon
+                count &+= 2
+                index &+= bestLength
                 continue
             }
-            if !text.isEmpty && !text.hasSuffix(":") { text += ":" }
-            text += String(groups[i], radix: 16)
-            i += 1
+            if count > 0 && buffer[count &- 1] != colon {
+                buffer[count] = colon
+                count &+= 1
+            }
+            // A group in lowercase hex, without leading zeros.
+            let value = group(index)
+            var shift: UInt16 = value >= 0x1000 ? 12 : value >= 0x100 ? 8 : value >= 0x10 ? 4 : 0
+            while true {
+                let nibble = UInt8(truncatingIfNeeded: value >> shift) & 0xF
+                buffer[count] = nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &- 10 &+ nibble
+                count &+= 1
+                if shift == 0 { break }
+                shift &-= 4
+            }
+            index &+= 1
         }
-        return text
+        return count
+    }
+
+    /// Dotted quad for IPv4, RFC 5952 compressed form for IPv6 (see `withText`).
+    public var description: String {
+        withText { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Parses dotted-quad IPv4 or textual IPv6 (with `::` and an optional

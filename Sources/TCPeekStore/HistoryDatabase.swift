@@ -1,3 +1,4 @@
+import CSQLiteSetup
 import Foundation
 import GRDB
 
@@ -16,6 +17,12 @@ public final class HistoryDatabase: Sendable {
         self.reader = reader
     }
 
+    /// Process-wide SQLite settings, made once before the first database
+    /// is opened.
+    private static let sqliteSetUp: Void = {
+        _ = tcpeek_sqlite_disable_memory_statistics()
+    }()
+
     /// The default location: `/var/lib/tcpeek/tcpeek.db` for root, otherwise
     /// `$XDG_DATA_HOME/tcpeek/tcpeek.db` (`~/.local/share/tcpeek/tcpeek.db`).
     public static var defaultPath: String {
@@ -29,6 +36,7 @@ public final class HistoryDatabase: Sendable {
     /// Opens (creating it and its folder if needed, modes 0640 and 0750) and
     /// migrates the database for recording.
     public static func openForRecording(path: String, busyTimeout: TimeInterval = 5) throws(StoreError) -> HistoryDatabase {
+        _ = sqliteSetUp
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             do {
@@ -70,6 +78,10 @@ public final class HistoryDatabase: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "tcpeek.history"
+        // The one writer is tcpeek's recorder, whose rows reference only
+        // its own run: checking each session's run_id cost a tenth of the
+        // insert.
+        configuration.foreignKeysEnabled = false
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
@@ -116,6 +128,7 @@ public final class HistoryDatabase: Sendable {
     /// -wal and -shm files let the ordinary read-only connection in, or the
     /// error says which of them this user cannot read.
     public static func openForReading(path: String) throws(StoreError) -> HistoryDatabase {
+        _ = sqliteSetUp
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound(path: path) }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw .cannotOpen(path: path, detail: "the file is not readable by this user")

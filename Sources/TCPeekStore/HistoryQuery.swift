@@ -191,7 +191,7 @@ public enum HistoryQuery {
             for (low, high) in edges where high > low {
                 let rows = try Row.fetchCursor(db, sql: """
                     SELECT f.filter, s.started_at, s.duration, s.outcome, s.dup_syn, s.dup_synack
-                    FROM sessions s JOIN session_filters f ON f.session_id = s.id
+                    FROM sessions s JOIN run_filters f ON \(Schema.sessionCountedByFilter)
                     WHERE s.started_at >= ? AND s.started_at < ?
                     """, arguments: [low, high])
                 while let row = try rows.next() {
@@ -271,7 +271,10 @@ public enum HistoryQuery {
         var conditions = ["s.started_at >= ?", "s.started_at < ?"]
         var arguments: [any DatabaseValueConvertible] = [since, until]
         if let filters {
-            conditions.append("s.id IN (SELECT session_id FROM session_filters WHERE filter IN (\(filters.map { _ in "?" }.joined(separator: ","))))")
+            conditions.append("""
+                EXISTS (SELECT 1 FROM run_filters f WHERE \(Schema.sessionCountedByFilter)
+                    AND f.filter IN (\(filters.map { _ in "?" }.joined(separator: ","))))
+                """)
             arguments.append(contentsOf: filters as [any DatabaseValueConvertible])
         }
         if let outcome { conditions.append("s.outcome = ?"); arguments.append(outcome) }
@@ -282,7 +285,7 @@ public enum HistoryQuery {
         let sql = """
             SELECT s.started_at, s.duration, s.client_addr, s.client_port, s.server_addr, s.server_port, s.direction,
                    s.outcome, s.dup_syn, s.dup_synack,
-                   (SELECT group_concat(filter, ',') FROM session_filters WHERE session_id = s.id) AS filters
+                   (SELECT group_concat(filter, ',') FROM run_filters f WHERE \(Schema.sessionCountedByFilter)) AS filters
             FROM sessions s WHERE \(conditions.joined(separator: " AND "))
             ORDER BY s.started_at DESC LIMIT ?
             """
@@ -324,10 +327,13 @@ public enum HistoryQuery {
     public static func top(
         _ database: HistoryDatabase, kind: TopKind, since: Double, until: Double, filters: [String]?, limit: Int
     ) throws(StoreError) -> [TopRow] {
-        var conditions = ["started_at >= ?", "started_at < ?"]
+        var conditions = ["s.started_at >= ?", "s.started_at < ?"]
         var arguments: [any DatabaseValueConvertible] = [since, until]
         if let filters {
-            conditions.append("id IN (SELECT session_id FROM session_filters WHERE filter IN (\(filters.map { _ in "?" }.joined(separator: ","))))")
+            conditions.append("""
+                EXISTS (SELECT 1 FROM run_filters f WHERE \(Schema.sessionCountedByFilter)
+                    AND f.filter IN (\(filters.map { _ in "?" }.joined(separator: ","))))
+                """)
             arguments.append(contentsOf: filters as [any DatabaseValueConvertible])
         }
         arguments.append(limit)
@@ -337,7 +343,7 @@ public enum HistoryQuery {
                    sum(outcome <> 'success') AS failures, sum(outcome = 'timeout') AS timeout,
                    sum(outcome = 'reject') AS reject, sum(outcome = 'unreach') AS unreach,
                    sum(outcome = 'abort') AS abort, count(*) AS attempts
-            FROM sessions WHERE \(conditions.joined(separator: " AND "))
+            FROM sessions s WHERE \(conditions.joined(separator: " AND "))
             GROUP BY \(kind.column) HAVING failures > 0
             ORDER BY failures DESC, key LIMIT ?
             """

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 import TCPeekCore
@@ -91,7 +92,12 @@ public final class Recorder: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [run.startedAt, run.sourceKind, run.source, filtersJSON, run.host, run.version, run.libpcap])
-            return db.lastInsertedRowID
+            let runID = db.lastInsertedRowID
+            for (bit, filter) in run.filters.enumerated() {
+                try db.execute(sql: "INSERT INTO run_filters (run_id, bit, filter) VALUES (?, ?, ?)",
+                               arguments: [runID, bit, filter.name])
+            }
+            return runID
         }
     }
 
@@ -173,11 +179,16 @@ public final class Recorder: Sendable {
     /// the sessions stay pending (the next round retries) up to the backlog
     /// bound; at the end, or beyond the bound, they are counted as not recorded.
     private func writeInChunks(_ pending: inout [Session], final: Bool) {
-        while !pending.isEmpty {
-            let chunk = Array(pending.prefix(options.batchSize))
+        // Chunks are taken in place and the written ones removed once at
+        // the end: a lagging writer holds many batches, and removing each
+        // from the front would move all the others every time.
+        var written = 0
+        defer { pending.removeFirst(written) }
+        while written < pending.count {
+            let chunk = pending[written..<min(pending.count, written + options.batchSize)]
             do {
                 try write(chunk)
-                pending.removeFirst(chunk.count)
+                written += chunk.count
                 counts.withLock { $0.recorded &+= UInt64(chunk.count) }
             } catch {
                 logger.error("cannot write sessions to the database; will retry",
@@ -187,15 +198,15 @@ public final class Recorder: Sendable {
                     // One last attempt after a pause (a lock may be brief).
                     Thread.sleep(forTimeInterval: 1)
                     if (try? write(chunk)) != nil {
-                        pending.removeFirst(chunk.count)
+                        written += chunk.count
                         counts.withLock { $0.recorded &+= UInt64(chunk.count) }
                         continue
                     }
-                    counts.withLock { $0.failed &+= UInt64(pending.count) }
-                    pending.removeAll()
-                } else if pending.count > options.maximumBacklog {
-                    let excess = pending.count - options.maximumBacklog
-                    pending.removeFirst(excess)
+                    counts.withLock { $0.failed &+= UInt64(pending.count - written) }
+                    written = pending.count
+                } else if pending.count - written > options.maximumBacklog {
+                    let excess = pending.count - written - options.maximumBacklog
+                    written += excess
                     counts.withLock { $0.failed &+= UInt64(excess) }
                 }
                 return
@@ -203,25 +214,19 @@ public final class Recorder: Sendable {
         }
     }
 
-    /// One transaction: the sessions, which filters counted them, and the
-    /// per-minute rollups and handshake-time buckets they add to.
-    private func write(_ sessions: [Session]) throws(StoreError) {
-        var rollups: [RollupKey: RollupDelta] = [:]
-        var buckets: [BucketKey: Int64] = [:]
+    /// One transaction: the sessions (with the filters that counted them),
+    /// and the per-minute rollups and handshake-time buckets they add to.
+    private func write(_ sessions: ArraySlice<Session>) throws(StoreError) {
+        var rollups: [RollupKey: MinuteRollup] = [:]
         for session in sessions {
             let minute = Int64((Double(session.startedAt.microseconds) / 1_000_000 / 60).rounded(.down)) * 60
+            let bucket = session.outcome == .success ? Schema.handshakeBucket(microseconds: session.duration.microseconds) : nil
             for index in session.filters where index < filterNames.count {
-                rollups[RollupKey(minute: minute, filter: index), default: RollupDelta()].add(session)
-                if session.outcome == .success {
-                    let bucket = Schema.handshakeBucket(microseconds: session.duration.microseconds)
-                    buckets[BucketKey(minute: minute, filter: index, bucket: bucket), default: 0] += 1
-                }
+                rollups[RollupKey(minute: minute, filter: index), default: MinuteRollup()].add(session, bucket: bucket)
             }
         }
         try database.write { db in
-            let inserts = try SessionInserts(db, filterNames: filterNames)
-            defer { inserts.finish() }
-            for session in sessions { try inserts.insert(session, runID: runID) }
+            try SessionInserts(db, runID: runID, filterCount: filterNames.count).insert(sessions)
             let upsertRollup = try db.cachedStatement(sql: """
                 INSERT INTO rollups_minute (minute, filter, success, success_dup_syn, success_dup_synack, failure,
                     timeout, reject, unreach, abort, dup_syn, dup_synack, handshake_sum)
@@ -239,15 +244,17 @@ public final class Recorder: Sendable {
                     dup_synack = dup_synack + excluded.dup_synack,
                     handshake_sum = handshake_sum + excluded.handshake_sum
                 """)
-            for (key, delta) in rollups {
-                let c = delta.counters
+            for (key, rollup) in rollups {
+                let c = rollup.delta.counters
                 try upsertRollup.execute(arguments: [
                     key.minute, filterNames[key.filter], Int64(c.success), Int64(c.successWithDupSYN),
                     Int64(c.successWithDupSYNACK), Int64(c.failure), Int64(c.timeout), Int64(c.reject),
                     Int64(c.unreach), Int64(c.abort), Int64(c.dupSYNSegments), Int64(c.dupSYNACKSegments),
-                    delta.handshakeSeconds,
+                    rollup.delta.handshakeSeconds,
                 ])
             }
+            // Hundreds of buckets a batch, each twice (minute and hour): bound
+            // through the C API like the sessions.
             let upsertBucket = try db.cachedStatement(sql: """
                 INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count) VALUES (?, ?, ?, ?)
                 ON CONFLICT (minute, filter, bucket) DO UPDATE SET count = count + excluded.count
@@ -256,13 +263,13 @@ public final class Recorder: Sendable {
                 INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count) VALUES (?, ?, ?, ?)
                 ON CONFLICT (hour, filter, bucket) DO UPDATE SET count = count + excluded.count
                 """)
-            var hourBuckets: [BucketKey: Int64] = [:]
-            for (key, count) in buckets {
-                try upsertBucket.execute(arguments: [key.minute, filterNames[key.filter], key.bucket, count])
-                hourBuckets[BucketKey(minute: key.minute / 3600 * 3600, filter: key.filter, bucket: key.bucket), default: 0] += count
+            var hours: [RollupKey: HandshakeHistogram] = [:]
+            for (key, rollup) in rollups {
+                try upsertBuckets(rollup.histogram, time: key.minute, filter: filterNames[key.filter], with: upsertBucket, in: db)
+                hours[RollupKey(minute: key.minute / 3600 * 3600, filter: key.filter), default: HandshakeHistogram()].add(rollup.histogram)
             }
-            for (key, count) in hourBuckets {
-                try upsertHourBucket.execute(arguments: [key.minute, filterNames[key.filter], key.bucket, count])
+            for (key, histogram) in hours {
+                try upsertBuckets(histogram, time: key.minute, filter: filterNames[key.filter], with: upsertHourBucket, in: db)
             }
             try db.execute(sql: "UPDATE runs SET sessions_recorded = sessions_recorded + ? WHERE id = ?",
                            arguments: [sessions.count, runID])
@@ -320,10 +327,32 @@ private struct RollupKey: Hashable {
     var filter: Int
 }
 
-private struct BucketKey: Hashable {
-    var minute: Int64
-    var filter: Int
-    var bucket: Int
+/// What one batch adds to one (minute, filter) of the rollups.
+private struct MinuteRollup {
+    var delta = RollupDelta()
+    var histogram = HandshakeHistogram()
+
+    mutating func add(_ session: Session, bucket: Int?) {
+        delta.add(session)
+        if let bucket { histogram.add(bucket: bucket, count: 1) }
+    }
+}
+
+/// Adds the non-zero buckets of `histogram` at (`time`, `filter`) through
+/// `statement`, an upsert of (time, filter, bucket, count).
+private func upsertBuckets(_ histogram: HandshakeHistogram, time: Int64, filter: String, with statement: Statement,
+                           in db: Database) throws {
+    var filter = filter
+    try filter.withUTF8 { name in
+        for (bucket, count) in histogram.counts.enumerated() where count != 0 {
+            try statement.step(in: db) { s in
+                sqlite3_bind_int64(s, 1, time)
+                bindText(name, to: s, at: 2)
+                sqlite3_bind_int64(s, 3, Int64(bucket))
+                sqlite3_bind_int64(s, 4, count)
+            }
+        }
+    }
 }
 
 private struct RollupDelta {

@@ -14,9 +14,15 @@ public enum Schema {
     /// The version this build writes.
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
 
-    /// The tables every tcpeek database has had since version 1; their
-    /// absence in a non-empty file means it belongs to something else.
+    /// The tables (or, for `session_filters` since version 4, the view)
+    /// every tcpeek database has had since version 1; their absence in a
+    /// non-empty file means it belongs to something else.
     static let ownTables: Set<String> = ["runs", "sessions", "session_filters", "rollups_minute", "rollup_handshake_buckets"]
+
+    /// SQL true when session `s` counts in the filter of `run_filters` row
+    /// `f`: the join of the `session_filters` view (Schema/0004), written
+    /// out where a query must be driven by `sessions`' time index.
+    static let sessionCountedByFilter = "f.run_id = s.run_id AND (s.filter_bits >> f.bit) & 1"
 
     /// Brings `db` to the latest version. Refuses, without changing
     /// anything, a database written by a newer tcpeek or one that is not a
@@ -44,7 +50,7 @@ public enum Schema {
         if version > latestVersion {
             throw StoreError.newerSchema(path: path, found: version, known: latestVersion)
         }
-        let tables = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+        let tables = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"))
         if version == 0, !tables.isEmpty {
             throw StoreError.notTCPeekDatabase(path: path, detail: "it has tables (\(tables.sorted().prefix(5).joined(separator: ", "))) but no tcpeek schema version")
         }

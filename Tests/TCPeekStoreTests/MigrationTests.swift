@@ -12,11 +12,12 @@ import Glibc
 
 @Suite("Schema migration and refusals")
 struct MigrationTests {
-    /// Table and index names the files of `Schema/` leave, applied in order
-    /// (a later file may drop what an earlier one created).
-    static func schemaObjects() throws -> (tables: Set<String>, indexes: Set<String>) {
+    /// Table, view and index names the files of `Schema/` leave, applied in
+    /// order (a later file may drop what an earlier one created).
+    static func schemaObjects() throws -> (tables: Set<String>, views: Set<String>, indexes: Set<String>) {
         let folder = StorePaths.repository.appendingPathComponent("Schema")
-        var tables = Set<String>(), indexes = Set<String>()
+        var tables = Set<String>(), views = Set<String>(), indexes = Set<String>()
+        var indexTables: [String: String] = [:]
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
         #expect(!files.isEmpty)
         for file in files {
@@ -24,23 +25,31 @@ struct MigrationTests {
             for match in text.matches(of: #/CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
                 tables.insert(String(match.output.1))
             }
-            for match in text.matches(of: #/CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
+            for match in text.matches(of: #/CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
+                views.insert(String(match.output.1))
+            }
+            for match in text.matches(of: #/CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+ON\s+(\w+)/#.ignoresCase()) {
                 indexes.insert(String(match.output.1))
+                indexTables[String(match.output.1)] = String(match.output.2)
             }
             for match in text.matches(of: #/DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
                 indexes.remove(String(match.output.1))
             }
             for match in text.matches(of: #/DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
-                tables.remove(String(match.output.1))
+                let table = String(match.output.1)
+                tables.remove(table)
+                // Its indexes go with it.
+                indexes = indexes.filter { indexTables[$0] != table }
             }
         }
-        return (tables, indexes)
+        return (tables, views, indexes)
     }
 
-    static func objects(_ path: String) throws -> (version: Int, tables: Set<String>, indexes: Set<String>) {
+    static func objects(_ path: String) throws -> (version: Int, tables: Set<String>, views: Set<String>, indexes: Set<String>) {
         try inspect(path) { (db) throws in
             (try Int.fetchOne(db, sql: "PRAGMA user_version") ?? -1,
              Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")),
+             Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'view'")),
              Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")))
         }
     }
@@ -49,7 +58,8 @@ struct MigrationTests {
         let folder = try TemporaryFolder("migrate")
         defer { folder.remove() }
         let expected = try Self.schemaObjects()
-        #expect(expected.tables.isSuperset(of: ["runs", "sessions", "session_filters", "rollups_minute"]))
+        #expect(expected.tables.isSuperset(of: ["runs", "sessions", "run_filters", "rollups_minute"]))
+        #expect(expected.views == ["session_filters"])
 
         // An existing empty file, and a path whose folders do not exist yet.
         let empty = folder.file("empty.db")
@@ -61,6 +71,7 @@ struct MigrationTests {
             let found = try Self.objects(path)
             #expect(found.version == Schema.latestVersion)
             #expect(found.tables == expected.tables, "tables of \(path)")
+            #expect(found.views == expected.views, "views of \(path)")
             #expect(found.indexes == expected.indexes, "indexes of \(path)")
         }
         // Reopening (for recording, then for reading) changes nothing: no
@@ -111,11 +122,24 @@ struct MigrationTests {
                 }
                 if version >= 1 {
                     try db.execute(sql: """
-                        INSERT INTO runs (id, started_at, source_kind, source, filters, version) VALUES (1, 1, 'file', 'x', '[]', 'old');
-                        INSERT INTO sessions (run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port, outcome)
-                            VALUES (1, 100.5, 0.25, 4, '192.0.2.1', 40000, '192.0.2.2', 80, 'success');
+                        INSERT INTO runs (id, started_at, source_kind, source, filters, version) VALUES
+                            (1, 1, 'file', 'x', '[]', 'old'),
+                            (2, 2, 'interface', 'eth0', '[{"name":"RX","expression":"RX:RX@%:*"},{"name":"web","expression":"web:ANY@*:80"}]', 'old');
+                        INSERT INTO sessions (id, run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port, outcome)
+                            VALUES (1, 1, 100.5, 0.25, 4, '192.0.2.1', 40000, '192.0.2.2', 80, 'success'),
+                                   (2, 2, 200.5, 0.5, 4, '192.0.2.1', 40001, '192.0.2.2', 80, 'success'),
+                                   (3, 2, 201.5, 0.5, 4, '192.0.2.1', 40002, '192.0.2.2', 80, 'success'),
+                                   (4, 2, 202.5, 0.5, 4, '192.0.2.1', 40003, '192.0.2.2', 80, 'success');
+                        INSERT INTO session_filters (session_id, filter) VALUES (2, 'RX'), (2, 'web'), (3, 'web'), (4, 'RX');
                         INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count)
                             VALUES (3600, 'RX', 500, 2), (3660, 'RX', 500, 3), (3660, 'RX', 501, 1), (7200, 'RX', 500, 4);
+                        """)
+                }
+                if version >= 3 {
+                    // What a version-3 recorder writes beside those minutes.
+                    try db.execute(sql: """
+                        INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count)
+                            VALUES (3600, 'RX', 500, 5), (3600, 'RX', 501, 1), (7200, 'RX', 500, 4);
                         """)
                 }
             }
@@ -125,9 +149,17 @@ struct MigrationTests {
             let found = try Self.objects(path)
             #expect(found.version == Schema.latestVersion, "from version \(version)")
             #expect(found.tables == expected.tables)
+            #expect(found.views == expected.views)
             #expect(found.indexes == expected.indexes)
             if version >= 1 {
-                #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") } == 1)
+                #expect(try inspect(path) { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") } == 4)
+                // Version 4 keeps which filters counted each session, as bits named per run.
+                let counted = try inspect(path) {
+                    try String.fetchAll($0, sql: "SELECT session_id || ' ' || filter FROM session_filters ORDER BY 1")
+                }
+                #expect(counted == ["2 RX", "2 web", "3 web", "4 RX"], "from version \(version)")
+                let bits = try inspect(path) { try Int.fetchAll($0, sql: "SELECT filter_bits FROM sessions ORDER BY id") }
+                #expect(bits == [0, 3, 2, 1], "from version \(version)")
                 // Version 3 fills the hourly buckets from the minutes already there.
                 let hourly = try inspect(path) {
                     try String.fetchAll($0, sql: """
