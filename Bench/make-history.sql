@@ -14,10 +14,11 @@ BEGIN;
 INSERT INTO runs (id, started_at, source_kind, source, filters, version)
 VALUES (1, unixepoch('now') - 30 * 86400, 'file', 'Bench/make-history.sql',
         '[{"name":"ALL","expression":"ALL:ANY@*:*"},{"name":"web","expression":"web:ANY@*:80:443"}]', 'bench');
+INSERT INTO run_filters (run_id, bit, filter) VALUES (1, 0, 'ALL'), (1, 1, 'web');
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :sessions),
 params(start, step) AS (SELECT unixepoch('now') - 30 * 86400, 30.0 * 86400 / :sessions)
 INSERT INTO sessions (id, run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port,
-                      direction, outcome, dup_syn, dup_synack, icmp_type, icmp_code, evicted)
+                      direction, outcome, dup_syn, dup_synack, icmp_type, icmp_code, evicted, filter_bits)
 SELECT i + 1, 1, start + i * step,
        CASE WHEN i % 100 < 91 THEN 0.0002 + (abs(random()) % 40000) / 1e6 ELSE 0.001 END,
        CASE WHEN i % 5 = 0 THEN 6 ELSE 4 END,
@@ -29,10 +30,9 @@ SELECT i + 1, 1, start + i * step,
        CASE WHEN i % 100 < 91 THEN 'success' WHEN i % 100 < 95 THEN 'reject' WHEN i % 100 < 96 THEN 'abort'
             WHEN i % 100 < 99 THEN 'timeout' ELSE 'unreach' END,
        CASE WHEN i % 33 = 0 THEN 1 ELSE 0 END, CASE WHEN i % 37 = 0 THEN 1 ELSE 0 END,
-       CASE WHEN i % 100 = 99 THEN 3 END, CASE WHEN i % 100 = 99 THEN 1 END, 0
+       CASE WHEN i % 100 = 99 THEN 3 END, CASE WHEN i % 100 = 99 THEN 1 END, 0,
+       CASE WHEN i % 4 < 2 THEN 3 ELSE 1 END
 FROM n, params;
-INSERT INTO session_filters (filter, session_id) SELECT 'ALL', id FROM sessions;
-INSERT INTO session_filters (filter, session_id) SELECT 'web', id FROM sessions WHERE server_port IN (80, 443);
 INSERT INTO rollups_minute (minute, filter, success, success_dup_syn, success_dup_synack, failure, timeout, reject,
                             unreach, abort, dup_syn, dup_synack, handshake_sum)
 SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter,
@@ -40,13 +40,13 @@ SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter,
        sum(s.outcome = 'success' AND s.dup_synack > 0), sum(s.outcome <> 'success'),
        sum(s.outcome = 'timeout'), sum(s.outcome = 'reject'), sum(s.outcome = 'unreach'), sum(s.outcome = 'abort'),
        sum(s.dup_syn), sum(s.dup_synack), total(CASE WHEN s.outcome = 'success' THEN s.duration END)
-FROM sessions AS s JOIN session_filters AS f ON f.session_id = s.id
+FROM sessions AS s JOIN run_filters AS f ON f.run_id = s.run_id AND (s.filter_bits >> f.bit) & 1
 GROUP BY minute, f.filter;
 INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count)
 SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter,
        CASE WHEN s.duration * 1e6 < 1 THEN 0 ELSE CAST(floor(ln(s.duration * 1e6) / ln(1.02)) AS INTEGER) + 1 END AS bucket,
        count(*)
-FROM sessions AS s JOIN session_filters AS f ON f.session_id = s.id
+FROM sessions AS s JOIN run_filters AS f ON f.run_id = s.run_id AND (s.filter_bits >> f.bit) & 1
 WHERE s.outcome = 'success'
 GROUP BY minute, f.filter, bucket;
 INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count)

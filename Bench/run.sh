@@ -230,9 +230,11 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
     [[ $RECORD_ROWS == "$TOTAL_ATTEMPTS" ]] || die "recorded $RECORD_ROWS rows for $TOTAL_ATTEMPTS attempts"
 
     # A 30-day history of HISTORY_SESSIONS sessions (Bench/make-history.sql,
-    # on the schema of Schema/), remade when older than a day or of another size.
+    # on the schema of Schema/), remade when older than a day, of another
+    # size, or made by another schema or script.
     HISTORY=$OUT/history.db
-    if [[ ! -s $HISTORY || $(cat "$OUT/history.key" 2>/dev/null) != "$HISTORY_SESSIONS" ]] \
+    history_key="$HISTORY_SESSIONS $(cat Schema/*.sql Bench/make-history.sql | sha256sum | cut -c1-16)"
+    if [[ ! -s $HISTORY || $(cat "$OUT/history.key" 2>/dev/null) != "$history_key" ]] \
         || [[ -n $(find "$HISTORY" -mmin +1440) ]]; then
         log "making a 30-day history of $HISTORY_SESSIONS sessions"
         rm -f "$HISTORY" "$HISTORY-wal" "$HISTORY-shm"
@@ -243,7 +245,7 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
         done
         sqlite3 "$HISTORY" "PRAGMA user_version = $local_version"
         sqlite3 -cmd ".parameter set :sessions $HISTORY_SESSIONS" "$HISTORY" <Bench/make-history.sql >/dev/null
-        echo "$HISTORY_SESSIONS" >"$OUT/history.key"
+        echo "$history_key" >"$OUT/history.key"
     fi
     log "query over the history x$RUNS"
     query_times=()

@@ -100,10 +100,12 @@ private struct HistogramAccumulator {
 
 /// Questions about history, answered from the database only.
 public enum HistoryQuery {
-    /// Every filter name the database knows, in first-seen order.
+    /// Every filter a recorded run counted with, in first-seen order.
     public static func filterNames(in database: HistoryDatabase) throws(StoreError) -> [String] {
         try database.read { db in
-            try String.fetchAll(db, sql: "SELECT filter FROM rollups_minute GROUP BY filter ORDER BY min(minute), filter")
+            // From the runs' filters, a few rows, not from the rollups, which
+            // would mean reading all of them; in the order they first appeared.
+            try String.fetchAll(db, sql: "SELECT filter FROM run_filters GROUP BY filter ORDER BY min(run_id * 64 + bit)")
         }
     }
 
