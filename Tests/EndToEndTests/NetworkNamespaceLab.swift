@@ -335,8 +335,11 @@ final class NetworkNamespaceLab {
         [ip, "netns", "exec", ns] + argv
     }
 
+    /// The default `timeout` is generous: `ip` waits for the kernel's
+    /// network configuration lock, which another test's namespace being torn
+    /// down (a flood's thousands of sockets) can hold for many seconds.
     @discardableResult
-    func mustRun(_ argv: [String], stdin: String? = nil, timeout: TimeInterval = 20) throws -> CommandResult {
+    func mustRun(_ argv: [String], stdin: String? = nil, timeout: TimeInterval = 90) throws -> CommandResult {
         let result = try runCommand(argv, stdin: stdin, timeout: timeout)
         guard result.succeeded else { throw LabError("lab command failed: \(result.summary)") }
         return result

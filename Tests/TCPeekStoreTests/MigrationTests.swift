@@ -12,37 +12,24 @@ import Glibc
 
 @Suite("Schema migration and refusals")
 struct MigrationTests {
-    /// Table, view and index names the files of `Schema/` leave, applied in
-    /// order (a later file may drop what an earlier one created).
+    /// Table, view and index names the files of `Schema/` leave when run
+    /// in order by SQLite itself on an empty in-memory database (a later
+    /// file may drop, rebuild or rename what an earlier one created).
     static func schemaObjects() throws -> (tables: Set<String>, views: Set<String>, indexes: Set<String>) {
         let folder = StorePaths.repository.appendingPathComponent("Schema")
-        var tables = Set<String>(), views = Set<String>(), indexes = Set<String>()
-        var indexTables: [String: String] = [:]
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
         #expect(!files.isEmpty)
-        for file in files {
-            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
-            for match in text.matches(of: #/CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
-                tables.insert(String(match.output.1))
+        let queue = try DatabaseQueue()
+        return try queue.writeWithoutTransaction { db in
+            for file in files {
+                try db.execute(sql: try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8))
             }
-            for match in text.matches(of: #/CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
-                views.insert(String(match.output.1))
+            func names(_ type: String) throws -> Set<String> {
+                Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'",
+                                        arguments: [type]))
             }
-            for match in text.matches(of: #/CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s+ON\s+(\w+)/#.ignoresCase()) {
-                indexes.insert(String(match.output.1))
-                indexTables[String(match.output.1)] = String(match.output.2)
-            }
-            for match in text.matches(of: #/DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
-                indexes.remove(String(match.output.1))
-            }
-            for match in text.matches(of: #/DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)/#.ignoresCase()) {
-                let table = String(match.output.1)
-                tables.remove(table)
-                // Its indexes go with it.
-                indexes = indexes.filter { indexTables[$0] != table }
-            }
+            return (try names("table"), try names("view"), try names("index"))
         }
-        return (tables, views, indexes)
     }
 
     static func objects(_ path: String) throws -> (version: Int, tables: Set<String>, views: Set<String>, indexes: Set<String>) {
