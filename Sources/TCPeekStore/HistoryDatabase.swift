@@ -34,8 +34,12 @@ public final class HistoryDatabase: Sendable {
     }
 
     /// Opens (creating it and its folder if needed, modes 0640 and 0750) and
-    /// migrates the database for recording.
-    public static func openForRecording(path: String, busyTimeout: TimeInterval = 5) throws(StoreError) -> HistoryDatabase {
+    /// migrates the database for recording. `willUpgrade` is told before a
+    /// database of an earlier schema version is brought to this one, which
+    /// can take a while (see Schema/).
+    public static func openForRecording(
+        path: String, busyTimeout: TimeInterval = 5, willUpgrade: (_ from: Int, _ to: Int) -> Void = { _, _ in }
+    ) throws(StoreError) -> HistoryDatabase {
         _ = sqliteSetUp
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
@@ -99,7 +103,7 @@ public final class HistoryDatabase: Sendable {
                 try queue.close()
             }
             let pool = try DatabasePool(path: path, configuration: configuration)
-            try pool.writeWithoutTransaction { db in try Schema.migrate(db, path: path) }
+            try pool.writeWithoutTransaction { db in try Schema.migrate(db, path: path, willUpgrade: willUpgrade) }
             return HistoryDatabase(path: path, writer: pool, reader: pool)
         } catch {
             if isNew { removeIfUntouched(path) }

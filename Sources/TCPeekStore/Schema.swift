@@ -27,12 +27,13 @@ public enum Schema {
     /// Brings `db` to the latest version. Refuses, without changing
     /// anything, a database written by a newer tcpeek or one that is not a
     /// tcpeek database at all.
-    static func migrate(_ db: Database, path: String) throws {
+    static func migrate(_ db: Database, path: String, willUpgrade: (_ from: Int, _ to: Int) -> Void = { _, _ in }) throws {
         // One immediate transaction: the version is read under the write
         // lock, so recorders starting together on a new file cannot both
         // create the tables.
         try db.inTransaction(.immediate) {
             let version = try check(db, path: path)
+            if version > 0, version < latestVersion { willUpgrade(version, latestVersion) }
             for migration in migrations where migration.version > version {
                 try db.execute(sql: migration.sql)
                 try db.execute(sql: "PRAGMA user_version = \(migration.version)")

@@ -179,7 +179,11 @@ struct Record: ParsableCommand {
         var database: HistoryDatabase?
         if !noDB {
             do {
-                database = try HistoryDatabase.openForRecording(path: db ?? HistoryDatabase.defaultPath)
+                let path = db ?? HistoryDatabase.defaultPath
+                database = try HistoryDatabase.openForRecording(path: path) { from, to in
+                    Terminal.status("notice: upgrading the history in '\(path)' from schema version \(from) to \(to);"
+                        + " a one-time rebuild, about a minute per 10 million recorded sessions")
+                }
             } catch {
                 Terminal.error(error.description)
                 throw ExitCode(1)

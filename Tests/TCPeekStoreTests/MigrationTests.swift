@@ -131,8 +131,11 @@ struct MigrationTests {
                 }
             }
             try queue.close()
-            let database = try HistoryDatabase.openForRecording(path: path)
+            var upgrades: [String] = []
+            let database = try HistoryDatabase.openForRecording(path: path) { upgrades.append("\($0)->\($1)") }
             database.close()
+            // A new file is not an upgrade; an older one is announced.
+            #expect(upgrades == (version == 0 ? [] : ["\(version)->\(Schema.latestVersion)"]))
             let found = try Self.objects(path)
             #expect(found.version == Schema.latestVersion, "from version \(version)")
             #expect(found.tables == expected.tables)
