@@ -50,7 +50,10 @@ let package = Package(
                 // SQLite's C API, for the per-session inserts (SessionInserts).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The recorder's and the query's loops run once per session or
+            // row, millions of times: the same release settings.
+            swiftSettings: packetPathSettings
         ),
         .target(
             name: "TCPeekServer",
