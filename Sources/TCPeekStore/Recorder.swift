@@ -55,8 +55,8 @@ public struct RecorderOptions: Sendable {
 
 /// The writer thread of DESIGN.md: takes closed sessions from its queue and
 /// writes them in batches (size or time, whichever comes first), one
-/// transaction per batch holding the sessions, their filters and the
-/// rollup upserts that count them, so the rollups always equal an
+/// transaction per batch holding the sessions (with the filters that
+/// counted them) and the rollup upserts that count them, so the rollups always equal an
 /// aggregation of the sessions.
 public final class Recorder: Sendable {
     public let queue: SessionQueue
