@@ -49,9 +49,10 @@ SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter,
 FROM sessions AS s JOIN run_filters AS f ON f.run_id = s.run_id AND (s.filter_bits >> f.bit) & 1
 WHERE s.outcome = 'success'
 GROUP BY minute, f.filter, bucket;
-INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count)
-SELECT minute / 3600 * 3600, filter, bucket, sum(count)
-FROM rollup_handshake_buckets
-GROUP BY minute / 3600, filter, bucket;
+INSERT INTO rollup_handshake_hours (hour, filter, buckets)
+SELECT hour, filter, json_group_object(bucket, count)
+FROM (SELECT minute / 3600 * 3600 AS hour, filter, bucket, sum(count) AS count
+      FROM rollup_handshake_buckets GROUP BY minute / 3600, filter, bucket ORDER BY 1, 2, 3)
+GROUP BY hour, filter;
 UPDATE runs SET sessions_recorded = (SELECT count(*) FROM sessions), ended_at = unixepoch('now') WHERE id = 1;
 COMMIT;

@@ -169,6 +169,12 @@ public final class HistoryDatabase: Sendable {
         if version == 0 {
             throw StoreError.notTCPeekDatabase(path: path, detail: "it has no tcpeek schema version")
         }
+        // Queries are written for the latest tables; upgrading is a
+        // recorder's job (a reader may lack write access, and an older
+        // recorder may still be writing the old tables).
+        if version < Schema.latestVersion {
+            throw StoreError.olderSchema(path: path, found: version, known: Schema.latestVersion)
+        }
     }
 
     /// `file:PATH?immutable=1`, the path absolute and percent-encoded.

@@ -40,41 +40,6 @@ public struct AggregateRow: Sendable, Equatable {
     public var p99: Double? { handshakes.quantile(0.99) }
 }
 
-/// A histogram of handshake times in the buckets of `Schema.handshakeBucket`:
-/// a count per bucket, indexed by bucket (a minute's worth of rows adds up
-/// without hashing; 60 s is bucket ~900).
-struct HandshakeHistogram: Sendable, Equatable {
-    private(set) var counts: [Int64] = []
-
-    mutating func add(bucket: Int, count: Int64) {
-        guard bucket >= 0 else { return }
-        if bucket >= counts.count { counts.append(contentsOf: repeatElement(0, count: bucket + 1 - counts.count)) }
-        counts[bucket] += count
-    }
-
-    mutating func add(_ other: HandshakeHistogram) {
-        for (bucket, count) in other.counts.enumerated() where count != 0 { add(bucket: bucket, count: count) }
-    }
-
-    /// The `fraction` quantile in milliseconds (nearest rank on buckets).
-    func quantile(_ fraction: Double) -> Double? {
-        let total = counts.reduce(0, +)
-        guard total > 0 else { return nil }
-        let rank = max(1, Int64((fraction * Double(total)).rounded(.up)))
-        var seen: Int64 = 0
-        for (bucket, count) in counts.enumerated() {
-            seen += count
-            if seen >= rank { return Schema.handshakeBucketMiddle(bucket) / 1000 }
-        }
-        return nil
-    }
-
-    static func == (a: Self, b: Self) -> Bool {
-        let length = max(a.counts.count, b.counts.count)
-        return (0..<length).allSatisfy { (a.counts.indices.contains($0) ? a.counts[$0] : 0) == (b.counts.indices.contains($0) ? b.counts[$0] : 0) }
-    }
-}
-
 /// Adds bucket rows into per-group histograms. Rows come in key order, so
 /// consecutive rows nearly always share a group: the group's histogram is
 /// kept at hand and the dictionary touched only when the group changes.
@@ -84,12 +49,22 @@ private struct HistogramAccumulator {
     private var current = HandshakeHistogram()
 
     mutating func add(_ key: GroupKey, bucket: Int, count: Int64) {
+        select(key)
+        current.add(bucket: bucket, count: count)
+    }
+
+    /// Adds an hour's `buckets` JSON; false if it is not of that shape.
+    mutating func add(_ key: GroupKey, bucketsJSON: UnsafeBufferPointer<UInt8>) -> Bool {
+        select(key)
+        return current.add(bucketsJSON: bucketsJSON)
+    }
+
+    private mutating func select(_ key: GroupKey) {
         if key != currentKey {
             flush()
             currentKey = key
             current = histograms.removeValue(forKey: key) ?? HandshakeHistogram()
         }
-        current.add(bucket: bucket, count: count)
     }
 
     mutating func flush() {
@@ -143,42 +118,41 @@ public enum HistoryQuery {
                 SELECT min(t) FROM (SELECT min(minute) AS t FROM rollups_minute UNION ALL SELECT min(started_at) FROM sessions)
                 """)
             if fullEnd > fullStart {
-                try forEachRow(db, sql: """
-                    SELECT minute, filter, success, success_dup_syn, success_dup_synack, timeout, reject, unreach,
-                           abort, dup_syn, dup_synack
-                    FROM rollups_minute WHERE minute >= ? AND minute < ?
-                    """, from: Int64(fullStart), to: Int64(fullEnd)) { row, filter in
-                    guard isWanted(filter) else { return }
-                    var c = FilterCounters()
-                    c.success = UInt64(clamping: sqlite3_column_int64(row, 2))
-                    c.successWithDupSYN = UInt64(clamping: sqlite3_column_int64(row, 3))
-                    c.successWithDupSYNACK = UInt64(clamping: sqlite3_column_int64(row, 4))
-                    c.timeout = UInt64(clamping: sqlite3_column_int64(row, 5))
-                    c.reject = UInt64(clamping: sqlite3_column_int64(row, 6))
-                    c.unreach = UInt64(clamping: sqlite3_column_int64(row, 7))
-                    c.abort = UInt64(clamping: sqlite3_column_int64(row, 8))
-                    c.dupSYNSegments = UInt64(clamping: sqlite3_column_int64(row, 9))
-                    c.dupSYNACKSegments = UInt64(clamping: sqlite3_column_int64(row, 10))
-                    counters[key(filter, Double(sqlite3_column_int64(row, 0))), default: FilterCounters()].add(c)
-                }
-                // Handshake times: whole hours from the hourly buckets when
-                // the answer's buckets are whole hours too, the minutes
-                // around them from the minute buckets.
+                // Whole hours from `rollups_hour` when the answer's buckets
+                // are whole hours too (a month is 720 rows a filter), the
+                // minutes around them from the minute tables.
                 var hourStart = fullStart, hourEnd = fullStart
                 if bucketing.seconds.map({ $0.truncatingRemainder(dividingBy: 3600) == 0 }) ?? true {
                     hourStart = (fullStart / 3600).rounded(.up) * 3600
                     hourEnd = max(hourStart, (fullEnd / 3600).rounded(.down) * 3600)
                 }
                 if hourEnd > hourStart {
-                    try forEachBucketRow(db, sql: """
-                        SELECT hour, filter, bucket, count FROM rollup_handshake_buckets_hour WHERE hour >= ? AND hour < ?
-                        """, from: Int64(hourStart), to: Int64(hourEnd)) { time, filter, bucket, count in
+                    try forEachRow(db, sql: """
+                        SELECT hour, filter, \(RollupColumns.read), handshake_buckets
+                        FROM rollups_hour WHERE hour >= ? AND hour < ?
+                        """, from: Int64(hourStart), to: Int64(hourEnd)) { row, filter in
                         guard isWanted(filter) else { return }
-                        histograms.add(key(filter, Double(time)), bucket: bucket, count: count)
+                        let hour = sqlite3_column_int64(row, 0)
+                        let k = key(filter, Double(hour))
+                        counters[k, default: FilterCounters()].add(RollupColumns.counters(row, from: 2))
+                        let text = UnsafeBufferPointer(start: sqlite3_column_text(row, 11), count: Int(sqlite3_column_bytes(row, 11)))
+                        guard histograms.add(k, bucketsJSON: text) else {
+                            throw StoreError.failed(path: database.path, detail: """
+                                the handshake times of hour \(hour), filter '\(filter)' in rollups_hour are not the \
+                                JSON object tcpeek writes; the next recording into that hour rebuilds them
+                                """)
+                        }
                     }
                 }
                 let minuteRanges = hourEnd > hourStart ? [(fullStart, hourStart), (hourEnd, fullEnd)] : [(fullStart, fullEnd)]
                 for (low, high) in minuteRanges where high > low {
+                    try forEachRow(db, sql: """
+                        SELECT minute, filter, \(RollupColumns.read) FROM rollups_minute WHERE minute >= ? AND minute < ?
+                        """, from: Int64(low), to: Int64(high)) { row, filter in
+                        guard isWanted(filter) else { return }
+                        counters[key(filter, Double(sqlite3_column_int64(row, 0))), default: FilterCounters()]
+                            .add(RollupColumns.counters(row, from: 2))
+                    }
                     try forEachBucketRow(db, sql: """
                         SELECT minute, filter, bucket, count FROM rollup_handshake_buckets WHERE minute >= ? AND minute < ?
                         """, from: Int64(low), to: Int64(high)) { time, filter, bucket, count in

@@ -217,63 +217,67 @@ public final class Recorder: Sendable {
     /// One transaction: the sessions (with the filters that counted them),
     /// and the per-minute rollups and handshake-time buckets they add to.
     private func write(_ sessions: ArraySlice<Session>) throws(StoreError) {
-        var rollups: [RollupKey: MinuteRollup] = [:]
+        var rollups: [RollupKey: Rollup] = [:]
         for session in sessions {
             let minute = Int64((Double(session.startedAt.microseconds) / 1_000_000 / 60).rounded(.down)) * 60
             let bucket = session.outcome == .success ? Schema.handshakeBucket(microseconds: session.duration.microseconds) : nil
             for index in session.filters where index < filterNames.count {
-                rollups[RollupKey(minute: minute, filter: index), default: MinuteRollup()].add(session, bucket: bucket)
+                rollups[RollupKey(minute: minute, filter: index), default: Rollup()].add(session, bucket: bucket)
             }
         }
         try database.write { db in
             try SessionInserts(db, runID: runID, filterCount: filterNames.count).insert(sessions)
-            let upsertRollup = try db.cachedStatement(sql: """
-                INSERT INTO rollups_minute (minute, filter, success, success_dup_syn, success_dup_synack, failure,
-                    timeout, reject, unreach, abort, dup_syn, dup_synack, handshake_sum)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (minute, filter) DO UPDATE SET
-                    success = success + excluded.success,
-                    success_dup_syn = success_dup_syn + excluded.success_dup_syn,
-                    success_dup_synack = success_dup_synack + excluded.success_dup_synack,
-                    failure = failure + excluded.failure,
-                    timeout = timeout + excluded.timeout,
-                    reject = reject + excluded.reject,
-                    unreach = unreach + excluded.unreach,
-                    abort = abort + excluded.abort,
-                    dup_syn = dup_syn + excluded.dup_syn,
-                    dup_synack = dup_synack + excluded.dup_synack,
-                    handshake_sum = handshake_sum + excluded.handshake_sum
-                """)
-            for (key, rollup) in rollups {
-                let c = rollup.delta.counters
-                try upsertRollup.execute(arguments: [
-                    key.minute, filterNames[key.filter], Int64(c.success), Int64(c.successWithDupSYN),
-                    Int64(c.successWithDupSYNACK), Int64(c.failure), Int64(c.timeout), Int64(c.reject),
-                    Int64(c.unreach), Int64(c.abort), Int64(c.dupSYNSegments), Int64(c.dupSYNACKSegments),
-                    rollup.delta.handshakeSeconds,
-                ])
-            }
-            // Hundreds of buckets a batch, each twice (minute and hour): bound
-            // through the C API like the sessions.
+            let upsertRollup = try db.cachedStatement(sql: RollupColumns.upsertSQL(table: "rollups_minute", time: "minute"))
+            // Hundreds of buckets a batch: bound through the C API like the sessions.
             let upsertBucket = try db.cachedStatement(sql: """
                 INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count) VALUES (?, ?, ?, ?)
                 ON CONFLICT (minute, filter, bucket) DO UPDATE SET count = count + excluded.count
                 """)
-            let upsertHourBucket = try db.cachedStatement(sql: """
-                INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count) VALUES (?, ?, ?, ?)
-                ON CONFLICT (hour, filter, bucket) DO UPDATE SET count = count + excluded.count
-                """)
-            var hours: [RollupKey: HandshakeHistogram] = [:]
+            var hours: [RollupKey: Rollup] = [:]
             for (key, rollup) in rollups {
-                try upsertBuckets(rollup.histogram, time: key.minute, filter: filterNames[key.filter], with: upsertBucket, in: db)
-                hours[RollupKey(minute: key.minute / 3600 * 3600, filter: key.filter), default: HandshakeHistogram()].add(rollup.histogram)
+                let filter = filterNames[key.filter]
+                try upsertRollup.execute(arguments: StatementArguments(
+                    [key.minute, filter] + RollupColumns.values(rollup.counters, handshakeSeconds: rollup.handshakeSeconds)))
+                try upsertBuckets(rollup.histogram, time: key.minute, filter: filter, with: upsertBucket, in: db)
+                hours[RollupKey(minute: key.minute / 3600 * 3600, filter: key.filter), default: Rollup()].add(rollup)
             }
-            for (key, histogram) in hours {
-                try upsertBuckets(histogram, time: key.minute, filter: filterNames[key.filter], with: upsertHourBucket, in: db)
+            for (key, rollup) in hours {
+                try addHour(rollup, hour: key.minute, filter: filterNames[key.filter], in: db)
             }
             try db.execute(sql: "UPDATE runs SET sessions_recorded = sessions_recorded + ? WHERE id = ?",
                            arguments: [sessions.count, runID])
         }
+    }
+
+    /// Adds a batch's figures to its hour's row of `rollups_hour`
+    /// (Schema/0005): the counters by an upsert, the handshake-time
+    /// histogram, one JSON object, read and rewritten (a batch touches one
+    /// or two hours). A histogram that is not the JSON tcpeek writes (edited
+    /// by hand) is rebuilt from the minute buckets, which already hold this
+    /// batch: the hour is their sum.
+    private func addHour(_ rollup: Rollup, hour: Int64, filter: String, in db: Database) throws {
+        var histogram = HandshakeHistogram()
+        let current = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT handshake_buckets FROM rollups_hour WHERE hour = ? AND filter = ?"),
+            arguments: [hour, filter])
+        if let current, !histogram.add(bucketsJSON: current) {
+            logger.warning("rebuilding an unreadable hourly handshake histogram from its minutes",
+                           metadata: ["store.path": "\(database.path)", "hour": "\(hour)", "filter": "\(filter)"])
+            histogram = HandshakeHistogram()
+            for row in try Row.fetchAll(db, sql: """
+                SELECT bucket, sum(count) FROM rollup_handshake_buckets
+                WHERE filter = ? AND minute >= ? AND minute < ? GROUP BY bucket
+                """, arguments: [filter, hour, hour + 3600]) {
+                histogram.add(bucket: row[0], count: row[1])
+            }
+        } else {
+            histogram.add(rollup.histogram)
+        }
+        let upsert = try db.cachedStatement(
+            sql: RollupColumns.upsertSQL(table: "rollups_hour", time: "hour", extra: ["handshake_buckets"]))
+        try upsert.execute(arguments: StatementArguments(
+            [hour, filter] + RollupColumns.values(rollup.counters, handshakeSeconds: rollup.handshakeSeconds)
+                + [histogram.bucketsJSON]))
     }
 
     /// Retention, in small batches so recording never stalls. Ages are
@@ -309,11 +313,11 @@ public final class Recorder: Sendable {
                 // Hours wholly older than the limit.
                 try db.execute(
                     sql: """
-                        DELETE FROM rollup_handshake_buckets_hour WHERE (hour, filter, bucket) IN
-                            (SELECT hour, filter, bucket FROM rollup_handshake_buckets_hour WHERE hour + 3600 <= ? LIMIT 20000)
+                        DELETE FROM rollups_hour WHERE (hour, filter) IN
+                            (SELECT hour, filter FROM rollups_hour WHERE hour + 3600 <= ? LIMIT 5000)
                         """,
                     arguments: [rollupLimit])
-                return more || db.changesCount >= 20000
+                return more || db.changesCount >= 5000
             }
         } catch {
             logger.warning("cannot prune old history", metadata: ["store.error": "\(error)"])
@@ -327,14 +331,22 @@ private struct RollupKey: Hashable {
     var filter: Int
 }
 
-/// What one batch adds to one (minute, filter) of the rollups.
-private struct MinuteRollup {
-    var delta = RollupDelta()
+/// What one batch adds to one (minute or hour, filter) of the rollups.
+private struct Rollup {
+    var counters = FilterCounters()
+    var handshakeSeconds = 0.0
     var histogram = HandshakeHistogram()
 
     mutating func add(_ session: Session, bucket: Int?) {
-        delta.add(session)
+        counters.record(session)
+        if session.outcome == .success { handshakeSeconds += Double(max(0, session.duration.microseconds)) / 1_000_000 }
         if let bucket { histogram.add(bucket: bucket, count: 1) }
+    }
+
+    mutating func add(_ other: Rollup) {
+        counters.add(other.counters)
+        handshakeSeconds += other.handshakeSeconds
+        histogram.add(other.histogram)
     }
 }
 
@@ -355,12 +367,3 @@ private func upsertBuckets(_ histogram: HandshakeHistogram, time: Int64, filter:
     }
 }
 
-private struct RollupDelta {
-    var counters = FilterCounters()
-    var handshakeSeconds = 0.0
-
-    mutating func add(_ session: Session) {
-        counters.record(session)
-        if session.outcome == .success { handshakeSeconds += Double(max(0, session.duration.microseconds)) / 1_000_000 }
-    }
-}

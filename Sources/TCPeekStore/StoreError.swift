@@ -4,6 +4,8 @@ import GRDB
 /// Why the history database cannot be used, worded for the operator.
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     case newerSchema(path: String, found: Int, known: Int)
+    /// Read by `tcpeek query` or the socket: only a recorder upgrades a file.
+    case olderSchema(path: String, found: Int, known: Int)
     case notTCPeekDatabase(path: String, detail: String)
     case locked(path: String)
     case readOnly(path: String, detail: String)
@@ -18,6 +20,9 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case .newerSchema(let path, let found, let known):
             "database '\(path)' was written by a newer tcpeek (schema version \(found); this one knows up to \(known)); "
                 + "upgrade tcpeek or choose another file with --db. The file was left untouched"
+        case .olderSchema(let path, let found, let known):
+            "database '\(path)' was written by an older tcpeek (schema version \(found); this one reads \(known)); "
+                + "the next 'tcpeek record --db \(path)' upgrades it (stop any older recorder first). The file was left untouched"
         case .notTCPeekDatabase(let path, let detail):
             "'\(path)' is not a tcpeek database (\(detail)); choose another file with --db. The file was left untouched"
         case .locked(let path):

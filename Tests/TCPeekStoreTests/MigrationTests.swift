@@ -46,7 +46,7 @@ struct MigrationTests {
         defer { folder.remove() }
         let expected = try Self.schemaObjects()
         #expect(expected.tables.isSuperset(of: ["runs", "sessions", "run_filters", "rollups_minute"]))
-        #expect(expected.views == ["session_filters"])
+        #expect(expected.views == ["session_filters", "rollup_handshake_buckets_hour"])
 
         // An existing empty file, and a path whose folders do not exist yet.
         let empty = folder.file("empty.db")
@@ -117,9 +117,21 @@ struct MigrationTests {
                                    (2, 2, 200.5, 0.5, 4, '192.0.2.1', 40001, '192.0.2.2', 80, 'success'),
                                    (3, 2, 201.5, 0.5, 4, '192.0.2.1', 40002, '192.0.2.2', 80, 'success'),
                                    (4, 2, 202.5, 0.5, 4, '192.0.2.1', 40003, '192.0.2.2', 80, 'success');
-                        INSERT INTO session_filters (session_id, filter) VALUES (2, 'RX'), (2, 'web'), (3, 'web'), (4, 'RX');
                         INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count)
                             VALUES (3600, 'RX', 500, 2), (3660, 'RX', 500, 3), (3660, 'RX', 501, 1), (7200, 'RX', 500, 4);
+                        INSERT INTO rollups_minute (minute, filter, success, failure, timeout, handshake_sum)
+                            VALUES (3600, 'RX', 2, 1, 1, 0.5), (3660, 'RX', 4, 0, 0, 1.0), (7200, 'RX', 4, 2, 2, 1.25);
+                        """)
+                }
+                if version >= 1, version < 4 {
+                    try db.execute(sql: """
+                        INSERT INTO session_filters (session_id, filter) VALUES (2, 'RX'), (2, 'web'), (3, 'web'), (4, 'RX');
+                        """)
+                } else if version >= 4 {
+                    // What a version-4 recorder writes: the filters as bits named per run.
+                    try db.execute(sql: """
+                        INSERT INTO run_filters (run_id, bit, filter) VALUES (2, 0, 'RX'), (2, 1, 'web');
+                        UPDATE sessions SET filter_bits = CASE id WHEN 2 THEN 3 WHEN 3 THEN 2 WHEN 4 THEN 1 ELSE 0 END;
                         """)
                 }
                 if version >= 3 {
@@ -157,6 +169,15 @@ struct MigrationTests {
                         """)
                 }
                 #expect(hourly == ["3600 RX 500 5", "3600 RX 501 1", "7200 RX 500 4"], "from version \(version)")
+                // Version 5 sums the minutes of each hour into one row, histogram included.
+                let hours = try inspect(path) {
+                    try String.fetchAll($0, sql: """
+                        SELECT printf('%d %s %d %d %d %g %s', hour, filter, success, failure, timeout, handshake_sum,
+                                      handshake_buckets) FROM rollups_hour ORDER BY 1
+                        """)
+                }
+                #expect(hours == ["3600 RX 6 1 1 1.5 {\"500\":5,\"501\":1}", "7200 RX 4 2 2 1.25 {\"500\":4}"],
+                        "from version \(version)")
             }
         }
     }

@@ -421,6 +421,24 @@ func rollupInconsistencies(_ db: Database) throws -> [String] {
         WHERE h.count IS NOT m.n LIMIT 20
         """)
     problems += hourly.map { "hourly buckets differ from the minutes': \($0)" }
+    // The hourly figures are the sums of the minute rows of each hour.
+    let hourlySums = "minute / 3600 * 3600 AS hour, filter, " + columns.map { "sum(\($0)) AS \($0)" }.joined(separator: ", ")
+    let hourlyDifferences = try Row.fetchAll(db, sql: """
+        SELECT 'rollups_hour' AS side, * FROM (SELECT hour, filter, \(list) FROM rollups_hour
+                                               EXCEPT SELECT \(hourlySums) FROM rollups_minute GROUP BY 1, 2)
+        UNION ALL
+        SELECT 'minutes' AS side, * FROM (SELECT \(hourlySums) FROM rollups_minute GROUP BY 1, 2
+                                          EXCEPT SELECT hour, filter, \(list) FROM rollups_hour)
+        LIMIT 20
+        """)
+    problems += hourlyDifferences.map { "hourly figures differ from the minutes' (only in \($0["side"] as String)): \($0)" }
+    let hourlyHandshakeSums = try Row.fetchAll(db, sql: """
+        SELECT h.hour, h.filter, h.handshake_sum AS hourly, m.s AS minutes
+        FROM rollups_hour h JOIN (SELECT minute / 3600 * 3600 AS hour, filter, sum(handshake_sum) AS s
+                                  FROM rollups_minute GROUP BY 1, 2) m ON m.hour = h.hour AND m.filter = h.filter
+        WHERE abs(h.handshake_sum - m.s) > 1e-6 * max(1, m.s) LIMIT 20
+        """)
+    problems += hourlyHandshakeSums.map { "hourly handshake_sum differs: \($0)" }
     // Every bucket holds the successes whose duration falls in it.
     let bucketMismatch = try bucketsFromSessions(db)
     problems += bucketMismatch
