@@ -74,6 +74,9 @@ public struct LiveOptions: Sendable {
 /// and signal handlers.
 public final class PcapHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// A file's stdio buffer (`tcpeek_pcap_open_file`), freed after the
+    /// FILE is closed.
+    private let fileBuffer: UnsafeMutableRawPointer?
     public let source: CaptureSource
     public let linkType: LinkType
     public let dlt: Int32
@@ -86,29 +89,35 @@ public final class PcapHandle: @unchecked Sendable {
         return "\(wanted) or (vlan and (\(wanted) or (vlan and \(wanted))))"
     }()
 
-    private init(pointer: OpaquePointer, source: CaptureSource) throws(CaptureError) {
+    private init(pointer: OpaquePointer, source: CaptureSource, fileBuffer: UnsafeMutableRawPointer? = nil)
+        throws(CaptureError) {
         self.pointer = pointer
+        self.fileBuffer = fileBuffer
         self.source = source
         self.dlt = pcap_datalink(pointer)
         guard let linkType = LinkType(dlt: dlt) else {
             let name = pcap_datalink_val_to_name(dlt).map { String(cString: $0) } ?? "unknown"
             pcap_close(pointer)
+            free(fileBuffer)
             throw .unsupportedLinkType(dlt, name: name)
         }
         self.linkType = linkType
     }
 
-    deinit { pcap_close(pointer) }
+    deinit {
+        pcap_close(pointer)
+        free(fileBuffer)
+    }
 
     /// Opens a pcap or pcapng file (the format is taken from its magic number).
     public static func open(file path: String) throws(CaptureError) -> PcapHandle {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let pointer = pcap_open_offline_with_tstamp_precision(
-            path, UInt32(PCAP_TSTAMP_PRECISION_MICRO), &errorBuffer) else {
+        var fileBuffer: UnsafeMutableRawPointer?
+        guard let pointer = tcpeek_pcap_open_file(path, UInt32(PCAP_TSTAMP_PRECISION_MICRO), &errorBuffer, &fileBuffer)
+        else {
             throw .cannotOpenFile(path, detail: errorText(errorBuffer))
         }
-        tcpeek_pcap_unlocked_file(pointer)
-        return try PcapHandle(pointer: pointer, source: .file(path: path))
+        return try PcapHandle(pointer: pointer, source: .file(path: path), fileBuffer: fileBuffer)
     }
 
     /// Opens a live capture in immediate mode (no block latency), applies the
