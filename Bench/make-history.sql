@@ -49,10 +49,19 @@ SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter,
 FROM sessions AS s JOIN run_filters AS f ON f.run_id = s.run_id AND (s.filter_bits >> f.bit) & 1
 WHERE s.outcome = 'success'
 GROUP BY minute, f.filter, bucket;
-INSERT INTO rollup_handshake_hours (hour, filter, buckets)
-SELECT hour, filter, json_group_object(bucket, count)
-FROM (SELECT minute / 3600 * 3600 AS hour, filter, bucket, sum(count) AS count
-      FROM rollup_handshake_buckets GROUP BY minute / 3600, filter, bucket ORDER BY 1, 2, 3)
-GROUP BY hour, filter;
+-- What the recorder keeps per hour (Schema/0005): the minutes' sums, and
+-- the hour's histogram as one JSON object.
+INSERT INTO rollups_hour (hour, filter, success, success_dup_syn, success_dup_synack, failure, timeout, reject,
+                          unreach, abort, dup_syn, dup_synack, handshake_sum)
+SELECT minute / 3600 * 3600, filter, sum(success), sum(success_dup_syn), sum(success_dup_synack), sum(failure),
+       sum(timeout), sum(reject), sum(unreach), sum(abort), sum(dup_syn), sum(dup_synack), sum(handshake_sum)
+FROM rollups_minute
+GROUP BY minute / 3600, filter;
+UPDATE rollups_hour SET handshake_buckets = coalesce(
+    (SELECT json_group_object(bucket, n)
+     FROM (SELECT bucket, sum(count) AS n FROM rollup_handshake_buckets
+           WHERE minute >= rollups_hour.hour AND minute < rollups_hour.hour + 3600 AND filter = rollups_hour.filter
+           GROUP BY bucket ORDER BY bucket)),
+    '{}');
 UPDATE runs SET sessions_recorded = (SELECT count(*) FROM sessions), ended_at = unixepoch('now') WHERE id = 1;
 COMMIT;
