@@ -1,8 +1,10 @@
 -- Bench/make-history.sql: a history database of :sessions sessions spread
 -- evenly over the 30 days before now, for timing `tcpeek query` on a
 -- database of the size an operator keeps (10,000,000 sessions by default).
--- Run by Bench/run.sh on an empty database made from Schema/*.sql:
+-- Written in the layout of schema version 4: Bench/run.sh applies
+-- Schema/0001-0004 to an empty file, then
 --   sqlite3 -cmd ".parameter set :sessions N" DB < Bench/make-history.sql
+-- then the later migrations, as a recorder opening the file would.
 -- Rollups are computed from the sessions with the recorder's rules (minute
 -- of the start, 1.02-log handshake buckets), so queries see a consistent
 -- database. Mix: 91 % success, 4 % reject, 1 % abort, 3 % timeout, 1 %
@@ -49,19 +51,9 @@ SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter,
 FROM sessions AS s JOIN run_filters AS f ON f.run_id = s.run_id AND (s.filter_bits >> f.bit) & 1
 WHERE s.outcome = 'success'
 GROUP BY minute, f.filter, bucket;
--- What the recorder keeps per hour (Schema/0005): the minutes' sums, and
--- the hour's histogram as one JSON object.
-INSERT INTO rollups_hour (hour, filter, success, success_dup_syn, success_dup_synack, failure, timeout, reject,
-                          unreach, abort, dup_syn, dup_synack, handshake_sum)
-SELECT minute / 3600 * 3600, filter, sum(success), sum(success_dup_syn), sum(success_dup_synack), sum(failure),
-       sum(timeout), sum(reject), sum(unreach), sum(abort), sum(dup_syn), sum(dup_synack), sum(handshake_sum)
-FROM rollups_minute
-GROUP BY minute / 3600, filter;
-UPDATE rollups_hour SET handshake_buckets = coalesce(
-    (SELECT json_group_object(bucket, n)
-     FROM (SELECT bucket, sum(count) AS n FROM rollup_handshake_buckets
-           WHERE minute >= rollups_hour.hour AND minute < rollups_hour.hour + 3600 AND filter = rollups_hour.filter
-           GROUP BY bucket ORDER BY bucket)),
-    '{}');
+INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count)
+SELECT minute / 3600 * 3600, filter, bucket, sum(count)
+FROM rollup_handshake_buckets
+GROUP BY minute / 3600, filter, bucket;
 UPDATE runs SET sessions_recorded = (SELECT count(*) FROM sessions), ended_at = unixepoch('now') WHERE id = 1;
 COMMIT;
