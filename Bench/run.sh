@@ -166,15 +166,19 @@ PACKETS=$(field "$OUT/mix.json" packets)
 TOTAL_ATTEMPTS=$(field "$OUT/mix.json" attempts)
 BYTES=$(field "$OUT/mix.json" bytes)
 
-# Both contestants read from the page cache, not the disk.
-cat "$MIX" >/dev/null
+# Every contestant reads from the page cache, not the disk: the file is read
+# again before each timed run, since the kernel may reclaim idle cache in
+# between (this VM runs DAMON-based reclaim).
+warm() { cat "$@" >/dev/null; }
 
 log "baseline: pcap-count x$RUNS (plain and --tuned)"
 base_times=() tuned_times=()
 for ((i = 1; i <= RUNS; i++)); do
+    warm "$MIX"
     timed "$OUT/pcap-count.log" "$OUT/pcap-count" "$MIX"
     base_times+=("$ELAPSED")
     grep -q "packets=$PACKETS " "$OUT/pcap-count.log" || die "pcap-count read a different packet count"
+    warm "$MIX"
     timed "$OUT/pcap-count-tuned.log" "$OUT/pcap-count" --tuned "$MIX"
     tuned_times+=("$ELAPSED")
 done
@@ -214,6 +218,7 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
     tcpeek_args "$MIX"
     tcpeek_times=() rss=()
     for ((i = 1; i <= RUNS; i++)); do
+        warm "$MIX"
         timed "$OUT/tcpeek-mix.log" "${TCPEEK_RUN[@]}"
         tcpeek_times+=("$ELAPSED") rss+=("$RSS")
     done
@@ -226,6 +231,7 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
     record_times=()
     for ((i = 1; i <= RUNS; i++)); do
         rm -f "$OUT/record.db" "$OUT/record.db-wal" "$OUT/record.db-shm"
+        warm "$MIX"
         timed "$OUT/tcpeek-record.log" "$SCRATCH/release/tcpeek" record -r "$MIX" -q --db "$OUT/record.db" --no-socket
         record_times+=("$ELAPSED")
         RECORD_ROWS=$(sqlite3 "$OUT/record.db" "SELECT count(*) FROM sessions")
@@ -258,6 +264,7 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
     log "query over the history x$RUNS"
     query_times=()
     for ((i = 1; i <= RUNS; i++)); do
+        warm "$HISTORY"
         timed "$OUT/tcpeek-query.json" "$SCRATCH/release/tcpeek" query --db "$HISTORY" --since 30d --by hour --format json
         query_times+=("$(div "$ELAPSED" 0.001 %.0f)")
     done
