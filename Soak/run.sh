@@ -322,8 +322,9 @@ GROWTH_KB=$((RSS_END - RSS_START))
         fi
         tagged=$(q "SELECT count(*) FROM session_filters WHERE filter = '$name'")
         rolled=$(q "SELECT coalesce(sum(success + failure), 0) FROM rollups_minute WHERE filter = '$name'")
-        check "filter $name: session_filters ($tagged) = rollups ($rolled) = counted ($total)" \
-            "$(holds test "$tagged" -eq "$total" -a "$rolled" -eq "$total")"
+        hourly=$(q "SELECT coalesce(sum(success + failure), 0) FROM rollups_hour WHERE filter = '$name'")
+        check "filter $name: session_filters ($tagged) = rollups ($rolled) = hourly rollups ($hourly) = counted ($total)" \
+            "$(holds test "$tagged" -eq "$total" -a "$rolled" -eq "$total" -a "$hourly" -eq "$total")"
     done <<<"$COUNTS"
     check "runs.sessions_recorded = rows" "$(holds test "${RUN_ROW%%|*}" -eq "$ROWS")"
     check "client and query failures = 0 (of $CLIENT_OPS)" "$(holds test "$CLIENT_FAILS" -eq 0 -a "$CLIENT_STUCK" = "[]")"
