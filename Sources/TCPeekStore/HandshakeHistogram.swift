@@ -33,7 +33,7 @@ struct HandshakeHistogram: Sendable, Equatable {
     }
 }
 
-/// The histogram as `rollup_handshake_hours.buckets` holds it (Schema/0005):
+/// The histogram as `rollups_hour.handshake_buckets` holds it (Schema/0005):
 /// a JSON object from bucket number, as text, to count, the non-zero
 /// buckets in ascending order, `{"212":3,"213":10}`.
 extension HandshakeHistogram {
@@ -46,7 +46,7 @@ extension HandshakeHistogram {
         return text + "}"
     }
 
-    /// Adds the counts of a `buckets` text: what tcpeek writes, SQLite's
+    /// Adds the counts of a `handshake_buckets` text: what tcpeek writes, SQLite's
     /// `json_group_object` makes and whitespace around either. False, with
     /// the histogram unchanged, for anything else.
     ///

@@ -53,7 +53,7 @@ private struct HistogramAccumulator {
         current.add(bucket: bucket, count: count)
     }
 
-    /// Adds an hour's `buckets` JSON; false if it is not of that shape.
+    /// Adds an hour's `handshake_buckets` JSON; false if it is not of that shape.
     mutating func add(_ key: GroupKey, bucketsJSON: UnsafeBufferPointer<UInt8>) -> Bool {
         select(key)
         return current.add(bucketsJSON: bucketsJSON)
@@ -135,7 +135,9 @@ public enum HistoryQuery {
                         let hour = sqlite3_column_int64(row, 0)
                         let k = key(filter, Double(hour))
                         counters[k, default: FilterCounters()].add(RollupColumns.counters(row, from: 2))
-                        let text = UnsafeBufferPointer(start: sqlite3_column_text(row, 11), count: Int(sqlite3_column_bytes(row, 11)))
+                        let column = 2 + RollupColumns.readCount  // handshake_buckets, after the counters
+                        let text = UnsafeBufferPointer(start: sqlite3_column_text(row, column),
+                                                       count: Int(sqlite3_column_bytes(row, column)))
                         guard histograms.add(k, bucketsJSON: text) else {
                             throw StoreError.failed(path: database.path, detail: """
                                 the handshake times of hour \(hour), filter '\(filter)' in rollups_hour are not the \

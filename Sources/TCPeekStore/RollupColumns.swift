@@ -33,8 +33,13 @@ enum RollupColumns {
         ]
     }
 
-    /// The counters a query reads, as columns `firstColumn...` of its rows.
-    static let read = "success, success_dup_syn, success_dup_synack, timeout, reject, unreach, abort, dup_syn, dup_synack"
+    /// The counters a query reads, in the order `counters(_:from:)` takes them.
+    private static let readColumns = [
+        "success", "success_dup_syn", "success_dup_synack", "timeout", "reject", "unreach", "abort", "dup_syn", "dup_synack",
+    ]
+    static let read = readColumns.joined(separator: ", ")
+    /// How many columns `read` names.
+    static let readCount = Int32(readColumns.count)
 
     /// The counters of `read` from a stepped statement, starting at `first`.
     static func counters(_ row: OpaquePointer, from first: Int32) -> FilterCounters {
