@@ -22,7 +22,8 @@
 //         namespace until 2 s after connect, so the server retransmits its
 //         SYN/ACK at ~1 s and ~3 s and the ACK of the second retransmission
 //         completes the handshake                         -> success, DUP S/A 2
-// Then one more SYN (IPv4, port 8085, dropped) is left open when tcpeek gets
+// Then one more attempt (IPv4, port 8085, its SYN repeated every 0.5 s by a
+// raw socket and dropped) is left open when tcpeek gets
 // SIGINT: it must not be counted anywhere.
 //
 // When tcpdump is installed it captures on the same interface, and the wire
@@ -464,7 +465,7 @@ struct NamespaceCaptureTests {
                     .contains("C:S")
             }
         }
-        try await Task.sleep(for: .milliseconds(500))  // let tcpeek take the SYN in (it retransmits at +1 s)
+        try await Task.sleep(for: .milliseconds(500))  // let tcpeek take the SYN in (the client repeats it every 0.5 s)
 
         phase("SIGINT")
         tcpeek.signal(SIGINT)

@@ -20,12 +20,18 @@
       without sending any data.
 
   e2e_client.py pending ADDR PORT
-      Binds, prints the local port on stdout, then connects and blocks (used
-      for an attempt that is still open when the capture is stopped).
+      Keeps one attempt open until killed (one that must still be open when
+      the capture is stopped): reserves a local port, prints it on stdout,
+      then sends the same SYN (same ports, same ISN) every 0.5 s through a
+      raw socket, IPv4 only. A kernel connect() could not do this: its SYNs
+      back off (1 s, 2 s, 4 s...) and stop, so a slow test run (under a
+      sanitizer) would see the attempt time out before it stops tcpeek.
 """
 import errno
 import json
+import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -55,6 +61,37 @@ def attempt(addr: str, port: int, hold: float = 0.0, on_connect=None) -> dict:
         elapsed = time.monotonic() - start
         s.close()
     return {"sport": sport, "result": result, "elapsed": round(elapsed, 3), "started": wall_start}
+
+
+def checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def hold_pending(addr: str, port: int) -> None:
+    # The kernel sees no connect(), so it sends nothing of its own; the
+    # bound socket keeps the port from being handed to anyone else.
+    reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reserved.bind(("", 0))
+    sport = reserved.getsockname()[1]
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.connect((addr, port))
+    source = probe.getsockname()[0]
+    probe.close()
+    isn = struct.unpack("!I", os.urandom(4))[0]
+    header = struct.pack("!HHIIBBHHH", sport, port, isn, 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = socket.inet_aton(source) + socket.inet_aton(addr) + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header))
+    syn = header[:16] + struct.pack("!H", checksum(pseudo + header)) + header[18:]
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    raw.sendto(syn, (addr, 0))
+    print(sport, flush=True)
+    while True:
+        time.sleep(0.5)
+        raw.sendto(syn, (addr, 0))
 
 
 def run_plan(plan: dict) -> dict:
@@ -123,14 +160,7 @@ def main() -> int:
         print(json.dumps(run_plan(json.loads(sys.argv[2]))), flush=True)
         return 0
     if len(sys.argv) == 4 and sys.argv[1] == "pending":
-        addr, port = sys.argv[2], int(sys.argv[3])
-        s = socket.socket(family_of(addr), socket.SOCK_STREAM)
-        s.bind(("", 0))
-        print(s.getsockname()[1], flush=True)
-        try:
-            s.connect((addr, port))
-        except OSError:
-            pass
+        hold_pending(sys.argv[2], int(sys.argv[3]))
         return 0
     print(__doc__, file=sys.stderr)
     return 2
