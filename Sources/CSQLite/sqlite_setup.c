@@ -1,4 +1,4 @@
-#include <sqlite3.h>
+#include "sqlite3.h"
 #include "tcpeek_sqlite_setup.h"
 
 int tcpeek_sqlite_disable_memory_statistics(void)

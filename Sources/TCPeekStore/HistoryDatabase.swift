@@ -1,4 +1,4 @@
-import CSQLiteSetup
+import CSQLite
 import Foundation
 import GRDB
 
