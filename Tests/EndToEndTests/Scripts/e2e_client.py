@@ -37,6 +37,8 @@ import sys
 import threading
 import time
 
+from syn_flood import syn  # the same SYN the flood test sends
+
 
 def family_of(addr: str) -> int:
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
@@ -63,15 +65,6 @@ def attempt(addr: str, port: int, hold: float = 0.0, on_connect=None) -> dict:
     return {"sport": sport, "result": result, "elapsed": round(elapsed, 3), "started": wall_start}
 
 
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def hold_pending(addr: str, port: int) -> None:
     # The kernel sees no connect(), so it sends nothing of its own; the
     # bound socket keeps the port from being handed to anyone else.
@@ -83,15 +76,13 @@ def hold_pending(addr: str, port: int) -> None:
     source = probe.getsockname()[0]
     probe.close()
     isn = struct.unpack("!I", os.urandom(4))[0]
-    header = struct.pack("!HHIIBBHHH", sport, port, isn, 0, 5 << 4, 0x02, 64240, 0, 0)
-    pseudo = socket.inet_aton(source) + socket.inet_aton(addr) + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header))
-    syn = header[:16] + struct.pack("!H", checksum(pseudo + header)) + header[18:]
-    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-    raw.sendto(syn, (addr, 0))
+    segment = syn(socket.inet_aton(source), socket.inet_aton(addr), sport, port, isn)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    raw.sendto(segment, (addr, 0))
     print(sport, flush=True)
     while True:
         time.sleep(0.5)
-        raw.sendto(syn, (addr, 0))
+        raw.sendto(segment, (addr, 0))
 
 
 def run_plan(plan: dict) -> dict:
