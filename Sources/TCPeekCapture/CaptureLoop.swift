@@ -113,6 +113,10 @@ public final class CaptureLoop: @unchecked Sendable {
     }
 
     private func readFile(path: String) throws(CaptureError) {
+        if let reader = handle.recordReader {
+            try readRecords(of: path, with: reader)
+            return
+        }
         while !stopRequested.load(ordering: .acquiring) {
             let result = withUnsafeMutablePointer(to: &state) { pointer in
                 pcap_dispatch(handle.pointer, 8192, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
@@ -124,6 +128,27 @@ public final class CaptureLoop: @unchecked Sendable {
             if result < 0 {
                 throw .readError(path, packets: state.path.decodeStatistics.packets, detail: handle.lastError)
             }
+        }
+    }
+
+    /// `readFile` for a classic pcap file: the same batches, without libpcap.
+    private func readRecords(of path: String, with reader: PcapRecordReader) throws(CaptureError) {
+        while !stopRequested.load(ordering: .acquiring) {
+            let count: Int
+            do {
+                count = try withUnsafeMutablePointer(to: &state) { state throws(PcapRecordReader.RecordError) in
+                    unowned(unsafe) let collector = state.pointee.collector
+                    return try reader.read(upTo: 8192) { time, frame in
+                        state.pointee.path.handle(frame: frame, at: time) { collector.take($0) }
+                    }
+                }
+            } catch {
+                state.drainLookahead()
+                throw .readError(path, packets: state.path.decodeStatistics.packets, detail: error.detail)
+            }
+            state.drainLookahead()
+            flush(waitWhenFull: true)
+            if count == 0 { return }  // end of file
         }
     }
 

@@ -77,6 +77,9 @@ public final class PcapHandle: @unchecked Sendable {
     /// A file's stdio buffer (`tcpeek_pcap_open_file`), freed after the
     /// FILE is closed.
     private let fileBuffer: UnsafeMutableRawPointer?
+    /// Reads a classic pcap file's records in place of libpcap, when it
+    /// can do so exactly (`PcapRecordReader.eligible`); nil otherwise.
+    private(set) var recordReader: PcapRecordReader?
     public let source: CaptureSource
     public let linkType: LinkType
     public let dlt: Int32
@@ -117,7 +120,11 @@ public final class PcapHandle: @unchecked Sendable {
         else {
             throw .cannotOpenFile(path, detail: errorText(errorBuffer))
         }
-        return try PcapHandle(pointer: pointer, source: .file(path: path), fileBuffer: fileBuffer)
+        let handle = try PcapHandle(pointer: pointer, source: .file(path: path), fileBuffer: fileBuffer)
+        if let file = pcap_file(pointer) {
+            handle.recordReader = PcapRecordReader.eligible(descriptor: fileno(file), snapshotLength: pcap_snapshot(pointer))
+        }
+        return handle
     }
 
     /// Opens a live capture in immediate mode (no block latency), applies the
@@ -187,7 +194,9 @@ public final class PcapHandle: @unchecked Sendable {
 
     /// The read position in a capture file; nil for live captures.
     public var fileOffset: Int64? {
-        guard case .file = source, let file = pcap_file(pointer) else { return nil }
+        guard case .file = source else { return nil }
+        if let recordReader { return recordReader.offset }
+        guard let file = pcap_file(pointer) else { return nil }
         let offset = ftello(file)
         return offset >= 0 ? Int64(offset) : nil
     }
