@@ -171,19 +171,20 @@ BYTES=$(field "$OUT/mix.json" bytes)
 # between (this VM runs DAMON-based reclaim).
 warm() { cat "$@" >/dev/null; }
 
-log "baseline: pcap-count x$RUNS (plain and --tuned)"
-base_times=() tuned_times=()
+log "baseline: pcap-count x$RUNS (plain and --in-place)"
+base_times=() inplace_times=()
 for ((i = 1; i <= RUNS; i++)); do
     warm "$MIX"
     timed "$OUT/pcap-count.log" "$OUT/pcap-count" "$MIX"
     base_times+=("$ELAPSED")
     grep -q "packets=$PACKETS " "$OUT/pcap-count.log" || die "pcap-count read a different packet count"
     warm "$MIX"
-    timed "$OUT/pcap-count-tuned.log" "$OUT/pcap-count" --tuned "$MIX"
-    tuned_times+=("$ELAPSED")
+    timed "$OUT/pcap-count-in-place.log" "$OUT/pcap-count" --in-place "$MIX"
+    inplace_times+=("$ELAPSED")
+    grep -q "packets=$PACKETS " "$OUT/pcap-count-in-place.log" || die "pcap-count --in-place read a different packet count"
 done
 BASE_BEST=$(min "${base_times[@]}")
-TUNED_BEST=$(min "${tuned_times[@]}")
+INPLACE_BEST=$(min "${inplace_times[@]}")
 BASE_PPS=$(div "$PACKETS" "$BASE_BEST" %.0f)
 
 report() {
@@ -197,8 +198,8 @@ report() {
     [[ $SKIP_TCPEEK == 1 ]] && { echo "tcpeek      : skipped (SKIP_TCPEEK=1)"; return; }
     echo "tcpeek      : best of $RUNS: ${TCPEEK_BEST} s = $(div "$PACKETS" "$TCPEEK_BEST" %.0f) packets/s, $(div "$TOTAL_ATTEMPTS" "$TCPEEK_BEST" %.0f) attempts/s   (runs: ${tcpeek_times[*]})"
     echo "RATIO       : tcpeek/baseline = $(div "$BASE_BEST" "$TCPEEK_BEST" %.3f)   (packets/s over packets/s; 1 = as fast as merely reading the file)"
-    echo "tuned       : pcap-count --tuned (1 MiB stdio buffer, stdio locking off: as tcpeek reads), best of $RUNS: ${TUNED_BEST} s   (runs: ${tuned_times[*]})"
-    echo "              tcpeek/tuned baseline = $(div "$TUNED_BEST" "$TCPEEK_BEST" %.3f)   (the share of reading alone, with the reader tuned alike)"
+    echo "in place    : pcap-count --in-place (records read in place, as tcpeek reads a pcap file), best of $RUNS: ${INPLACE_BEST} s   (runs: ${inplace_times[*]})"
+    echo "              tcpeek/in-place baseline = $(div "$INPLACE_BEST" "$TCPEEK_BEST" %.3f)   (the share of reading alone, with tcpeek's own reader)"
     echo "peak RSS    : tcpeek on the mix: $(mib "$TCPEEK_RSS")"
     echo "recorded    : into a new database (--db, default batches), best of $RUNS: ${RECORD_TIME} s = $(div "$TOTAL_ATTEMPTS" "$RECORD_TIME" %.0f) attempts/s," \
         "$(grouped "$RECORD_ROWS") rows; without a database: $(div "$TOTAL_ATTEMPTS" "$TCPEEK_BEST" %.0f) attempts/s   (runs: ${record_times[*]})"
