@@ -50,6 +50,10 @@ public struct RecorderOptions: Sendable {
     /// Sessions kept in memory while the database refuses writes (locked,
     /// disk full) before further ones are counted as not recorded.
     public var maximumBacklog = 1_000_000
+    /// The write-ahead log's size in pages (of 4 KiB) at which the
+    /// recorder waits for a checkpoint so that the log starts over (see
+    /// Checkpointer): 32 MiB.
+    public var logLimitPages = 8192
     public init() {}
 }
 
@@ -68,6 +72,7 @@ public final class Recorder: Sendable {
     private let counts = Mutex(Counts())
     private let finished = Mutex<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
+    private let checkpointer: Checkpointer?
 
     struct Counts {
         var recorded: UInt64 = 0
@@ -85,7 +90,7 @@ public final class Recorder: Sendable {
         let filtersJSON = "[" + run.filters.map {
             "{\"name\":\(Report.jsonString($0.name)),\"expression\":\(Report.jsonString($0.expression))}"
         }.joined(separator: ",") + "]"
-        runID = try database.write { db in
+runID = try database.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO runs (started_at, source_kind, source, filters, host, version, libpcap)
@@ -99,6 +104,22 @@ public final class Recorder: Sendable {
             }
             return runID
         }
+        // The recorder's commits hand their checkpoints to a thread of
+        // their own (see Checkpointer); failing that, SQLite checkpoints
+        // within the commits, as usual.
+        var checkpointer: Checkpointer?
+        do {
+            let created = try Checkpointer(path: database.path, busyTimeout: 5, logLimit: options.logLimitPages,
+                                           logger: logger)
+            checkpointer = created
+            try database.writer?.writeWithoutTransaction { db in created.take(checkpointsOf: db) }
+        } catch {
+            checkpointer?.stop()
+            checkpointer = nil
+            logger.warning("the recorder will checkpoint the database's log itself",
+                           metadata: ["store.path": "\(database.path)", "store.error": "\(error)"])
+        }
+        self.checkpointer = checkpointer
     }
 
     /// Sessions written so far.
@@ -138,6 +159,10 @@ public final class Recorder: Sendable {
             }
         } catch {
             logger.error("cannot complete the run record", metadata: ["store.error": "\(error)"])
+        }
+        if let checkpointer {
+            try? database.writer?.writeWithoutTransaction { db in checkpointer.giveBack(checkpointsOf: db) }
+            checkpointer.stop()
         }
     }
 
@@ -225,6 +250,7 @@ public final class Recorder: Sendable {
                 rollups[RollupKey(minute: minute, filter: index), default: Rollup()].add(session, bucket: bucket)
             }
         }
+        if let checkpointer, checkpointer.logIsFull { checkpointer.waitForCheckpoint() }
         try database.write { db in
             try SessionInserts(db, runID: runID, filterCount: filterNames.count).insert(sessions)
             let upsertRollup = try db.cachedStatement(sql: RollupColumns.upsertSQL(table: "rollups_minute", time: "minute"))
