@@ -42,15 +42,19 @@ final class PcapRecordReader {
     static func eligible(descriptor: Int32, snapshotLength: Int32) -> PcapRecordReader? {
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
-        var header = (UInt32(0), UInt16(0), UInt16(0))
+        // Magic number, major and minor version, in the file's byte order.
+        var header: UInt64 = 0
         guard pread(descriptor, &header, 8, 0) == 8 else { return nil }
+        let magic = UInt32(truncatingIfNeeded: UInt64(littleEndian: header))
+        let version = UInt32(truncatingIfNeeded: UInt64(littleEndian: header) >> 32)
         let nanoseconds: Bool
-        switch header.0 {
+        switch magic {
         case 0xA1B2_C3D4: nanoseconds = false
         case 0xA1B2_3C4D: nanoseconds = true
         default: return nil
         }
-        guard header.1 == 2, header.2 == 4, snapshotLength > 0 else { return nil }
+        // 2.4, and this machine little-endian as the records are read so.
+        guard version == 0x0004_0002, 1.littleEndian == 1, snapshotLength > 0 else { return nil }
         return PcapRecordReader(descriptor: descriptor, snapshotLength: UInt32(snapshotLength), nanoseconds: nanoseconds)
     }
 
