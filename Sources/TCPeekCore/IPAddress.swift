@@ -79,8 +79,7 @@ extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
     /// Writes the text of `withText` at the start of `buffer` (at least
     /// `maximumTextLength` bytes) and returns its length. Not inlinable: the
     /// generic `withText` is specialized in callers, this stays one copy.
-    @usableFromInline
-    func writeText(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    public func writeText(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         precondition(buffer.count >= Self.maximumTextLength)
         let colon = UInt8(ascii: ":"), dot = UInt8(ascii: ".")
         var count = 0

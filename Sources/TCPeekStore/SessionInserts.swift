@@ -45,6 +45,12 @@ struct SessionInserts {
     /// one by one. Leaves both statements reset with no bindings, as GRDB
     /// expects them.
     func insert(_ sessions: some RandomAccessCollection<Session>) throws {
+        // The addresses' texts of one statement's rows, bound without a copy
+        // (SQLITE_STATIC): they must outlive its step, and the bindings are
+        // cleared (below) before the buffer is freed.
+        let texts = UnsafeMutableBufferPointer<UInt8>.allocate(
+            capacity: Self.rowsPerStatement * 2 * IPAddress.maximumTextLength)
+        defer { texts.deallocate() }
         defer {
             for statement in [many, one] {
                 sqlite3_reset(statement.sqliteStatement)
@@ -54,31 +60,33 @@ struct SessionInserts {
         var start = sessions.startIndex
         while sessions.distance(from: start, to: sessions.endIndex) >= Self.rowsPerStatement {
             let end = sessions.index(start, offsetBy: Self.rowsPerStatement)
-            try write(sessions[start..<end], with: many)
+            try write(sessions[start..<end], with: many, texts: texts)
             start = end
         }
         for session in sessions[start...] {
-            try write(CollectionOfOne(session), with: one)
+            try write(CollectionOfOne(session), with: one, texts: texts)
         }
     }
 
-    private func write(_ rows: some Collection<Session>, with statement: Statement) throws {
+    private func write(_ rows: some Collection<Session>, with statement: Statement,
+                       texts: UnsafeMutableBufferPointer<UInt8>) throws {
         try statement.step(in: database) { s in
             for (row, session) in rows.enumerated() {
-                bind(session, to: s, row: row)
+                bind(session, to: s, row: row, texts: texts)
             }
         }
     }
 
-    private func bind(_ session: Session, to s: OpaquePointer?, row: Int) {
+    private func bind(_ session: Session, to s: OpaquePointer?, row: Int, texts: UnsafeMutableBufferPointer<UInt8>) {
         let base = Int32(row * Self.columns.count)
         sqlite3_bind_int64(s, base + 1, runID)
         sqlite3_bind_double(s, base + 2, Double(session.startedAt.microseconds) / 1_000_000)
         sqlite3_bind_double(s, base + 3, Double(max(0, session.duration.microseconds)) / 1_000_000)
         sqlite3_bind_int(s, base + 4, session.isIPv4 ? 4 : 6)
-        session.client.withText { bindText($0, to: s, at: base + 5) }
+        let width = IPAddress.maximumTextLength
+        bindStatic(session.client, in: texts, at: 2 * row * width, to: s, index: base + 5)
         sqlite3_bind_int(s, base + 6, Int32(session.clientPort))
-        session.server.withText { bindText($0, to: s, at: base + 7) }
+        bindStatic(session.server, in: texts, at: (2 * row + 1) * width, to: s, index: base + 7)
         sqlite3_bind_int(s, base + 8, Int32(session.serverPort))
         if session.vlan == .none {
             sqlite3_bind_null(s, base + 9)
@@ -92,8 +100,8 @@ struct SessionInserts {
         } else {
             sqlite3_bind_null(s, base + 10)
         }
-        var outcome = session.outcome.description
-        outcome.withUTF8 { bindText($0, to: s, at: base + 11) }
+        let outcome = Self.outcomeWords[Int(session.outcome.rawValue)]
+        sqlite3_bind_text(s, base + 11, outcome.baseAddress, Int32(outcome.count), nil)
         sqlite3_bind_int64(s, base + 12, Int64(session.dupSYN))
         sqlite3_bind_int64(s, base + 13, Int64(session.dupSYNACK))
         if session.outcome == .unreach {
@@ -105,6 +113,32 @@ struct SessionInserts {
         }
         sqlite3_bind_int(s, base + 16, session.wasEvicted ? 1 : 0)
         sqlite3_bind_int64(s, base + 17, Int64(bitPattern: session.filters.rawValue & filterBits))
+    }
+}
+
+extension SessionInserts {
+    /// `Outcome.description` of each outcome by raw value, as bytes that
+    /// live as long as the process: bound without a copy (SQLITE_STATIC).
+    /// Never written after it is made, so reading it from any thread is safe.
+    nonisolated(unsafe) private static let outcomeWords: [UnsafeBufferPointer<CChar>] = {
+        var words = Array(repeating: UnsafeBufferPointer<CChar>(start: nil, count: 0), count: Outcome.allCases.count)
+        for outcome in Outcome.allCases {
+            let text = Array(outcome.description.utf8CString.dropLast())
+            let storage = UnsafeMutableBufferPointer<CChar>.allocate(capacity: text.count)
+            _ = storage.initialize(from: text)
+            words[Int(outcome.rawValue)] = UnsafeBufferPointer(storage)
+        }
+        return words
+    }()
+
+    /// Writes `address`'s text at `offset` of `texts` and binds it there
+    /// without a copy: `texts` must outlive the statement's step.
+    private func bindStatic(_ address: IPAddress, in texts: UnsafeMutableBufferPointer<UInt8>, at offset: Int,
+                            to statement: OpaquePointer?, index: Int32) {
+        let slot = UnsafeMutableBufferPointer(rebasing: texts[offset..<offset + IPAddress.maximumTextLength])
+        let count = address.writeText(into: slot)
+        sqlite3_bind_text(statement, index, UnsafeRawPointer(slot.baseAddress)?.assumingMemoryBound(to: CChar.self),
+                          Int32(count), nil)
     }
 }
 
