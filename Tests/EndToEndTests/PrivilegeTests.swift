@@ -233,7 +233,7 @@ struct PrivilegeTests {
         #expect(rows.output.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "sessions in the database: \(rows.output)")
     }
 
-    @Test("root without -u: exactly one notice recommending -u", .timeLimit(.minutes(1)))
+    @Test("root without -u: exactly one notice recommending -u", .timeLimit(.minutes(3)))
     func rootNotice() async throws {
         if let reason = Privilege.unavailableReason {
             Issue.record("CI=true, but the privilege cases cannot run: \(reason)")

@@ -41,7 +41,7 @@ struct MetricsLiveTests {
         print(urllib.request.urlopen("http://127.0.0.1:9465/metrics", timeout=5).read().decode(), end="")
         """
 
-    @Test(.enabled(if: geteuid() == 0, "creating a network namespace needs root"), .timeLimit(.minutes(1)))
+    @Test(.enabled(if: geteuid() == 0, "creating a network namespace needs root"), .timeLimit(.minutes(3)))
     func liveHandshakesAndLibpcapCountersAreExposed() async throws {
         let tcpeek = try MetricsPaths.tcpeek()
         guard let ip = MetricsPaths.tool("ip"), let python = MetricsPaths.tool("python3") else {

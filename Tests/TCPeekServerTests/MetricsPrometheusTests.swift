@@ -37,7 +37,7 @@ struct MetricsPrometheusTests {
         return (index == 0 ? 0 : buckets[index - 1])...buckets[index]
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func prometheusReadsTheSummaryFiguresBack() async throws {
         let (prometheusBinary, promtool) = try MetricsPaths.prometheusTools()
         let tcpeek = try MetricsPaths.tcpeek()

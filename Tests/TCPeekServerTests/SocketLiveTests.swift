@@ -102,7 +102,7 @@ struct SocketLiveTests {
 
     @Test("GET and REFRESH follow real handshakes; 200 clients at once lose nothing; WINDOW, QUERY and tcpeekstat agree",
           .enabled("needs root, iproute2, python3 and network namespaces") { SocketNamespace.unavailable == nil },
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(3)))
     func liveCapture() async throws {
         let folder = try SocketTempFolder()
         let namespace = try SocketNamespace()
@@ -185,7 +185,7 @@ struct SocketLiveTests {
     @Test("after -u nobody the socket still reads the database, and its file is removed on exit",
           .enabled("needs root, iproute2, python3 and network namespaces") { SocketNamespace.unavailable == nil },
           .enabled("needs the user nobody") { getpwnam("nobody") != nil },
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(3)))
     func droppedPrivileges() async throws {
         let folder = try SocketTempFolder()
         #expect(chmod(folder.path, 0o777) == 0)  // the recorder, as nobody, keeps its database there
