@@ -113,43 +113,45 @@ public final class CaptureLoop: @unchecked Sendable {
     }
 
     private func readFile(path: String) throws(CaptureError) {
-        if let reader = handle.recordReader {
-            try readRecords(of: path, with: reader)
-            return
-        }
-        while !stopRequested.load(ordering: .acquiring) {
-            let result = withUnsafeMutablePointer(to: &state) { pointer in
-                pcap_dispatch(handle.pointer, 8192, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
-            }
-            state.drainLookahead()
-            flush(waitWhenFull: true)
-            if result == 0 { return }  // end of file
-            if result == PCAP_ERROR_BREAK { return }
-            if result < 0 {
-                throw .readError(path, packets: state.path.decodeStatistics.packets, detail: handle.lastError)
-            }
-        }
-    }
-
-    /// `readFile` for a classic pcap file: the same batches, without libpcap.
-    private func readRecords(of path: String, with reader: PcapRecordReader) throws(CaptureError) {
         while !stopRequested.load(ordering: .acquiring) {
             let count: Int
             do {
-                count = try withUnsafeMutablePointer(to: &state) { state throws(PcapRecordReader.RecordError) in
+                count = try readBatch(of: path)
+            } catch {
+                state.drainLookahead()
+                flush(waitWhenFull: true)
+                throw error
+            }
+            state.drainLookahead()
+            flush(waitWhenFull: true)
+            if count == 0 { return }  // end of file, or stopped
+        }
+    }
+
+    /// Hands up to 8,192 packets of the file to the packet path: read in
+    /// place when the file allows (`PcapHandle.recordReader`), else by
+    /// libpcap. 0 at the end of the file or when stopped.
+    private func readBatch(of path: String) throws(CaptureError) -> Int {
+        if let reader = handle.recordReader {
+            do {
+                return try withUnsafeMutablePointer(to: &state) { state throws(PcapRecordReader.RecordError) in
                     unowned(unsafe) let collector = state.pointee.collector
                     return try reader.read(upTo: 8192) { time, frame in
                         state.pointee.path.handle(frame: frame, at: time) { collector.take($0) }
                     }
                 }
             } catch {
-                state.drainLookahead()
                 throw .readError(path, packets: state.path.decodeStatistics.packets, detail: error.detail)
             }
-            state.drainLookahead()
-            flush(waitWhenFull: true)
-            if count == 0 { return }  // end of file
         }
+        let result = withUnsafeMutablePointer(to: &state) { pointer in
+            pcap_dispatch(handle.pointer, 8192, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
+        }
+        if result == PCAP_ERROR_BREAK { return 0 }
+        if result < 0 {
+            throw .readError(path, packets: state.path.decodeStatistics.packets, detail: handle.lastError)
+        }
+        return Int(result)
     }
 
     private func captureLive(interface: String) throws(CaptureError) {

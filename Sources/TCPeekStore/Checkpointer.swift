@@ -26,8 +26,8 @@ final class Checkpointer: Sendable {
     /// (SQLite's own automatic threshold).
     static let pages: Int32 = 1000
 
-    /// The log's size in pages beyond which the writer checkpoints once
-    /// itself, between two transactions (`logIsFull`).
+    /// The log's size in pages beyond which the writer, between two
+    /// transactions, waits for one checkpoint (`logIsFull`).
     let logLimit: Int32
     /// The log's size in pages after the writer's last commit.
     private let logPages = Atomic<Int32>(0)

@@ -90,7 +90,7 @@ public final class Recorder: Sendable {
         let filtersJSON = "[" + run.filters.map {
             "{\"name\":\(Report.jsonString($0.name)),\"expression\":\(Report.jsonString($0.expression))}"
         }.joined(separator: ",") + "]"
-runID = try database.write { db in
+        runID = try database.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO runs (started_at, source_kind, source, filters, host, version, libpcap)
