@@ -156,7 +156,7 @@ struct DurabilityTests {
         let folder = try TemporaryFolder("kill9")
         defer { folder.remove() }
         let capture = folder.file("big.pcap")
-        let expected = try await synthesize(capture, in: folder.path, ["--mode", "mix", "--attempts", "60000", "--duration", "600",
+        let expected = try await synthesize(capture, in: folder.path, ["--mode", "mix", "--attempts", "4000", "--duration", "600",
                                                                        "--snaplen", "128"])
         let total = Int(expected["attempts"] ?? 0)
         let db = folder.file("killed.db")
@@ -189,9 +189,11 @@ struct DurabilityTests {
             return rows
         }
         // The prefix: rows are the earliest-closed attempts of the capture;
-        // the same capture recorded completely has these very rows.
+        // the same capture recorded completely has these very rows. One row
+        // a batch, so that ids follow the order of closing (a batch's rows
+        // are written in order of start).
         let complete = folder.file("complete.db")
-        let full = try await record(capture, db: complete, in: folder.path, ["--batch-size", "5000"])
+        let full = try await record(capture, db: complete, in: folder.path, ["--batch-size", "1"])
         try #require(full.status == 0, "\(full)")
         let fingerprint = "printf('%.6f %s %d %s %d %s', started_at, client_addr, client_port, server_addr, server_port, outcome)"
         let killedRows = try inspect(db) { try Set(String.fetchAll($0, sql: "SELECT \(fingerprint) FROM sessions")) }
