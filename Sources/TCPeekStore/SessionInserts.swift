@@ -13,6 +13,7 @@ import TCPeekCore
 /// one-row statements. The rollup buckets use the same C-API stepping
 /// (`Statement.step(in:binding:)`); the few other writes go through GRDB.
 struct SessionInserts {
+    /// At most 64 (`HeldValues`).
     static let rowsPerStatement = 32
     private static let columns = [
         "run_id", "started_at", "duration", "family", "client_addr", "client_port", "server_addr",
@@ -63,14 +64,19 @@ struct SessionInserts {
                 sqlite3_clear_bindings(statement.sqliteStatement)
             }
         }
+        // Every parameter NULL, as `HeldValues` starts.
+        for statement in [many, one] {
+            sqlite3_clear_bindings(statement.sqliteStatement)
+        }
+        var manyHolds = HeldValues(), oneHolds = HeldValues()
         var start = sessions.startIndex
         while sessions.distance(from: start, to: sessions.endIndex) >= Self.rowsPerStatement {
             let end = sessions.index(start, offsetBy: Self.rowsPerStatement)
-            try write(sessions[start..<end], with: many, texts: texts)
+            try write(sessions[start..<end], with: many, holding: &manyHolds, texts: texts)
             start = end
         }
         for session in sessions[start...] {
-            try write(CollectionOfOne(session), with: one, texts: texts)
+            try write(CollectionOfOne(session), with: one, holding: &oneHolds, texts: texts)
         }
     }
 
@@ -81,26 +87,48 @@ struct SessionInserts {
     /// inserted in start order extend `sessions_by_time` at its end, where
     /// SQLite finds their place on the index's last page without searching
     /// it from the root; out of order, every row searched from the root, a
-    /// fifth of SQLite's time. Sorting keys, not the sessions themselves,
-    /// costs a tenth of that.
+    /// fifth of SQLite's time.
+    ///
+    /// What is sorted is one integer per session: its start, after the
+    /// batch's earliest, above its position. A start too far from the
+    /// earliest for the bits left (more than 203 days with a million
+    /// sessions a batch) counts as that far: only the speed of that batch's
+    /// insert depends on the order, not which rows it writes.
     static func startOrder(of batch: ArraySlice<Session>) -> [Int] {
-        var keys = batch.indices.map { (batch[$0].startedAt.microseconds, $0) }
-        keys.sort { $0 < $1 }
-        return keys.map(\.1)
+        guard let earliest = batch.lazy.map(\.startedAt.microseconds).min() else { return [] }
+        let positionBits = UInt64(Int.bitWidth - batch.count.leadingZeroBitCount)
+        let positionMask: UInt64 = (1 << positionBits) - 1
+        let latestOffset = UInt64.max >> positionBits
+        var keys = batch.indices.map { index in
+            let offset = UInt64(bitPattern: batch[index].startedAt.microseconds &- earliest)
+            return min(offset, latestOffset) << positionBits | UInt64(index - batch.startIndex)
+        }
+        keys.sort()
+        return keys.map { batch.startIndex + Int($0 & positionMask) }
     }
 
-    private func write(_ rows: some Collection<Session>, with statement: Statement,
+    private func write(_ rows: some Collection<Session>, with statement: Statement, holding holds: inout HeldValues,
                        texts: UnsafeMutableBufferPointer<UInt8>) throws {
         try statement.step(in: database) { s in
             for (row, session) in rows.enumerated() {
-                bind(session, to: s, row: row, texts: texts)
+                bind(session, to: s, row: row, holding: &holds, texts: texts)
             }
         }
     }
 
-    private func bind(_ session: Session, to s: OpaquePointer?, row: Int, texts: UnsafeMutableBufferPointer<UInt8>) {
+    /// Binds `session` as row `row` of `s`. SQLite keeps a statement's
+    /// bindings from one step to the next, and binding costs about as much
+    /// as the rest of tcpeek's work for a row: the run, the same for every
+    /// row, is bound once, and NULL (mostly in the VLAN, direction and ICMP
+    /// columns) only over a value (`holds`).
+    private func bind(_ session: Session, to s: OpaquePointer?, row: Int, holding holds: inout HeldValues,
+                      texts: UnsafeMutableBufferPointer<UInt8>) {
         let base = Int32(row * Self.columns.count)
-        sqlite3_bind_int64(s, base + 1, runID)
+        let bit: UInt64 = 1 << UInt64(row)
+        if holds.run & bit == 0 {
+            sqlite3_bind_int64(s, base + 1, runID)
+            holds.run |= bit
+        }
         sqlite3_bind_double(s, base + 2, Double(session.startedAt.microseconds) / 1_000_000)
         sqlite3_bind_double(s, base + 3, Double(max(0, session.duration.microseconds)) / 1_000_000)
         sqlite3_bind_int(s, base + 4, session.isIPv4 ? 4 : 6)
@@ -110,15 +138,17 @@ struct SessionInserts {
         bindStatic(session.server, in: texts, at: (2 * row + 1) * width, to: s, index: base + 7)
         sqlite3_bind_int(s, base + 8, Int32(session.serverPort))
         if session.vlan == .none {
-            sqlite3_bind_null(s, base + 9)
+            HeldValues.bindNull(s, base + 9, row: bit, in: &holds.vlan)
         } else {
+            holds.vlan |= bit
             var text = session.vlan.ids.map(String.init).joined(separator: ".")
             text.withUTF8 { bindText($0, to: s, at: base + 9) }
         }
         if let direction = session.direction {
             bindStatic(Self.directionWords.first { $0.direction == direction }!.word, to: s, index: base + 10)
+            holds.direction |= bit
         } else {
-            sqlite3_bind_null(s, base + 10)
+            HeldValues.bindNull(s, base + 10, row: bit, in: &holds.direction)
         }
         bindStatic(Self.outcomeWords[Int(session.outcome.rawValue)], to: s, index: base + 11)
         sqlite3_bind_int64(s, base + 12, Int64(session.dupSYN))
@@ -126,9 +156,11 @@ struct SessionInserts {
         if session.outcome == .unreach {
             sqlite3_bind_int(s, base + 14, Int32(session.icmpType))
             sqlite3_bind_int(s, base + 15, Int32(session.icmpCode))
-        } else {
+            holds.icmp |= bit
+        } else if holds.icmp & bit != 0 {
             sqlite3_bind_null(s, base + 14)
             sqlite3_bind_null(s, base + 15)
+            holds.icmp &= ~bit
         }
         sqlite3_bind_int(s, base + 16, session.wasEvicted ? 1 : 0)
         sqlite3_bind_int64(s, base + 17, Int64(bitPattern: session.filters.rawValue & filterBits))
@@ -173,6 +205,23 @@ extension SessionInserts {
         let count = address.writeText(into: slot)
         sqlite3_bind_text(statement, index, UnsafeRawPointer(slot.baseAddress)?.assumingMemoryBound(to: CChar.self),
                           Int32(count), nil)
+    }
+}
+
+/// For the columns mostly NULL in a row, and the run (the same in every
+/// row), which rows of a statement hold a value since its bindings were last
+/// cleared: bit `r` for row `r`.
+struct HeldValues {
+    var run: UInt64 = 0
+    var vlan: UInt64 = 0
+    var direction: UInt64 = 0
+    var icmp: UInt64 = 0
+
+    /// Makes `index` NULL, binding only over a value (`rows` bit `row`).
+    static func bindNull(_ statement: OpaquePointer?, _ index: Int32, row: UInt64, in rows: inout UInt64) {
+        guard rows & row != 0 else { return }
+        sqlite3_bind_null(statement, index)
+        rows &= ~row
     }
 }
 
