@@ -156,7 +156,7 @@ struct DurabilityTests {
         let folder = try TemporaryFolder("kill9")
         defer { folder.remove() }
         let capture = folder.file("big.pcap")
-        let expected = try await synthesize(capture, in: folder.path, ["--mode", "mix", "--attempts", "4000", "--duration", "600",
+        let expected = try await synthesize(capture, in: folder.path, ["--mode", "mix", "--attempts", "60000", "--duration", "600",
                                                                        "--snaplen", "128"])
         let total = Int(expected["attempts"] ?? 0)
         let db = folder.file("killed.db")
@@ -188,19 +188,19 @@ struct DurabilityTests {
             #expect(run["ended_at"] as Double? == nil, "a killed run has no end")
             return rows
         }
-        // The prefix: rows are the earliest-closed attempts of the capture;
-        // the same capture recorded completely has these very rows. One row
-        // a batch, so that ids follow the order of closing (a batch's rows
-        // are written in order of start).
-        let complete = folder.file("complete.db")
-        let full = try await record(capture, db: complete, in: folder.path, ["--batch-size", "1"])
-        try #require(full.status == 0, "\(full)")
-        let fingerprint = "printf('%.6f %s %d %s %d %s', started_at, client_addr, client_port, server_addr, server_port, outcome)"
-        let killedRows = try inspect(db) { try Set(String.fetchAll($0, sql: "SELECT \(fingerprint) FROM sessions")) }
-        let firstRows = try inspect(complete) {
-            try Set(String.fetchAll($0, sql: "SELECT \(fingerprint) FROM sessions ORDER BY id LIMIT ?", arguments: [rows]))
+        // The prefix: rows are the earliest-closed attempts of the capture.
+        // The order of closing is that of the live lines (stderr) of the
+        // same capture read completely; a batch's rows are written in order
+        // of start, so ids do not tell it.
+        let complete = try await run([tcpeek, "record", "-r", capture, "--no-db", "--no-socket"], in: folder.path, timeout: 120)
+        try #require(complete.status == 0, "\(complete)")
+        let closed = complete.stderr.split(separator: "\n").compactMap(Self.attemptOfLiveLine)
+        #expect(closed.count == total)
+        let killed = try inspect(db) {
+            try String.fetchAll($0, sql: "SELECT printf('%s %d %s %d %s', client_addr, client_port, server_addr, server_port, outcome) FROM sessions")
         }
-        #expect(killedRows == firstRows, "the killed run's rows are not the first \(rows) of the complete run")
+        #expect(Self.multiset(killed) == Self.multiset(closed.prefix(rows)),
+                "the killed run's rows are not the first \(rows) attempts to close")
 
         // tcpeek itself reads it, and records into it again.
         let listing = try await query(db: db, in: folder.path, ["--since", "all", "--format", "json"])
@@ -212,5 +212,26 @@ struct DurabilityTests {
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") == rows + 153)
             #expect(try rollupInconsistencies(db).isEmpty)
         }
+    }
+
+    /// "CLIENT PORT SERVER PORT OUTCOME" of a live line
+    /// (`   0.023 | 24-01-01 00:00:01.133 | [2001:db8:1::1]:1024  [2001:db8:2::10]:80 | failure (reject) | 0 0`),
+    /// nil for any other line.
+    static func attemptOfLiveLine(_ line: Substring) -> String? {
+        let fields = line.split(separator: "|", omittingEmptySubsequences: false)
+        guard fields.count == 5 else { return nil }
+        let endpoints = fields[2].split(separator: " ").compactMap { endpoint -> String? in
+            guard let colon = endpoint.lastIndex(of: ":") else { return nil }
+            let address = endpoint[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            return "\(address) \(endpoint[endpoint.index(after: colon)...])"
+        }
+        let result = fields[3].trimmingCharacters(in: .whitespaces)
+        let outcome = result.hasPrefix("failure (") ? String(result.dropFirst(9).dropLast()) : result
+        guard endpoints.count == 2, ["success", "reject", "abort", "timeout", "unreach"].contains(outcome) else { return nil }
+        return "\(endpoints[0]) \(endpoints[1]) \(outcome)"
+    }
+
+    static func multiset(_ items: some Sequence<String>) -> [String: Int] {
+        items.reduce(into: [:]) { $0[$1, default: 0] += 1 }
     }
 }
