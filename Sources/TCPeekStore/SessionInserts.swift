@@ -13,7 +13,6 @@ import TCPeekCore
 /// one-row statements. The rollup buckets use the same C-API stepping
 /// (`Statement.step(in:binding:)`); the few other writes go through GRDB.
 struct SessionInserts {
-    /// At most 64 (`HeldValues`).
     static let rowsPerStatement = 32
     private static let columns = [
         "run_id", "started_at", "duration", "family", "client_addr", "client_port", "server_addr",
@@ -64,19 +63,20 @@ struct SessionInserts {
                 sqlite3_clear_bindings(statement.sqliteStatement)
             }
         }
-        // Every parameter NULL, as `HeldValues` starts.
+        // Every parameter NULL, as `BoundValues` starts.
         for statement in [many, one] {
             sqlite3_clear_bindings(statement.sqliteStatement)
         }
-        var manyHolds = HeldValues(), oneHolds = HeldValues()
+        let manyHolds = BoundValues(count: Self.rowsPerStatement * Self.columns.count)
+        let oneHolds = BoundValues(count: Self.columns.count)
         var start = sessions.startIndex
         while sessions.distance(from: start, to: sessions.endIndex) >= Self.rowsPerStatement {
             let end = sessions.index(start, offsetBy: Self.rowsPerStatement)
-            try write(sessions[start..<end], with: many, holding: &manyHolds, texts: texts)
+            try write(sessions[start..<end], with: many, holding: manyHolds, texts: texts)
             start = end
         }
         for session in sessions[start...] {
-            try write(CollectionOfOne(session), with: one, holding: &oneHolds, texts: texts)
+            try write(CollectionOfOne(session), with: one, holding: oneHolds, texts: texts)
         }
     }
 
@@ -107,63 +107,56 @@ struct SessionInserts {
         return keys.map { batch.startIndex + Int($0 & positionMask) }
     }
 
-    private func write(_ rows: some Collection<Session>, with statement: Statement, holding holds: inout HeldValues,
+    private func write(_ rows: some Collection<Session>, with statement: Statement, holding holds: BoundValues,
                        texts: UnsafeMutableBufferPointer<UInt8>) throws {
         try statement.step(in: database) { s in
             for (row, session) in rows.enumerated() {
-                bind(session, to: s, row: row, holding: &holds, texts: texts)
+                bind(session, to: s, row: row, holding: holds, texts: texts)
             }
         }
     }
 
     /// Binds `session` as row `row` of `s`. SQLite keeps a statement's
     /// bindings from one step to the next, and binding costs about as much
-    /// as the rest of tcpeek's work for a row: the run, the same for every
-    /// row, is bound once, and NULL (mostly in the VLAN, direction and ICMP
-    /// columns) only over a value (`holds`).
-    private func bind(_ session: Session, to s: OpaquePointer?, row: Int, holding holds: inout HeldValues,
+    /// as the rest of tcpeek's work for a row, so the columns that mostly
+    /// repeat from one statement to the next (the run, NULLs, zero counts,
+    /// the outcome) are bound only when their value changes (`holds`).
+    private func bind(_ session: Session, to s: OpaquePointer?, row: Int, holding holds: BoundValues,
                       texts: UnsafeMutableBufferPointer<UInt8>) {
         let base = Int32(row * Self.columns.count)
-        let bit: UInt64 = 1 << UInt64(row)
-        if holds.run & bit == 0 {
-            sqlite3_bind_int64(s, base + 1, runID)
-            holds.run |= bit
-        }
+        holds.bind(integer: runID, to: s, at: base + 1)
         sqlite3_bind_double(s, base + 2, Double(session.startedAt.microseconds) / 1_000_000)
         sqlite3_bind_double(s, base + 3, Double(max(0, session.duration.microseconds)) / 1_000_000)
-        sqlite3_bind_int(s, base + 4, session.isIPv4 ? 4 : 6)
+        holds.bind(integer: session.isIPv4 ? 4 : 6, to: s, at: base + 4)
         let width = IPAddress.maximumTextLength
         bindStatic(session.client, in: texts, at: 2 * row * width, to: s, index: base + 5)
         sqlite3_bind_int(s, base + 6, Int32(session.clientPort))
         bindStatic(session.server, in: texts, at: (2 * row + 1) * width, to: s, index: base + 7)
-        sqlite3_bind_int(s, base + 8, Int32(session.serverPort))
+        holds.bind(integer: Int64(session.serverPort), to: s, at: base + 8)
         if session.vlan == .none {
-            HeldValues.bindNull(s, base + 9, row: bit, in: &holds.vlan)
+            holds.bindNull(to: s, at: base + 9)
         } else {
-            holds.vlan |= bit
             var text = session.vlan.ids.map(String.init).joined(separator: ".")
             text.withUTF8 { bindText($0, to: s, at: base + 9) }
+            holds.boundOther(at: base + 9)
         }
         if let direction = session.direction {
-            bindStatic(Self.directionWords.first { $0.direction == direction }!.word, to: s, index: base + 10)
-            holds.direction |= bit
+            holds.bind(word: Self.directionWords.first { $0.direction == direction }!.word, to: s, at: base + 10)
         } else {
-            HeldValues.bindNull(s, base + 10, row: bit, in: &holds.direction)
+            holds.bindNull(to: s, at: base + 10)
         }
-        bindStatic(Self.outcomeWords[Int(session.outcome.rawValue)], to: s, index: base + 11)
-        sqlite3_bind_int64(s, base + 12, Int64(session.dupSYN))
-        sqlite3_bind_int64(s, base + 13, Int64(session.dupSYNACK))
+        holds.bind(word: Self.outcomeWords[Int(session.outcome.rawValue)], to: s, at: base + 11)
+        holds.bind(integer: Int64(session.dupSYN), to: s, at: base + 12)
+        holds.bind(integer: Int64(session.dupSYNACK), to: s, at: base + 13)
         if session.outcome == .unreach {
-            sqlite3_bind_int(s, base + 14, Int32(session.icmpType))
-            sqlite3_bind_int(s, base + 15, Int32(session.icmpCode))
-            holds.icmp |= bit
-        } else if holds.icmp & bit != 0 {
-            sqlite3_bind_null(s, base + 14)
-            sqlite3_bind_null(s, base + 15)
-            holds.icmp &= ~bit
+            holds.bind(integer: Int64(session.icmpType), to: s, at: base + 14)
+            holds.bind(integer: Int64(session.icmpCode), to: s, at: base + 15)
+        } else {
+            holds.bindNull(to: s, at: base + 14)
+            holds.bindNull(to: s, at: base + 15)
         }
-        sqlite3_bind_int(s, base + 16, session.wasEvicted ? 1 : 0)
-        sqlite3_bind_int64(s, base + 17, Int64(bitPattern: session.filters.rawValue & filterBits))
+        holds.bind(integer: session.wasEvicted ? 1 : 0, to: s, at: base + 16)
+        holds.bind(integer: Int64(bitPattern: session.filters.rawValue & filterBits), to: s, at: base + 17)
     }
 }
 
@@ -192,11 +185,6 @@ extension SessionInserts {
         return UnsafeBufferPointer(storage)
     }
 
-    /// Binds `word`, which outlives the statement, without a copy.
-    private func bindStatic(_ word: UnsafeBufferPointer<CChar>, to statement: OpaquePointer?, index: Int32) {
-        sqlite3_bind_text(statement, index, word.baseAddress, Int32(word.count), nil)
-    }
-
     /// Writes `address`'s text at `offset` of `texts` and binds it there
     /// without a copy: `texts` must outlive the statement's step.
     private func bindStatic(_ address: IPAddress, in texts: UnsafeMutableBufferPointer<UInt8>, at offset: Int,
@@ -208,20 +196,58 @@ extension SessionInserts {
     }
 }
 
-/// For the columns mostly NULL in a row, and the run (the same in every
-/// row), which rows of a statement hold a value since its bindings were last
-/// cleared: bit `r` for row `r`.
-struct HeldValues {
-    var run: UInt64 = 0
-    var vlan: UInt64 = 0
-    var direction: UInt64 = 0
-    var icmp: UInt64 = 0
+/// What each parameter of a statement holds since its bindings were last
+/// cleared (all NULL), as far as tcpeek binds it through these methods, so
+/// that a value is bound only when it changes. A class over raw memory:
+/// this runs for most columns of every row, where an array's uniqueness
+/// and bounds checks cost as much as the bind they save.
+final class BoundValues {
+    private enum Held: Equatable {
+        case null
+        case integer(Int64)
+        /// A text that lives as long as the process, by address.
+        case word(UnsafePointer<CChar>?)
+        /// Anything else (bound without these methods).
+        case other
+    }
 
-    /// Makes `index` NULL, binding only over a value (`rows` bit `row`).
-    static func bindNull(_ statement: OpaquePointer?, _ index: Int32, row: UInt64, in rows: inout UInt64) {
-        guard rows & row != 0 else { return }
+    private let held: UnsafeMutableBufferPointer<Held>
+
+    /// A statement of `count` parameters, all NULL.
+    init(count: Int) {
+        held = .allocate(capacity: count)
+        held.initialize(repeating: .null)
+    }
+
+    deinit {
+        held.deallocate()
+    }
+
+    func bind(integer value: Int64, to statement: OpaquePointer?, at index: Int32) {
+        let slot = Int(index) &- 1
+        guard held[slot] != .integer(value) else { return }
+        sqlite3_bind_int64(statement, index, value)
+        held[slot] = .integer(value)
+    }
+
+    /// Binds `word`, which outlives the statement, without a copy.
+    func bind(word: UnsafeBufferPointer<CChar>, to statement: OpaquePointer?, at index: Int32) {
+        let slot = Int(index) &- 1
+        guard held[slot] != .word(word.baseAddress) else { return }
+        sqlite3_bind_text(statement, index, word.baseAddress, Int32(word.count), nil)
+        held[slot] = .word(word.baseAddress)
+    }
+
+    func bindNull(to statement: OpaquePointer?, at index: Int32) {
+        let slot = Int(index) &- 1
+        guard held[slot] != .null else { return }
         sqlite3_bind_null(statement, index)
-        rows &= ~row
+        held[slot] = .null
+    }
+
+    /// Parameter `index` was just bound some other way.
+    func boundOther(at index: Int32) {
+        held[Int(index) &- 1] = .other
     }
 }
 

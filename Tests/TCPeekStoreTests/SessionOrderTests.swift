@@ -58,3 +58,83 @@ struct SessionOrderTests {
         #expect(zip(starts, starts.dropFirst()).allSatisfy { $0 <= $1 }, "rows by id are not in order of start")
     }
 }
+
+// The recorder binds a column only when its value differs from what that
+// row's slot of the statement held last (SessionInserts, BoundValues): rows
+// whose columns change, repeat, and turn NULL and back must each be
+// written as they are.
+@Suite("every column of every row as the session had it")
+struct SessionColumnsTests {
+    static let filters = ["a:ANY@*:*", "b:ANY@*:*", "c:ANY@*:*"]
+
+    /// Session `index`: each column cycles through its values with a period
+    /// of its own, so that slots see values change, repeat, and go NULL.
+    static func session(_ index: Int) -> Session {
+        var vlan = VLANPath.none
+        if index % 5 == 1 { vlan.push(UInt16(index % 4000 + 1)) }
+        if index % 10 == 1 { vlan.push(7) }
+        let outcome = Outcome.allCases[index % 7 % Outcome.allCases.count]
+        return Session(client: index % 3 == 0 ? IPAddress(ipv4: 0xC633_6400 | UInt32(index % 200))
+                                              : IPAddress(high: 0x2001_0DB8_0001_0000, low: UInt64(index)),
+                       server: IPAddress(ipv4: 0xCB00_7100 | UInt32(index % 9)),
+                       clientPort: UInt16(10_000 + index), serverPort: [80, 443, 443, 22][index % 4],
+                       vlan: vlan, startedAt: Timestamp(microseconds: 1_800_000_000_000_000 + Int64(index) * 1_000),
+                       duration: .init(microseconds: Int64(index % 11) * 137), outcome: outcome,
+                       dupSYN: UInt32(index % 13 == 0 ? 2 : 0), dupSYNACK: UInt32(index % 17 == 0 ? 1 : 0),
+                       filters: FilterMask(rawValue: UInt64(index % 8)),
+                       direction: [nil, .rx, .tx, .rx][index % 4],
+                       icmpType: outcome == .unreach ? UInt8(index % 2 == 0 ? 3 : 1) : 0,
+                       icmpCode: outcome == .unreach ? UInt8(index % 5) : 0, wasEvicted: index % 19 == 0)
+    }
+
+    /// A row as `sessions` should hold `session`, in the columns' text.
+    static func expectedRow(_ session: Session) -> String {
+        let vlan = session.vlan == .none ? "NULL" : session.vlan.ids.map(String.init).joined(separator: ".")
+        let icmp = session.outcome == .unreach ? "\(session.icmpType)|\(session.icmpCode)" : "NULL|NULL"
+        return [String(session.isIPv4 ? 4 : 6), session.client.description, String(session.clientPort),
+                session.server.description, String(session.serverPort), vlan, session.direction?.rawValue ?? "NULL",
+                session.outcome.description, String(session.dupSYN), String(session.dupSYNACK), icmp,
+                session.wasEvicted ? "1" : "0", String(session.filters.rawValue), String(session.duration.microseconds)]
+            .joined(separator: "|")
+    }
+
+    @Test func rowsHoldTheirSessionsColumns() throws {
+        let folder = try TemporaryFolder("session-columns")
+        defer { folder.remove() }
+        let path = folder.file("history.db")
+        // Batches of 1 to 200 sessions: statements of 32 rows and single rows.
+        let sessions = (0..<2_000).map(Self.session)
+        let database = try HistoryDatabase.openForRecording(path: path)
+        let run = RunInfo(startedAt: 1_800_000_000, sourceKind: "file", source: "synthetic",
+                          filters: try Self.filters.map { try Filter.parse($0) }, host: nil, version: "test", libpcap: nil)
+        var options = RecorderOptions()
+        options.batchSize = 77
+        let recorder = try Recorder(database: database, run: run, options: options, logger: Logger(label: "test"))
+        recorder.start()
+        var start = 0
+        for size in [1, 33, 200, 5, 64, 31, 32, 2] where start < sessions.count {
+            let end = min(sessions.count, start + size)
+            recorder.queue.push(Array(sessions[start..<end]), waitWhenFull: true)
+            start = end
+        }
+        recorder.queue.push(Array(sessions[start...]), waitWhenFull: true)
+        recorder.queue.close()
+        recorder.finish(RunEnd(endedAt: 1_800_000_100, capture: nil, evicted: 0, stillOpen: 0))
+        database.close()
+
+        let rows = try inspect(path) { db in
+            try String.fetchAll(db, sql: """
+                SELECT family || '|' || client_addr || '|' || client_port || '|' || server_addr || '|' ||
+                       server_port || '|' || coalesce(vlan, 'NULL') || '|' || coalesce(direction, 'NULL') || '|' ||
+                       outcome || '|' || dup_syn || '|' || dup_synack || '|' || coalesce(icmp_type, 'NULL') || '|' ||
+                       coalesce(icmp_code, 'NULL') || '|' || evicted || '|' || filter_bits || '|' ||
+                       CAST(round(duration * 1000000) AS INTEGER)
+                FROM sessions ORDER BY client_port
+                """)
+        }
+        #expect(rows.count == sessions.count)
+        for (row, session) in zip(rows, sessions) {
+            #expect(row == Self.expectedRow(session), "session \(session.clientPort)")
+        }
+    }
+}
