@@ -76,6 +76,17 @@ extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
         }
     }
 
+    /// Each octet's decimal digits without leading zeros, the first in the
+    /// lowest byte, and their count in the highest.
+    private static let decimalOctets: [UInt32] = (0...255).map { octet in
+        let digits = Array(String(octet).utf8)
+        var entry = UInt32(digits.count) << 24
+        for (position, digit) in digits.enumerated() {
+            entry |= UInt32(digit) << (8 * position)
+        }
+        return entry
+    }
+
     /// Writes the text of `withText` at the start of `buffer` (at least
     /// `maximumTextLength` bytes) and returns its length. Not inlinable: the
     /// generic `withText` is specialized in callers, this stays one copy.
@@ -84,23 +95,19 @@ extension IPAddress: CustomStringConvertible, LosslessStringConvertible {
         let colon = UInt8(ascii: ":"), dot = UInt8(ascii: ".")
         var count = 0
         if isIPv4 {
+            // Each octet's digits are stored as one word from a table (the
+            // recorder writes two addresses a session): four bytes at a time,
+            // at most 16 bytes in all, the byte past the digits overwritten
+            // by the next dot or left past the end.
             let value = ipv4Value
+            let text = UnsafeMutableRawPointer(buffer.baseAddress!)
             var shift: UInt32 = 24
             while true {
-                // An octet in decimal, without leading zeros.
-                let octet = UInt8(truncatingIfNeeded: value >> shift)
-                if octet >= 100 {
-                    buffer[count] = UInt8(ascii: "0") &+ octet / 100
-                    count &+= 1
-                }
-                if octet >= 10 {
-                    buffer[count] = UInt8(ascii: "0") &+ octet / 10 % 10
-                    count &+= 1
-                }
-                buffer[count] = UInt8(ascii: "0") &+ octet % 10
-                count &+= 1
+                let entry = Self.decimalOctets[Int(UInt8(truncatingIfNeeded: value >> shift))]
+                text.storeBytes(of: entry.littleEndian, toByteOffset: count, as: UInt32.self)
+                count &+= Int(entry >> 24)
                 if shift == 0 { break }
-                buffer[count] = dot
+                text.storeBytes(of: dot, toByteOffset: count, as: UInt8.self)
                 count &+= 1
                 shift &-= 8
             }
