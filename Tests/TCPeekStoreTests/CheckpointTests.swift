@@ -29,23 +29,18 @@ struct CheckpointTests {
     /// takes them so that the writer is never idle; returns the largest
     /// -wal file seen while recording.
     static func recordBusily(into path: String, logLimitPages: Int) throws -> Int {
-        let database = try HistoryDatabase.openForRecording(path: path)
         var options = RecorderOptions()
         options.logLimitPages = logLimitPages
-        let run = RunInfo(startedAt: 1_800_000_000, sourceKind: "file", source: "synthetic",
-                          filters: [try Filter.parse("all:ANY@*:*")], host: nil, version: "test", libpcap: nil)
-        let recorder = try Recorder(database: database, run: run, options: options, logger: Logger(label: "test"))
-        recorder.start()
         var largestLog = 0
-        for start in stride(from: 0, to: sessions, by: batch) {
-            recorder.queue.push((start..<start + batch).map(session), waitWhenFull: true)
+        try recordInProcess(into: path, options: options, feed: { recorder in
+            for start in stride(from: 0, to: sessions, by: batch) {
+                recorder.queue.push((start..<start + batch).map(session), waitWhenFull: true)
+                largestLog = max(largestLog, fileSize(path + "-wal"))
+            }
+        }, finished: { recorder in
             largestLog = max(largestLog, fileSize(path + "-wal"))
-        }
-        recorder.queue.close()
-        recorder.finish(RunEnd(endedAt: 1_800_000_500, capture: nil, evicted: 0, stillOpen: 0))
-        largestLog = max(largestLog, fileSize(path + "-wal"))
-        #expect(recorder.recorded == UInt64(sessions))
-        database.close()
+            #expect(recorder.recorded == UInt64(sessions))
+        })
         return largestLog
     }
 

@@ -39,15 +39,9 @@ struct SessionOrderTests {
         defer { folder.remove() }
         let path = folder.file("history.db")
         let count = 3_000
-        let database = try HistoryDatabase.openForRecording(path: path)
-        let run = RunInfo(startedAt: 1_800_000_000, sourceKind: "file", source: "synthetic",
-                          filters: [try Filter.parse("all:ANY@*:*")], host: nil, version: "test", libpcap: nil)
-        let recorder = try Recorder(database: database, run: run, options: RecorderOptions(), logger: Logger(label: "test"))
-        recorder.start()
-        recorder.queue.push((0..<count).map(Self.session), waitWhenFull: true)
-        recorder.queue.close()
-        recorder.finish(RunEnd(endedAt: 1_800_000_100, capture: nil, evicted: 0, stillOpen: 0))
-        database.close()
+        try recordInProcess(into: path, feed: { recorder in
+            recorder.queue.push((0..<count).map(Self.session), waitWhenFull: true)
+        })
 
         let rows = try inspect(path) { db in
             try Row.fetchAll(db, sql: "SELECT client_port, started_at FROM sessions ORDER BY id")
@@ -104,23 +98,17 @@ struct SessionColumnsTests {
         let path = folder.file("history.db")
         // Batches of 1 to 200 sessions: statements of 32 rows and single rows.
         let sessions = (0..<2_000).map(Self.session)
-        let database = try HistoryDatabase.openForRecording(path: path)
-        let run = RunInfo(startedAt: 1_800_000_000, sourceKind: "file", source: "synthetic",
-                          filters: try Self.filters.map { try Filter.parse($0) }, host: nil, version: "test", libpcap: nil)
         var options = RecorderOptions()
         options.batchSize = 77
-        let recorder = try Recorder(database: database, run: run, options: options, logger: Logger(label: "test"))
-        recorder.start()
-        var start = 0
-        for size in [1, 33, 200, 5, 64, 31, 32, 2] where start < sessions.count {
-            let end = min(sessions.count, start + size)
-            recorder.queue.push(Array(sessions[start..<end]), waitWhenFull: true)
-            start = end
-        }
-        recorder.queue.push(Array(sessions[start...]), waitWhenFull: true)
-        recorder.queue.close()
-        recorder.finish(RunEnd(endedAt: 1_800_000_100, capture: nil, evicted: 0, stillOpen: 0))
-        database.close()
+        try recordInProcess(into: path, filters: Self.filters, options: options, feed: { recorder in
+            var start = 0
+            for size in [1, 33, 200, 5, 64, 31, 32, 2] where start < sessions.count {
+                let end = min(sessions.count, start + size)
+                recorder.queue.push(Array(sessions[start..<end]), waitWhenFull: true)
+                start = end
+            }
+            recorder.queue.push(Array(sessions[start...]), waitWhenFull: true)
+        })
 
         let rows = try inspect(path) { db in
             try String.fetchAll(db, sql: """

@@ -3,7 +3,9 @@
 // generation, `--json-summary` parsing and read-only looks into a database.
 import Foundation
 import GRDB
+import Logging
 import Synchronization
+import TCPeekCore
 import Testing
 @testable import TCPeekStore
 
@@ -522,4 +524,26 @@ final class CaptureFIFO {
         if descriptor >= 0 { close(descriptor) }
         descriptor = -1
     }
+}
+
+// MARK: - Recording in process
+
+/// Records into `path` through a `Recorder` of this process, with no
+/// capture: `feed` pushes sessions onto its queue; then the queue is
+/// closed, the run finished, `finished` called (the database still open)
+/// and the database closed.
+@discardableResult
+func recordInProcess(into path: String, filters: [String] = ["all:ANY@*:*"], options: RecorderOptions = RecorderOptions(),
+                     feed: (Recorder) throws -> Void, finished: (Recorder) throws -> Void = { _ in }) throws -> Recorder {
+    let database = try HistoryDatabase.openForRecording(path: path)
+    defer { database.close() }
+    let run = RunInfo(startedAt: 1_800_000_000, sourceKind: "file", source: "synthetic",
+                      filters: try filters.map { try Filter.parse($0) }, host: nil, version: "test", libpcap: nil)
+    let recorder = try Recorder(database: database, run: run, options: options, logger: Logger(label: "test"))
+    recorder.start()
+    try feed(recorder)
+    recorder.queue.close()
+    recorder.finish(RunEnd(endedAt: 1_800_000_500, capture: nil, evicted: 0, stillOpen: 0))
+    try finished(recorder)
+    return recorder
 }
