@@ -60,7 +60,7 @@ public struct SocketFile: Sendable {
         guard path.utf8.count <= maximumPathLength else {
             throw SocketServerError("socket path '\(path)' is \(path.utf8.count) bytes long; a UNIX socket path holds at most \(maximumPathLength): choose a shorter one with -U")
         }
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = PathText.folder(of: path)
         if !folder.isEmpty { try createFolder(folder, access: access) }
 
         let lockPath = path + ".lock"
@@ -150,7 +150,7 @@ public struct SocketFile: Sendable {
         var current = folder
         while !current.isEmpty, current != "/", !FileManager.default.fileExists(atPath: current) {
             missing.append(current)
-            current = (current as NSString).deletingLastPathComponent
+            current = PathText.folder(of: current)
         }
         for directory in missing.reversed() {
             if mkdir(directory, 0o755) != 0, errno != EEXIST {

@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import GRDB
+import TCPeekCore
 
 /// A tcpeek history database file: opened for recording (one writer, WAL,
 /// `synchronous=NORMAL`, busy timeout) or for reading (`tcpeek query`, the
@@ -10,11 +11,15 @@ public final class HistoryDatabase: Sendable {
     let writer: (any DatabaseWriter)?
     /// nil when the file is read without SQLite's locks (see `readUnlocked`).
     let reader: (any DatabaseReader)?
+    /// Held while recording: one database has one recorder.
+    private let recorderLock: RecorderLock?
 
-    private init(path: String, writer: (any DatabaseWriter)?, reader: (any DatabaseReader)?) {
+    private init(path: String, writer: (any DatabaseWriter)?, reader: (any DatabaseReader)?,
+                 recorderLock: RecorderLock? = nil) {
         self.path = path
         self.writer = writer
         self.reader = reader
+        self.recorderLock = recorderLock
     }
 
     /// Process-wide SQLite settings, made once before the first database
@@ -41,7 +46,11 @@ public final class HistoryDatabase: Sendable {
         path: String, busyTimeout: TimeInterval = 5, willUpgrade: (_ from: Int, _ to: Int) -> Void = { _, _ in }
     ) throws(StoreError) -> HistoryDatabase {
         _ = sqliteSetUp
-        let folder = (path as NSString).deletingLastPathComponent
+        let folder = PathText.folder(of: path)
+        var isFolder: ObjCBool = false
+        if !folder.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
+            throw .cannotCreateFolder(path: folder, detail: "a file of that name is in the way")
+        }
         if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder) {
             do {
                 try FileManager.default.createDirectory(
@@ -50,7 +59,9 @@ public final class HistoryDatabase: Sendable {
                 throw .cannotCreateFolder(path: folder, detail: (error as NSError).localizedDescription)
             }
         }
-        var isNew = !FileManager.default.fileExists(atPath: path)
+        let existing = try FileKind(path: path)
+        var isNew = existing == .missing
+        if case .other(let kind) = existing { throw .notAFile(path: path, kind: kind) }
         if !isNew, access(path, W_OK) != 0 {
             throw .readOnly(path: path, detail: "the file is not writable: \(String(cString: strerror(errno)))")
         }
@@ -64,6 +75,9 @@ public final class HistoryDatabase: Sendable {
                     + " SQLite creates the -wal and -shm files beside the database")
             }
         }
+        // Before anything is created or migrated: a second recorder
+        // leaves the file exactly as the first one has it.
+        let lock = try RecorderLock(databasePath: path)
         if isNew {
             // Created before SQLite opens it so the mode is ours, not the
             // umask's; exclusively, because recorders starting together must
@@ -104,7 +118,7 @@ public final class HistoryDatabase: Sendable {
             }
             let pool = try DatabasePool(path: path, configuration: configuration)
             try pool.writeWithoutTransaction { db in try Schema.migrate(db, path: path, willUpgrade: willUpgrade) }
-            return HistoryDatabase(path: path, writer: pool, reader: pool)
+            return HistoryDatabase(path: path, writer: pool, reader: pool, recorderLock: lock)
         } catch {
             if isNew { removeIfUntouched(path) }
             throw StoreError.from(error, path: path)
@@ -133,7 +147,11 @@ public final class HistoryDatabase: Sendable {
     /// error says which of them this user cannot read.
     public static func openForReading(path: String) throws(StoreError) -> HistoryDatabase {
         _ = sqliteSetUp
-        guard FileManager.default.fileExists(atPath: path) else { throw .notFound(path: path) }
+        switch try FileKind(path: path) {
+        case .missing: throw .notFound(path: path)
+        case .other(let kind): throw .notAFile(path: path, kind: kind)
+        case .regular: break
+        }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw .cannotOpen(path: path, detail: "the file is not readable by this user")
         }
@@ -248,10 +266,15 @@ public final class HistoryDatabase: Sendable {
     /// A non-empty file that does not start with SQLite's header is refused
     /// before SQLite touches it.
     private static func checkHeader(path: String) throws(StoreError) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return }
-        defer { try? handle.close() }
-        let header = handle.readData(ofLength: 16)
-        if !header.isEmpty, header != Data("SQLite format 3\0".utf8) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        defer { Glibc.close(descriptor) }
+        var header = [UInt8](repeating: 0, count: 16)
+        let count = pread(descriptor, &header, header.count, 0)
+        guard count >= 0 else {
+            throw .cannotOpen(path: path, detail: "cannot read it: \(String(cString: strerror(errno)))")
+        }
+        if count > 0, !header[..<count].elementsEqual("SQLite format 3\0".utf8) {
             throw .notTCPeekDatabase(path: path, detail: "it is not an SQLite database")
         }
     }
@@ -270,6 +293,7 @@ public final class HistoryDatabase: Sendable {
             // and only a closing writer that is the last connection checkpoints.
             pool.releaseMemory()
             try? pool.close()
+            recorderLock?.release()
         } else if let queue = reader as? DatabaseQueue {
             try? queue.close()
         }
@@ -311,5 +335,30 @@ private struct FileState: Equatable {
         a.device == b.device && a.inode == b.inode && a.size == b.size && a.walSize == b.walSize
             && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
             && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
+    }
+}
+
+/// What is at a database path, from `stat`.
+enum FileKind: Equatable {
+    case missing, regular
+    case other(String)
+
+    init(path: String) throws(StoreError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { self = .missing; return }
+            // EACCES: a folder on the way cannot be entered; saying "no
+            // database" would send the user looking in the wrong place.
+            throw .cannotOpen(path: path, detail: "\(String(cString: strerror(errno)))"
+                + (errno == EACCES ? " (this user cannot enter a folder on its path)" : ""))
+        }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .other("folder")
+        case S_IFCHR, S_IFBLK: self = .other("device")
+        case S_IFIFO: self = .other("pipe")
+        case S_IFSOCK: self = .other("socket")
+        default: self = .other("special file")
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TCPeekCore
 
 /// Why the history database cannot be used, worded for the operator.
 public enum StoreError: Error, CustomStringConvertible, Equatable {
@@ -13,6 +14,10 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, detail: String)
     case cannotCreateFolder(path: String, detail: String)
     case notFound(path: String)
+    /// Something other than a regular file is at the path (a folder, a device).
+    case notAFile(path: String, kind: String)
+    /// Another process records into the database (one recorder per file).
+    case otherRecorder(path: String, pid: Int32?)
     case failed(path: String, detail: String)
 
     public var description: String {
@@ -39,6 +44,14 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             "cannot create the database folder '\(path)': \(detail); create it or choose another file with --db"
         case .notFound(let path):
             "no database at '\(path)'; record first with 'tcpeek record', or name the file with --db"
+        case .notAFile(let path, let kind):
+            kind == "folder"
+                ? "'\(path)' is a folder, not a database file; name the file itself, e.g. --db \(PathText.join(path, "tcpeek.db"))"
+                : "'\(path)' is a \(kind), not a database file; choose another file with --db"
+        case .otherRecorder(let path, let pid):
+            "database '\(path)' is being recorded by another tcpeek (\(pid.map { "pid \($0)" } ?? "process unknown")); "
+                + "one database has one recorder: stop that one, or record into another file with --db. "
+                + "'tcpeek query' and the socket can read it meanwhile"
         case .failed(let path, let detail):
             "database '\(path)': \(detail)"
         }

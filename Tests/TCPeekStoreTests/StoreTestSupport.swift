@@ -141,6 +141,8 @@ final class Child: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: argv[0])
         process.arguments = Array(argv.dropFirst())
+        // Relative paths in argv (`--db x`) land in the test's folder.
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
         var env = ProcessInfo.processInfo.environment
         env["TZ"] = "UTC"
         for (key, value) in environment { env[key] = value }
