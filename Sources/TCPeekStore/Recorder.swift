@@ -45,8 +45,11 @@ public struct RunEnd: Sendable {
 public struct RecorderOptions: Sendable {
     public var batchSize = 5000
     public var batchInterval: Int = 500  // milliseconds
-    public var retentionDays: Double = 30
-    public var rollupRetentionDays: Double = 400
+    /// Days of sessions kept, counted back from the wall clock; nil keeps
+    /// every session (a file read, `--retention-days 0`).
+    public var retentionDays: Double? = 30
+    /// Days of per-minute and hourly rollups kept; nil keeps them all.
+    public var rollupRetentionDays: Double? = 400
     /// Sessions kept in memory while the database refuses writes (locked,
     /// disk full) before further ones are counted as not recorded.
     public var maximumBacklog = 1_000_000
@@ -177,6 +180,7 @@ public final class Recorder: Sendable {
         // fixed 5,000 rows a minute would fall behind any rate above 83/s.
         var lastPrune = ContinuousClock.now
         var pruneNow = true
+        var pruned = PrunedHistory()
         let interval = Duration.milliseconds(options.batchInterval)
         var isOpen = true
         while isOpen {
@@ -194,8 +198,9 @@ public final class Recorder: Sendable {
                 lastWrite = ContinuousClock.now
             }
             if pruneNow || ContinuousClock.now - lastPrune > .seconds(60) {
-                pruneNow = prune()
+                pruneNow = prune(into: &pruned)
                 lastPrune = ContinuousClock.now
+                if !pruneNow { report(&pruned) }
             }
         }
     }
@@ -302,28 +307,44 @@ public final class Recorder: Sendable {
                 + [histogram.bucketsJSON]))
     }
 
-    /// Retention, in small batches so recording never stalls. Ages are
-    /// measured from the newest recorded session, not the wall clock, so a
-    /// capture file of last year is kept after it is read. True when a
+    /// Retention, in small batches so recording never stalls. Ages count
+    /// back from the wall clock: a capture file's age says nothing about
+    /// how long to keep the history of the live host, and a file dated in
+    /// the future must not make today's sessions look old. True when a
     /// batch was full: more is left to prune.
-    private func prune() -> Bool {
+    private func prune(into pruned: inout PrunedHistory) -> Bool {
+        guard options.retentionDays != nil || options.rollupRetentionDays != nil else { return false }
+        let now = Date().timeIntervalSince1970
         do {
             return try database.write { db in
-                guard let newest = try Double.fetchOne(db, sql: "SELECT max(started_at) FROM sessions") else { return false }
-                try db.execute(
-                    sql: """
-                        DELETE FROM sessions WHERE id IN
-                            (SELECT id FROM sessions WHERE started_at < ? ORDER BY started_at LIMIT 5000)
-                        """,
-                    arguments: [newest - options.retentionDays * 86400])
-                var more = db.changesCount >= 5000
-                let rollupLimit = newest - options.rollupRetentionDays * 86400
+                var more = false
+                if let days = options.retentionDays {
+                    let oldest = try Row.fetchOne(db, sql: """
+                        SELECT count(*), min(started_at), max(started_at) FROM
+                            (SELECT started_at FROM sessions WHERE started_at < ? ORDER BY started_at LIMIT 5000)
+                        """, arguments: [now - days * 86400])
+                    let count: Int = oldest?[0] ?? 0
+                    if count > 0 {
+                        try db.execute(
+                            sql: """
+                                DELETE FROM sessions WHERE id IN
+                                    (SELECT id FROM sessions WHERE started_at < ? ORDER BY started_at LIMIT 5000)
+                                """,
+                            arguments: [now - days * 86400])
+                        pruned.add(sessions: db.changesCount, from: oldest?[1] ?? 0, to: oldest?[2] ?? 0, days: days)
+                        more = db.changesCount >= 5000
+                    }
+                }
+                guard let days = options.rollupRetentionDays else { return more }
+                let rollupLimit = now - days * 86400
                 try db.execute(
                     sql: """
                         DELETE FROM rollups_minute WHERE (minute, filter) IN
                             (SELECT minute, filter FROM rollups_minute WHERE minute < ? LIMIT 5000)
                         """,
                     arguments: [rollupLimit])
+                pruned.rollupMinutes += db.changesCount
+                pruned.rollupDays = days
                 more = more || db.changesCount >= 5000
                 try db.execute(
                     sql: """
@@ -339,6 +360,7 @@ public final class Recorder: Sendable {
                             (SELECT hour, filter FROM rollups_hour WHERE hour + 3600 <= ? LIMIT 5000)
                         """,
                     arguments: [rollupLimit])
+                pruned.rollupHours += db.changesCount
                 return more || db.changesCount >= 5000
             }
         } catch {
@@ -346,6 +368,20 @@ public final class Recorder: Sendable {
             return false
         }
     }
+
+    /// Says what a completed prune removed: history never disappears silently.
+    private func report(_ pruned: inout PrunedHistory) {
+        defer { pruned = PrunedHistory() }
+        if pruned.sessions > 0, let days = pruned.sessionDays {
+            logger.notice("pruned \(pruned.sessions) sessions started \(HistoryJSON.isoTime(pruned.from.rounded(.down))) .. \(HistoryJSON.isoTime(pruned.to.rounded(.down))), older than \(days.formatted()) days (--retention-days)",
+                          metadata: ["store.path": "\(database.path)"])
+        }
+        if pruned.rollupMinutes + pruned.rollupHours > 0, let days = pruned.rollupDays {
+            logger.notice("pruned \(pruned.rollupMinutes) per-minute and \(pruned.rollupHours) hourly rollups older than \(days.formatted()) days (--rollup-retention-days)",
+                          metadata: ["store.path": "\(database.path)"])
+        }
+    }
+
 }
 
 private struct RollupKey: Hashable {
@@ -437,3 +473,19 @@ private func upsertBuckets(_ histogram: HandshakeHistogram, time: Int64, filter:
     }
 }
 
+
+/// What one pass of retention removed, reported when it completes.
+private struct PrunedHistory {
+    var sessions = 0
+    var from = Double.infinity, to = -Double.infinity
+    var sessionDays: Double?
+    var rollupMinutes = 0, rollupHours = 0
+    var rollupDays: Double?
+
+    mutating func add(sessions count: Int, from first: Double, to last: Double, days: Double) {
+        sessions += count
+        from = min(from, first)
+        to = max(to, last)
+        sessionDays = days
+    }
+}

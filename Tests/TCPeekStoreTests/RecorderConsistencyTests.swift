@@ -138,26 +138,4 @@ struct RecorderConsistencyTests {
         }
         #expect(Set(fingerprints).count == 1, "different batching gave different databases")
     }
-
-    /// Retention is measured from the newest session and applies when a
-    /// recorder starts; rollups have their own retention.
-    @Test func retentionPrunesOldSessionsButKeepsTheirRollups() async throws {
-        let folder = try TemporaryFolder("retention")
-        defer { folder.remove() }
-        let db = folder.file("history.db")
-        let recent = folder.file("recent.pcap")
-        _ = try await synthesize(recent, in: folder.path, ["--mode", "mix", "--attempts", "200", "--duration", "5"])
-        // 1970 (gnutella) after 2024 (the mix), then one more run prunes.
-        for capture in [recent, StorePaths.capture("ndpi__gnutella.pcap"), StorePaths.capture("tcpdump__tcp-handshake-nano.pcap")] {
-            let result = try await record(capture, db: db, in: folder.path, ["--retention-days", "30", "--rollup-retention-days", "100000"])
-            try #require(result.status == 0, "\(result)")
-        }
-        try inspect(db) { (db) throws in
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions WHERE started_at < 1000") == 0, "1970 sessions kept")
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions WHERE started_at > 1704067199") == 200)
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM session_filters WHERE session_id NOT IN (SELECT id FROM sessions)") == 0)
-            #expect(try Int.fetchOne(db, sql: "SELECT sum(success + failure) FROM rollups_minute WHERE minute < 1000") == 153,
-                    "the rollups of pruned sessions are kept")
-        }
-    }
 }
