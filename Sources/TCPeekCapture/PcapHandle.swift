@@ -84,13 +84,17 @@ public final class PcapHandle: @unchecked Sendable {
     public let linkType: LinkType
     public let dlt: Int32
 
-    /// The capture filter: TCP, ICMP, and IPv6 that may carry TCP behind
-    /// extension headers (`ip6 proto` does not follow the header chain), also
-    /// under up to two VLAN tags (`vlan` shifts the offsets of what follows).
-    public static let bpfFilter = {
+    /// The capture filter for a link type: TCP, ICMP, and IPv6 that may
+    /// carry TCP behind extension headers (`ip6 proto` does not follow the
+    /// header chain); on Ethernet also under up to two VLAN tags (`vlan`
+    /// shifts the offsets of what follows). Other link types carry no tags
+    /// in the frame (Linux cooked captures report them beside it), and
+    /// libpcap refuses `vlan` for them.
+    public static func bpfFilter(for linkType: LinkType) -> String {
         let wanted = "(tcp or icmp or (ip6 and not udp))"
+        guard linkType == .ethernet else { return wanted }
         return "\(wanted) or (vlan and (\(wanted) or (vlan and \(wanted))))"
-    }()
+    }
 
     private init(pointer: OpaquePointer, source: CaptureSource, fileBuffer: UnsafeMutableRawPointer? = nil)
         throws(CaptureError) {
@@ -150,12 +154,23 @@ public final class PcapHandle: @unchecked Sendable {
             default: throw .failed("cannot capture on '\(interface)'", detail: detail)
             }
         }
+        // `any` offers cooked v1 and v2; v2 also names the interface and
+        // keeps the VLAN tag, so it is taken where libpcap offers it.
+        if offersLinkType(pointer, DLT_LINUX_SLL2) { pcap_set_datalink(pointer, DLT_LINUX_SLL2) }
         let handle = try PcapHandle(pointer: pointer, source: .live(interface: interface))
-        try handle.setFilter(bpfFilter)
+        try handle.setFilter(bpfFilter(for: handle.linkType))
         if pcap_setnonblock(pointer, 1, &errorBuffer) != 0 {
             throw .failed("cannot make the capture non-blocking", detail: errorText(errorBuffer))
         }
         return handle
+    }
+
+    private static func offersLinkType(_ pointer: OpaquePointer, _ wanted: Int32) -> Bool {
+        var list: UnsafeMutablePointer<Int32>?
+        let count = pcap_list_datalinks(pointer, &list)
+        guard count > 0, let list else { return false }
+        defer { pcap_free_datalinks(list) }
+        return UnsafeBufferPointer(start: list, count: Int(count)).contains(wanted)
     }
 
     func setFilter(_ expression: String) throws(CaptureError) {
