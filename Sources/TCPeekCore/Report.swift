@@ -15,8 +15,9 @@ public enum Report {
     /// One live line, in the original's layout
     /// (`%4d.%03d | %s.%03d | %15s:%-5u %15s:%-5u | %-17s | %7u  %7u`).
     public static func liveLine(_ session: Session) -> String {
-        let duration = max(0, session.duration.microseconds)
-        var line = pad(String(duration / 1_000_000), 4) + "." + zeroPad(Int((duration % 1_000_000) / 1000), 3)
+        // Rounded to the millisecond shown: 0.00164 s is 0.002, not 0.001.
+        let milliseconds = (max(0, session.duration.microseconds) + 500) / 1000
+        var line = pad(String(milliseconds / 1000), 4) + "." + zeroPad(Int(milliseconds % 1000), 3)
         line += " | " + localTime(session.startedAt, format: "%y-%m-%d %H:%M:%S")
         line += "." + zeroPad(Int(floorMod(session.startedAt.microseconds, 1_000_000) / 1000), 3)
         line += " | " + pad(hostText(session.client), 15) + ":" + padRight(String(session.clientPort), 5)
@@ -110,7 +111,9 @@ public enum Report {
 
     /// The socket's `GET` answer (and `--json-summary`): totals per filter
     /// and the pcap element, byte-for-byte the original's shape plus `abort`.
-    public static func getJSON(filters: [Filter], counters: Counters, capture: CaptureStatistics) -> String {
+    /// The socket's `GET` answer and `--json-summary`. The `pcap` element
+    /// is libpcap's counts of a live capture; a file read has none.
+    public static func getJSON(filters: [Filter], counters: Counters, capture: CaptureStatistics?) -> String {
         var elements: [String] = []
         for (index, filter) in filters.enumerated() {
             let c = counters[index]
@@ -119,9 +122,11 @@ public enum Report {
                     + "\"dupsynack\":\(c.successWithDupSYNACK)},\"failure\":{\"total\":\(c.failure),"
                     + "\"timeout\":\(c.timeout),\"reject\":\(c.reject),\"unreach\":\(c.unreach),\"abort\":\(c.abort)}}}")
         }
-        elements.append(
-            "{\"pcap\":{\"stats\":{\"recv\":\(capture.received),\"drop\":\(capture.dropped),"
-                + "\"ifdrop\":\(capture.interfaceDropped)}}}")
+        if let capture {
+            elements.append(
+                "{\"pcap\":{\"stats\":{\"recv\":\(capture.received),\"drop\":\(capture.dropped),"
+                    + "\"ifdrop\":\(capture.interfaceDropped)}}}")
+        }
         return "[" + elements.joined(separator: ",") + "]"
     }
 

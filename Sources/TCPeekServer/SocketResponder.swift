@@ -83,7 +83,7 @@ public final class SocketResponder: Sendable {
     func get() -> String {
         let snapshot = context.snapshot()
         return Report.getJSON(filters: context.filters, counters: snapshot.counters,
-                              capture: snapshot.capture ?? CaptureStatistics())
+                              capture: snapshot.capture)
     }
 
     func refresh() -> String {

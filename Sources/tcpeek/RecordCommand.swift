@@ -78,7 +78,10 @@ struct Record: ParsableCommand {
     @Flag(name: .customLong("json-summary"), help: "Also print the summary as the socket's GET JSON on standard output.")
     var jsonSummary = false
 
-    @Option(help: "History database (default: /var/lib/tcpeek/tcpeek.db as root, else $XDG_DATA_HOME/tcpeek/tcpeek.db).")
+    @Flag(name: .customLong("json-lines"), help: "Write each closed attempt as one JSON object per line on standard output (the sessions table's columns).")
+    var jsonLines = false
+
+    @Option(help: "History database (live default: /var/lib/tcpeek/tcpeek.db as root, else $XDG_DATA_HOME/tcpeek/tcpeek.db; a file read records only with --db).")
     var db: String?
 
     @Flag(name: .customLong("no-db"), help: "Do not record history.")
@@ -90,11 +93,11 @@ struct Record: ParsableCommand {
     @Option(name: .customLong("batch-ms"), help: "Milliseconds between database transactions at most.")
     var batchMilliseconds: Int = 500
 
-    @Option(name: .customLong("retention-days"), help: "Days of sessions to keep.")
-    var retentionDays: Double = 30
+    @Option(name: .customLong("retention-days"), help: "Days of sessions to keep, counted back from now; 0 keeps them forever (live default: 30; a file read prunes only when this is given).")
+    var retentionDays: Double?
 
-    @Option(name: .customLong("rollup-retention-days"), help: "Days of per-minute rollups to keep.")
-    var rollupRetentionDays: Double = 400
+    @Option(name: .customLong("rollup-retention-days"), help: "Days of per-minute and hourly rollups to keep; 0 keeps them forever (live default: 400; a file read prunes only when this is given).")
+    var rollupRetentionDays: Double?
 
     @Flag(name: [.customShort("v"), .long], help: "Print the version and libpcap's, then exit.")
     var version = false
@@ -121,12 +124,16 @@ struct Record: ParsableCommand {
         if noDB, db != nil { throw ValidationError("--db and --no-db exclude each other") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, not \(batchSize)") }
         guard batchMilliseconds > 0 else { throw ValidationError("--batch-ms must be positive, not \(batchMilliseconds)") }
-        guard retentionDays > 0, rollupRetentionDays > 0 else {
-            throw ValidationError("--retention-days and --rollup-retention-days must be positive")
+        for (flag, days) in [("--retention-days", retentionDays), ("--rollup-retention-days", rollupRetentionDays)] {
+            if let days, !(days >= 0 && days.isFinite) {
+                throw ValidationError("\(flag) must be a number of days, 0 to keep everything, not \(days)")
+            }
         }
+        if db?.isEmpty == true { throw ValidationError("--db needs a file path") }
     }
 
     func run() throws {
+        StandardStream.ignoreBrokenPipes()
         if version {
             print("tcpeek \(TCPeekVersion.current)")
             print(PcapHandle.libraryVersion)
@@ -177,7 +184,10 @@ struct Record: ParsableCommand {
         }
         // The database is opened before privileges are dropped.
         var database: HistoryDatabase?
-        if !noDB {
+        if file != nil, db == nil, !noDB {
+            // A capture from elsewhere never mixes into the host's live history.
+            Terminal.status("note: a file read is not recorded unless you name a database: add --db FILE to keep its history")
+        } else if !noDB {
             do {
                 let path = db ?? HistoryDatabase.defaultPath
                 database = try HistoryDatabase.openForRecording(path: path) { from, to in
@@ -202,8 +212,8 @@ struct Record: ParsableCommand {
             var recorderOptions = RecorderOptions()
             recorderOptions.batchSize = batchSize
             recorderOptions.batchInterval = batchMilliseconds
-            recorderOptions.retentionDays = retentionDays
-            recorderOptions.rollupRetentionDays = rollupRetentionDays
+            recorderOptions.retentionDays = Self.retention(retentionDays, live: 30, isFile: file != nil)
+            recorderOptions.rollupRetentionDays = Self.retention(rollupRetentionDays, live: 400, isFile: file != nil)
             let run = RunInfo(
                 startedAt: startedAt.seconds, sourceKind: file == nil ? "interface" : "file",
                 source: handle.source.name, filters: filterSet.counting, host: metricsOptions.host,
@@ -242,15 +252,29 @@ struct Record: ParsableCommand {
                 Terminal.error(error.description)
                 throw ExitCode(1)
             }
-        } else if Privileges.isRoot {
+        } else if Privileges.isRoot, file == nil {
             Terminal.status(Privileges.rootNotice)
         }
         let printerQueue = SessionQueue()
-        let queues = [printerQueue] + (recorder.map { [$0.queue] } ?? []) + servers.compactMap(\.feed)
+        let jsonQueue = jsonLines ? SessionQueue() : nil
+        let queues = [printerQueue] + (jsonQueue.map { [$0] } ?? []) + (recorder.map { [$0.queue] } ?? [])
+            + servers.compactMap(\.feed)
         let loop = CaptureLoop(handle: handle, options: tracking, queues: queues, logger: logger)
         loopBox.loop = loop
-        let printer = LivePrinter(queue: printerQueue, quiet: quiet)
-        printer.start()
+        var printers = [SessionPrinter.liveLines(queue: printerQueue, quiet: quiet)]
+        if let jsonQueue {
+            let names = filterSet.counting.map(\.name)
+            printers.append(SessionPrinter(
+                queue: jsonQueue, name: "tcpeek-json-lines", stream: .output,
+                line: { SessionJSON.line($0, filterNames: names) },
+                streamClosed: {
+                    // `tcpeek record --json-lines | head`: stop as on Ctrl-C,
+                    // so every closed attempt is still recorded.
+                    Terminal.status("notice: standard output was closed; stopping")
+                    loop.requestStop()
+                }))
+        }
+        for printer in printers { printer.start() }
         let signals = StopSignals { loop.requestStop() }
         let progress = file.flatMap { FileProgress.make(for: $0, loop: loop) }
         progress?.start()
@@ -265,7 +289,7 @@ struct Record: ParsableCommand {
         }
         signals.cancel()
         progress?.stop()
-        printer.wait()
+        for printer in printers { printer.wait() }
         let snapshot = loop.snapshot
         if case .readError(_, 0, _)? = failure {
             // Nothing could be read at all: the file is unusable, not a capture
@@ -299,8 +323,8 @@ struct Record: ParsableCommand {
         Terminal.write("\n" + Report.summary(filters: filterSet.counting, counters: snapshot.counters, context: context) + "\n")
         if jsonSummary {
             let json = Report.getJSON(filters: filterSet.counting, counters: snapshot.counters,
-                                      capture: snapshot.capture ?? CaptureStatistics())
-            FileHandle.standardOutput.write(Data((json + "\n").utf8))
+                                      capture: snapshot.capture)
+            StandardStream.output.write(json + "\n")
         }
         stayOptions.waitIfAsked(servers: servers)
         for server in servers { server.stop() }
@@ -313,6 +337,15 @@ struct Record: ParsableCommand {
             throw ExitCode(1)
         }
         if let recorder, recorder.notRecorded > 0 { throw ExitCode(1) }
+    }
+}
+
+extension Record {
+    /// The days a recorder keeps, or nil to keep everything: a file read is
+    /// analysis and prunes nothing unless asked; 0 means forever.
+    static func retention(_ given: Double?, live: Double, isFile: Bool) -> Double? {
+        guard let days = given ?? (isFile ? nil : live), days > 0 else { return nil }
+        return days
     }
 }
 

@@ -34,6 +34,9 @@ struct TCPeek: ParsableCommand {
                 """)
             return
         }
+        if let first = arguments.first, let problem = unknownWord(first) {
+            exit(withError: ValidationError(problem))
+        }
         var command: any ParsableCommand
         do {
             command = try parseAsRoot(arguments)
@@ -45,6 +48,20 @@ struct TCPeek: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+extension TCPeek {
+    /// A first bare word that is neither a subcommand nor a filter (every
+    /// filter holds ':' and '@'): without this it would be parsed as a
+    /// filter of the default subcommand and refused as one.
+    static func unknownWord(_ word: String) -> String? {
+        let subcommands = configuration.subcommands.map { $0._commandName } + ["help"]
+        guard !word.hasPrefix("-"), !word.contains(":"), !word.contains("@"), !subcommands.contains(word) else {
+            return nil
+        }
+        return "unknown subcommand or filter '\(word)'; the subcommands are \(subcommands.joined(separator: ", "))"
+            + " (record is the default), and a filter reads NAME:RX|TX|ANY@ADDR:PORT (see 'tcpeek record --help')"
     }
 }
 

@@ -9,22 +9,23 @@ enum Terminal {
     /// Whether a progress bar occupies the last line of the terminal.
     static let hasProgressLine = Mutex(false)
 
-    static func write(_ text: String) {
+    @discardableResult
+    static func write(_ text: String) -> Bool {
         lock.withLock { _ in
             // Live lines overwrite the progress bar, which is redrawn next tick.
             let prefix = hasProgressLine.withLock { $0 } ? "\r\u{1B}[K" : ""
-            FileHandle.standardError.write(Data((prefix + text).utf8))
+            return StandardStream.error.write(prefix + text)
         }
     }
 
     static func drawProgress(_ line: String) {
-        lock.withLock { _ in FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
+        lock.withLock { _ in _ = StandardStream.error.write("\r\u{1B}[K" + line) }
     }
 
     static func clearProgress() {
         lock.withLock { _ in
             hasProgressLine.withLock { $0 = false }
-            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            StandardStream.error.write("\r\u{1B}[K")
         }
     }
 

@@ -90,6 +90,15 @@ struct ReportTests {
         #expect(Report.hostText(ip("192.0.2.1")) == "192.0.2.1")
     }
 
+    @Test("TIME(s) is rounded to the millisecond, not truncated", arguments: [
+        (Int64(1640), "   0.002"), (1499, "   0.001"), (500, "   0.001"), (499, "   0.000"), (999_600, "   1.000"),
+    ])
+    func roundedTime(_ microseconds: Int64, _ column: String) {
+        var timed = session("192.0.2.1", 1, "192.0.2.2", 2, at: UTC.time(2024, 1, 2, 3, 4, 5), milliseconds: 0, .success)
+        timed.duration = Timestamp.Duration(microseconds: microseconds)
+        #expect(Report.liveLine(timed).hasPrefix(column + " | 24-01-02 03:04:05.000 |"), "\(Report.liveLine(timed))")
+    }
+
     @Test("long durations keep their digits")
     func longDuration() {
         let line = Report.liveLine(session("192.0.2.1", 1, "192.0.2.2", 2, at: UTC.time(1999, 12, 31, 23, 59, 59),

@@ -79,7 +79,7 @@ struct SocketStatusTests {
         let get = try await socketAskAsync(server.path, "GET")
         let current = capture.current
         #expect(get == Report.getJSON(filters: capture.filters, counters: current.counters,
-                                      capture: current.capture ?? CaptureStatistics()) + "\n")
+                                      capture: current.capture) + "\n")
         #expect(!get.contains("evicted"))
 
         // STATUS takes no argument, like GET.
