@@ -25,6 +25,10 @@ public struct SocketFile: Sendable {
         /// The user the recorder drops to (`-u`): a folder created here is
         /// given to it, so that it can remove the socket file on exit.
         public var owner: (uid: uid_t, gid: gid_t)?
+        /// Set for a folder in a place every user may write (`/tmp`, the
+        /// fallback without `XDG_RUNTIME_DIR`): the folder must be this
+        /// user's own and writable by no one else, as ssh-agent requires.
+        public var privateFolderOwner: uid_t?
 
         public init(mode: mode_t = 0o660, group: gid_t? = nil, owner: (uid: uid_t, gid: gid_t)? = nil) {
             self.mode = mode
@@ -34,12 +38,20 @@ public struct SocketFile: Sendable {
 
         public static func == (a: Access, b: Access) -> Bool {
             a.mode == b.mode && a.group == b.group && a.owner?.uid == b.owner?.uid && a.owner?.gid == b.owner?.gid
+                && a.privateFolderOwner == b.privateFolderOwner
         }
     }
 
     /// The default socket path (`TCPeekIdentity.defaultSocketPath`, shared with tcpeekstat).
     public static func defaultPath(euid: uid_t = geteuid(), environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         TCPeekIdentity.defaultSocketPath(euid: euid, runtimeDirectory: environment["XDG_RUNTIME_DIR"])
+    }
+
+    /// Whether the default path is the fallback in `/tmp`, which every user
+    /// may write (no `XDG_RUNTIME_DIR`).
+    public static func defaultIsSharedTemporary(euid: uid_t = geteuid(), environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        TCPeekIdentity.defaultSocketPath(euid: euid, runtimeDirectory: environment["XDG_RUNTIME_DIR"])
+            == TCPeekIdentity.defaultSocketPath(euid: euid, runtimeDirectory: nil) && euid != 0
     }
 
     /// The longest path a UNIX socket address holds (`sun_path` less its NUL).
@@ -61,7 +73,11 @@ public struct SocketFile: Sendable {
             throw SocketServerError("socket path '\(path)' is \(path.utf8.count) bytes long; a UNIX socket path holds at most \(maximumPathLength): choose a shorter one with -U")
         }
         let folder = PathText.folder(of: path)
-        if !folder.isEmpty { try createFolder(folder, access: access) }
+        if let owner = access.privateFolderOwner {
+            try requirePrivateFolder(folder, owner: owner)
+        } else if !folder.isEmpty {
+            try createFolder(folder, access: access)
+        }
 
         let lockPath = path + ".lock"
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -140,6 +156,29 @@ public struct SocketFile: Sendable {
         case ECONNREFUSED: return .refused
         case EAGAIN, EINPROGRESS: return .listening(pid: nil)  // a full backlog: alive
         default: return .failed(String(cString: strerror(errno)))
+        }
+    }
+
+    /// Creates `folder` (mode 0700) or checks that it is `owner`'s alone: a
+    /// real folder, not a link, that no other user may write. Otherwise a
+    /// folder someone else made in `/tmp` would let them replace the socket.
+    public static func requirePrivateFolder(_ folder: String, owner: uid_t) throws(SocketServerError) {
+        if mkdir(folder, 0o700) != 0, errno != EEXIST {
+            throw SocketServerError("cannot create the socket folder '\(folder)': \(String(cString: strerror(errno))); set XDG_RUNTIME_DIR or choose a path with -U")
+        }
+        var status = stat()
+        guard lstat(folder, &status) == 0 else {
+            throw SocketServerError("cannot inspect the socket folder '\(folder)': \(String(cString: strerror(errno)))")
+        }
+        let advice = "another user could replace the socket in it: remove it, set XDG_RUNTIME_DIR, or choose a path with -U"
+        guard status.st_mode & S_IFMT == S_IFDIR else {
+            throw SocketServerError("the socket folder '\(folder)' is not a folder (a link or a file); \(advice)")
+        }
+        guard status.st_uid == owner else {
+            throw SocketServerError("the socket folder '\(folder)' belongs to uid \(status.st_uid), not to this user (uid \(owner)); \(advice)")
+        }
+        guard status.st_mode & 0o022 == 0 else {
+            throw SocketServerError("the socket folder '\(folder)' is writable by others (mode \(String(status.st_mode & 0o777, radix: 8))); \(advice)")
         }
     }
 

@@ -42,8 +42,13 @@ public final class HistoryDatabase: Sendable {
     /// migrates the database for recording. `willUpgrade` is told before a
     /// database of an earlier schema version is brought to this one, which
     /// can take a while (see Schema/).
+    ///
+    /// `readerGroup` (`--db-group`) is given the file, its -wal and -shm
+    /// files and its folder, with read access only, so that its members can
+    /// query the history.
     public static func openForRecording(
-        path: String, busyTimeout: TimeInterval = 5, willUpgrade: (_ from: Int, _ to: Int) -> Void = { _, _ in }
+        path: String, readerGroup: gid_t? = nil, busyTimeout: TimeInterval = 5,
+        willUpgrade: (_ from: Int, _ to: Int) -> Void = { _, _ in }
     ) throws(StoreError) -> HistoryDatabase {
         _ = sqliteSetUp
         let folder = PathText.folder(of: path)
@@ -75,6 +80,10 @@ public final class HistoryDatabase: Sendable {
                     + " SQLite creates the -wal and -shm files beside the database")
             }
         }
+        // A newer or foreign database is refused before anything can write
+        // to it (opening the pool alone switches a file to WAL), and before
+        // the lock file is made beside it.
+        if !isNew { try inspect(path: path, busyTimeout: busyTimeout) }
         // Before anything is created or migrated: a second recorder
         // leaves the file exactly as the first one has it.
         let lock = try RecorderLock(databasePath: path)
@@ -104,24 +113,52 @@ public final class HistoryDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         do {
-            try checkHeader(path: path)
-            if !isNew {
-                // A newer or foreign database is refused before anything can
-                // write to it: opening the pool alone switches a file to WAL.
-                var inspection = Configuration()
-                inspection.readonly = true
-                inspection.busyMode = .timeout(busyTimeout)
-                inspection.label = "tcpeek.history.check"
-                let queue = try DatabaseQueue(path: path, configuration: inspection)
-                _ = try queue.read { db in try Schema.check(db, path: path) }
-                try queue.close()
-            }
+            if let readerGroup { try grant(path: path, folder: folder, to: readerGroup) }
             let pool = try DatabasePool(path: path, configuration: configuration)
             try pool.writeWithoutTransaction { db in try Schema.migrate(db, path: path, willUpgrade: willUpgrade) }
             return HistoryDatabase(path: path, writer: pool, reader: pool, recorderLock: lock)
         } catch {
             if isNew { removeIfUntouched(path) }
             throw StoreError.from(error, path: path)
+        }
+    }
+
+    /// Refuses, only reading it, a file that is not a tcpeek database this
+    /// build can record into.
+    private static func inspect(path: String, busyTimeout: TimeInterval) throws(StoreError) {
+        try checkHeader(path: path)
+        do {
+            var inspection = Configuration()
+            inspection.readonly = true
+            inspection.busyMode = .timeout(busyTimeout)
+            inspection.label = "tcpeek.history.check"
+            let queue = try DatabaseQueue(path: path, configuration: inspection)
+            _ = try queue.read { db in try Schema.check(db, path: path) }
+            try queue.close()
+        } catch {
+            throw StoreError.from(error, path: path)
+        }
+    }
+
+    /// Gives the database's group read access. SQLite creates the -wal and
+    /// -shm files with the database file's mode and owners, so they follow.
+    private static func grant(path: String, folder: String, to group: gid_t) throws(StoreError) {
+        for file in [path, path + "-wal", path + "-shm"] {
+            guard FileManager.default.fileExists(atPath: file) else { continue }
+            var status = stat()
+            guard stat(file, &status) == 0, chown(file, uid_t.max, group) == 0,
+                  chmod(file, (status.st_mode & 0o7777 & ~0o027) | 0o040) == 0 else {
+                throw .readOnly(path: path, detail: "cannot give '\(file)' to group \(group) (--db-group): \(String(cString: strerror(errno)))")
+            }
+        }
+        // The folder too, or its members could not reach the file.
+        var status = stat()
+        let folderPath = folder.isEmpty ? "." : folder
+        guard stat(folderPath, &status) == 0 else { return }
+        if status.st_uid == geteuid(), status.st_gid != group || status.st_mode & 0o050 != 0o050 {
+            guard chown(folderPath, uid_t.max, group) == 0, chmod(folderPath, (status.st_mode & 0o7777) | 0o050) == 0 else {
+                throw .readOnly(path: path, detail: "cannot give its folder '\(folderPath)' to group \(group) (--db-group): \(String(cString: strerror(errno)))")
+            }
         }
     }
 
@@ -185,7 +222,8 @@ public final class HistoryDatabase: Sendable {
             throw StoreError.newerSchema(path: path, found: version, known: Schema.latestVersion)
         }
         if version == 0 {
-            throw StoreError.notTCPeekDatabase(path: path, detail: "it has no tcpeek schema version")
+            throw try Schema.unversioned(db, path: path)
+                ?? StoreError.notTCPeekDatabase(path: path, detail: "it has no tcpeek schema version")
         }
         // Queries are written for the latest tables; upgrading is a
         // recorder's job (a reader may lack write access, and an older

@@ -25,7 +25,12 @@ public final class RecorderLock: Sendable {
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
-            let holder = Self.recordedPID(descriptor)
+            // The holder writes its pid just after taking the lock.
+            var holder = Self.recordedPID(descriptor)
+            for _ in 0..<20 where holder == nil {
+                usleep(5_000)
+                holder = Self.recordedPID(descriptor)
+            }
             Glibc.close(descriptor)
             if reason == EWOULDBLOCK { throw .otherRecorder(path: databasePath, pid: holder) }
             throw .readOnly(path: databasePath, detail: "cannot lock '\(path)': \(String(cString: strerror(reason)))")

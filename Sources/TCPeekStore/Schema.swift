@@ -51,14 +51,41 @@ public enum Schema {
         if version > latestVersion {
             throw StoreError.newerSchema(path: path, found: version, known: latestVersion)
         }
+        if version == 0, let refusal = try unversioned(db, path: path) { throw refusal }
         let tables = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"))
-        if version == 0, !tables.isEmpty {
-            throw StoreError.notTCPeekDatabase(path: path, detail: "it has tables (\(tables.sorted().prefix(5).joined(separator: ", "))) but no tcpeek schema version")
-        }
         if version > 0, !ownTables.isSubset(of: tables) {
             throw StoreError.notTCPeekDatabase(path: path, detail: "schema version \(version) but tables are missing")
         }
         return version
+    }
+
+    /// Why a file without a schema version cannot be used, or nil when it
+    /// is empty. tcpeek's tables without a version are a copy restored from
+    /// `sqlite3 .dump`, which does not keep `PRAGMA user_version`: the
+    /// error says how to give it back.
+    static func unversioned(_ db: Database, path: String) throws -> StoreError? {
+        let tables = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"))
+        if tables.isEmpty { return nil }
+        guard ownTables.isSubset(of: tables) else {
+            return .notTCPeekDatabase(path: path, detail: "it has tables (\(tables.sorted().prefix(5).joined(separator: ", "))) but no tcpeek schema version")
+        }
+        return .restoredWithoutVersion(path: path, matches: try definitions(db) == latestDefinitions(), latest: latestVersion)
+    }
+
+    /// Every table, index, view and trigger as SQLite keeps its SQL.
+    private static func definitions(_ db: Database) throws -> Set<String> {
+        try Set(String.fetchAll(db, sql: """
+            SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'
+            """))
+    }
+
+    /// The definitions of a database this tcpeek creates.
+    private static func latestDefinitions() throws -> Set<String> {
+        let scratch = try DatabaseQueue()
+        return try scratch.inDatabase { db in
+            for migration in migrations { try db.execute(sql: migration.sql) }
+            return try definitions(db)
+        }
     }
 
     /// The bucket of the handshake-time histogram holding `microseconds`

@@ -14,6 +14,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, detail: String)
     case cannotCreateFolder(path: String, detail: String)
     case notFound(path: String)
+    /// tcpeek's tables without `PRAGMA user_version`: restored from a dump.
+    case restoredWithoutVersion(path: String, matches: Bool, latest: Int)
     /// Something other than a regular file is at the path (a folder, a device).
     case notAFile(path: String, kind: String)
     /// Another process records into the database (one recorder per file).
@@ -44,6 +46,15 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             "cannot create the database folder '\(path)': \(detail); create it or choose another file with --db"
         case .notFound(let path):
             "no database at '\(path)'; record first with 'tcpeek record', or name the file with --db"
+        case .restoredWithoutVersion(let path, let matches, let latest):
+            "'\(path)' holds tcpeek's tables but no schema version (PRAGMA user_version is 0), as a copy restored from "
+                + "sqlite3's .dump is: .dump does not keep the version. "
+                + (matches
+                    ? "Its tables are exactly those of schema version \(latest): give the version back with "
+                        + "sqlite3 '\(path)' 'PRAGMA user_version = \(latest)'"
+                    : "Its tables match no schema version this tcpeek writes (\(latest)): restore it with the tcpeek that wrote it, "
+                        + "or set the version that tcpeek wrote with sqlite3 '\(path)' 'PRAGMA user_version = N'")
+                + ". Copies made with sqlite3's .backup or VACUUM INTO keep it (Schema/README.md). The file was left untouched"
         case .notAFile(let path, let kind):
             kind == "folder"
                 ? "'\(path)' is a folder, not a database file; name the file itself, e.g. --db \(PathText.join(path, "tcpeek.db"))"

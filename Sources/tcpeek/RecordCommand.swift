@@ -84,6 +84,9 @@ struct Record: ParsableCommand {
     @Option(help: "History database (live default: /var/lib/tcpeek/tcpeek.db as root, else $XDG_DATA_HOME/tcpeek/tcpeek.db; a file read records only with --db).")
     var db: String?
 
+    @Option(name: .customLong("db-group"), help: "Group (name or number) given read access to the history database and its folder, so that its members may query it.")
+    var dbGroup: String?
+
     @Flag(name: .customLong("no-db"), help: "Do not record history.")
     var noDB = false
 
@@ -121,7 +124,7 @@ struct Record: ParsableCommand {
         if icmp, noICMP { throw ValidationError("--icmp and --no-icmp exclude each other") }
         try stayOptions.validate(isFile: file != nil, servesSocket: socketOptions.socket != nil && !socketOptions.noSocket,
                                  servesMetrics: metricsOptions.listen != nil)
-        if noDB, db != nil { throw ValidationError("--db and --no-db exclude each other") }
+        if noDB, db != nil || dbGroup != nil { throw ValidationError("--no-db excludes --db and --db-group") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, not \(batchSize)") }
         guard batchMilliseconds > 0 else { throw ValidationError("--batch-ms must be positive, not \(batchMilliseconds)") }
         for (flag, days) in [("--retention-days", retentionDays), ("--rollup-retention-days", rollupRetentionDays)] {
@@ -190,12 +193,13 @@ struct Record: ParsableCommand {
         } else if !noDB {
             do {
                 let path = db ?? HistoryDatabase.defaultPath
-                database = try HistoryDatabase.openForRecording(path: path) { from, to in
+                let readers = try dbGroup.map { (name) throws(ValidationErrorText) in try GroupName.resolve(name, option: "--db-group") }
+                database = try HistoryDatabase.openForRecording(path: path, readerGroup: readers) { from, to in
                     Terminal.status("notice: upgrading the history in '\(path)' from schema version \(from) to \(to);"
                         + " a one-time rebuild, about a minute per 10 million recorded sessions")
                 }
             } catch {
-                Terminal.error(error.description)
+                Terminal.error("\(error)")
                 throw ExitCode(1)
             }
         }

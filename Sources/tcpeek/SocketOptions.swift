@@ -42,13 +42,12 @@ struct SocketOptions: ParsableArguments {
         guard socket != nil || isLive else { return nil }
         var options = SocketServer.Options(path: socket ?? SocketFile.defaultPath())
         options.access.mode = mode ?? 0o660
+        if socket == nil, SocketFile.defaultIsSharedTemporary() { options.access.privateFolderOwner = geteuid() }
         if let socketGroup {
-            if let gid = gid_t(socketGroup) {
-                options.access.group = gid
-            } else if let entry = getgrnam(socketGroup) {
-                options.access.group = entry.pointee.gr_gid
-            } else {
-                throw SocketServerError("--socket-group: no group named '\(socketGroup)' (see 'getent group')")
+            do {
+                options.access.group = try GroupName.resolve(socketGroup, option: "--socket-group")
+            } catch {
+                throw SocketServerError(error.description)
             }
         }
         if let user, let entry = getpwnam(user) {

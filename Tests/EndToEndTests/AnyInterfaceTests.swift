@@ -12,7 +12,10 @@ import Glibc
 import Musl
 #endif
 
-@Suite("tcpeek -i any with the kernel TCP stack", .serialized)
+// Nested in NamespaceCaptureTests, whose `.serialized` applies to nested
+// suites too: the lab's namespaces are named after the process.
+extension NamespaceCaptureTests {
+@Suite("tcpeek -i any with the kernel TCP stack")
 struct AnyInterfaceTests {
     /// Connects to each target in turn; prints one line per connect():
     /// `ok` or the errno name.
@@ -102,4 +105,5 @@ struct AnyInterfaceTests {
         #expect(summary.contains("\"failure\":{\"total\":4,\"timeout\":0,\"reject\":4,"), "and 4 rejects: \(summary)")
         passed = true
     }
+}
 }

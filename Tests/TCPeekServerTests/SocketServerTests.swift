@@ -419,5 +419,47 @@ struct SocketServerTests {
         #expect(SocketFile.defaultPath(euid: 0, environment: ["XDG_RUNTIME_DIR": "/run/user/0"]) == "/var/run/tcpeek/tcpeek.sock")
         #expect(SocketFile.defaultPath(euid: 1000, environment: ["XDG_RUNTIME_DIR": "/run/user/1000"]) == "/run/user/1000/tcpeek.sock")
         #expect(SocketFile.defaultPath(euid: 1000, environment: [:]) == "/tmp/tcpeek-1000/tcpeek.sock")
+        #expect(SocketFile.defaultIsSharedTemporary(euid: 1000, environment: [:]))
+        #expect(!SocketFile.defaultIsSharedTemporary(euid: 1000, environment: ["XDG_RUNTIME_DIR": "/run/user/1000"]))
+        #expect(!SocketFile.defaultIsSharedTemporary(euid: 0, environment: [:]))
+    }
+
+    @Test("the /tmp fallback folder must be the user's own and writable by no one else, as ssh-agent requires")
+    func privateFolder() throws {
+        var template = Array("/tmp/tcpeek-private-XXXXXX".utf8CString)
+        let base = try #require(mkdtemp(&template).map { String(cString: $0) })
+        defer { _ = try? FileManager.default.removeItem(atPath: base) }
+        let me = geteuid()
+        // Missing: created, mode 0700.
+        let fresh = base + "/fresh"
+        try SocketFile.requirePrivateFolder(fresh, owner: me)
+        var status = stat()
+        #expect(stat(fresh, &status) == 0 && status.st_mode & 0o777 == 0o700)
+        // Someone else's (here: owned by another uid than the one asked for).
+        #expect(throws: SocketServerError.self) { try SocketFile.requirePrivateFolder(fresh, owner: me &+ 1) }
+        do {
+            try SocketFile.requirePrivateFolder(fresh, owner: me &+ 1)
+        } catch {
+            #expect(error.description.contains("belongs to uid \(me), not to this user (uid \(me &+ 1))"), "\(error)")
+        }
+        // Mode 0777, as a hostile user would leave it.
+        let open = base + "/open"
+        mkdir(open, 0o777)
+        chmod(open, 0o777)
+        do {
+            try SocketFile.requirePrivateFolder(open, owner: me)
+            Issue.record("a folder writable by others was accepted")
+        } catch {
+            #expect(error.description.contains("is writable by others (mode 777)"), "\(error)")
+        }
+        // A link to a good folder is refused too.
+        let link = base + "/link"
+        symlink(fresh, link)
+        #expect(throws: SocketServerError.self) { try SocketFile.requirePrivateFolder(link, owner: me) }
+        // Preparing a socket there refuses before anything is created.
+        var access = SocketFile.Access()
+        access.privateFolderOwner = me
+        #expect(throws: SocketServerError.self) { _ = try SocketFile.prepare(path: open + "/tcpeek.sock", access: access) }
+        #expect(!FileManager.default.fileExists(atPath: open + "/tcpeek.sock.lock"))
     }
 }

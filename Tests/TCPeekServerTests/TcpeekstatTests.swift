@@ -185,8 +185,6 @@ struct TcpeekstatTests {
             FILTER  SUCCESS  DUPSYN  DUPS/A  FAILURE  TIMEOUT  REJECT  UNREACH  ABORT
             ALL          56       2       0       97       67      26        4      0
 
-            pcap: recv 0, drop 0, ifdrop 0
-
             """)
 
         let json = try await tcpeekstat(["-U", socket, "-j"], folder: folder)

@@ -77,7 +77,8 @@ struct BadDatabaseTests {
         }
         folder.makeMutable(locked)
         #expect(fileBytes(existing) == existingBefore)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: locked) == ["existing.db"])
+        // The lock file is the first recorder's, made before the folder was locked.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: locked).sorted() == ["existing.db", "existing.db.lock"])
     }
 
     @Test(arguments: ["random", "header-then-random", "truncated", "other-tool", "newer"])
@@ -174,6 +175,52 @@ func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     return (0..<count).map { _ in
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return UInt8(truncatingIfNeeded: state >> 33)
+    }
+}
+
+/// `sqlite3 .dump` keeps the tables and rows but not `PRAGMA user_version`:
+/// such a copy is recognised by its tables and the error says how to give
+/// the version back; `.backup` keeps it.
+@Suite("A database restored from sqlite3")
+struct RestoredDatabaseTests {
+    @Test func aDumpRestoreIsRecognisedAndTheHintWorks() async throws {
+        let folder = try TemporaryFolder("restored")
+        defer { folder.remove() }
+        let original = folder.file("history.db"), restored = folder.file("restored.db"), backup = folder.file("backup.db")
+        try await BadDatabaseTests.goodDatabase(original, in: folder)
+        let dump = try runTool("sqlite3", [original, ".dump"])
+        try #require(dump.status == 0, "\(dump)")
+        try dump.stdout.write(toFile: folder.file("dump.sql"), atomically: true, encoding: .utf8)
+        let loaded = try await run(["/bin/sh", "-c", "sqlite3 '\(restored)' < '\(folder.file("dump.sql"))'"], in: folder.path)
+        try #require(loaded.status == 0, "\(loaded)")
+        let before = try #require(fileBytes(restored))
+
+        let hint = "sqlite3 '\(restored)' 'PRAGMA user_version = \(Schema.latestVersion)'"
+        let asked = try await query(db: restored, in: folder.path, ["--since", "all"])
+        #expect(asked.status == 1, "\(asked)")
+        #expect(asked.stderr.contains("holds tcpeek's tables but no schema version"), "\(asked)")
+        #expect(asked.stderr.contains("Its tables are exactly those of schema version \(Schema.latestVersion)"), "\(asked)")
+        #expect(asked.stderr.contains(hint), "\(asked)")
+        let recording = try await record(BadDatabaseTests.gnutella, db: restored, in: folder.path)
+        #expect(recording.status == 1, "\(recording)")
+        #expect(recording.stderr.contains(hint), "\(recording)")
+        #expect(fileBytes(restored) == before, "left untouched")
+
+        // The hint, followed, makes it whole.
+        try #require(try runTool("sqlite3", [restored, "PRAGMA user_version = \(Schema.latestVersion)"]).status == 0)
+        let whole = try await query(db: restored, in: folder.path, ["--since", "all", "--format", "csv"])
+        let reference = try await query(db: original, in: folder.path, ["--since", "all", "--format", "csv"])
+        #expect(whole.status == 0, "\(whole)")
+        // The figures after FILTER, FROM, TO.
+        func figures(_ csv: String) -> [String] {
+            csv.split(separator: "\n").dropFirst().map { line in line.split(separator: ",").dropFirst(3).joined(separator: ",") }
+        }
+        #expect(figures(whole.stdout) == figures(reference.stdout), "the same figures as the original")
+        #expect(!figures(whole.stdout).isEmpty)
+
+        // `.backup` keeps the version: nothing to do.
+        try #require(try runTool("sqlite3", [original, ".backup '\(backup)'"]).status == 0)
+        #expect(try await query(db: backup, in: folder.path, ["--since", "all"]).status == 0)
     }
 }
 
