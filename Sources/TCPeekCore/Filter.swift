@@ -170,7 +170,8 @@ extension FilterRule: CustomStringConvertible {
 /// One filter expression: a named counting filter, or an exclusion when the
 /// name is empty.
 public struct Filter: Hashable, Sendable {
-    /// Letters, digits, `-`, `_` and `.`; empty for an exclusion filter.
+    /// Anything but `:`, `@` and control characters, as in the original
+    /// (`api/v2`, `c++#1`); empty for an exclusion filter.
     public var name: String
     public var direction: Direction
     /// The `ADDR:PORT` groups; the filter matches when any of them does.
@@ -233,19 +234,23 @@ extension Filter {
     }
 
     /// Why `name` cannot name a filter, or `nil` when it can.
+    ///
+    /// `:` and `@` end the name in an expression. Control characters would
+    /// break the one-line outputs (the summary, the metrics, `gmetric`), and
+    /// the history joins a session's filter names with U+001F.
     static func problem(withName name: Substring) -> String? {
+        if let control = name.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+            let code = String(control.value, radix: 16, uppercase: true)
+            return "the name contains the control character U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code); "
+                + "names may hold anything but ':', '@' and control characters"
+        }
+        if let bad = name.first(where: { $0 == ":" || $0 == "@" }) {
+            return "the name '\(name)' contains '\(bad)'; names may hold anything but ':', '@' and control characters"
+        }
         if name.count > maximumNameLength {
             return "the name '\(name)' is longer than \(maximumNameLength) characters"
         }
-        if let bad = name.first(where: { !isNameCharacter($0) }) {
-            return "the name '\(name)' contains '\(bad)'; names may use only letters, digits, '-', '_' and '.'"
-        }
         return nil
-    }
-
-    static func isNameCharacter(_ c: Character) -> Bool {
-        guard c.isASCII else { return false }
-        return c.isLetter || c.isNumber || c == "-" || c == "_" || c == "."
     }
 }
 

@@ -89,18 +89,23 @@ public struct FilterSet: Sendable {
     ///
     /// `hasLocalNotion`: whether "this host" is known (a live interface, or
     /// `--local-addr`); it chooses the built-in filters and the warnings.
-    /// Throws for two counting filters with the same name (ignoring case,
-    /// built-in names included), a name a filter could not have been
-    /// parsed with, or more than 64 counting filters.
+    /// A filter written again under the same name with the same direction
+    /// and groups (`RX:RX@*:*`, which the original's README shows) is the
+    /// one already there, counted once. Throws for two different counting
+    /// filters with the same name (ignoring case, built-in names included),
+    /// a name a filter could not have been parsed with, or more than 64
+    /// counting filters.
     public init(filters: [Filter], hasLocalNotion: Bool) throws(FilterParseError) {
         var counting = Self.builtInFilters(hasLocalNotion: hasLocalNotion)
         var exclusions: [Filter] = []
         var owners: [String: Filter] = [:]
         for filter in counting { owners[filter.name.lowercased()] = filter }
+        var kept: [Filter] = []
 
         for filter in filters {
             if filter.isExclusion {
                 exclusions.append(filter)
+                kept.append(filter)
                 continue
             }
             let namePart = Self.namePart(of: filter)
@@ -108,6 +113,9 @@ public struct FilterSet: Sendable {
                 throw FilterParseError(expression: filter.expression, part: namePart, reason: problem)
             }
             if let owner = owners[filter.name.lowercased()] {
+                if owner.name == filter.name, owner.direction == filter.direction, owner.rules == filter.rules {
+                    continue
+                }
                 let builtIn = counting.firstIndex(of: owner).map { $0 < (hasLocalNotion ? 2 : 1) } ?? false
                 throw FilterParseError(
                     expression: filter.expression, part: namePart,
@@ -122,6 +130,7 @@ public struct FilterSet: Sendable {
             }
             owners[filter.name.lowercased()] = filter
             counting.append(filter)
+            kept.append(filter)
         }
 
         var rules: [CompiledRule] = []
@@ -147,7 +156,7 @@ public struct FilterSet: Sendable {
         self.needsDirection = (counting + exclusions).contains { $0.direction != .any }
         self.counting = counting
         self.exclusions = exclusions
-        self.warnings = Self.warnings(user: filters, hasLocalNotion: hasLocalNotion)
+        self.warnings = Self.warnings(user: kept, hasLocalNotion: hasLocalNotion)
     }
 
     /// The counting filters an attempt belongs to, or an empty mask when an

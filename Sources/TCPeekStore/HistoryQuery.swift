@@ -238,7 +238,8 @@ public enum HistoryQuery {
         public var outcome: String
         public var dupSYN: Int
         public var dupSYNACK: Int
-        public var filters: String
+        /// The filters that counted the session, in bit order.
+        public var filters: [String]
     }
 
     /// Sessions newest first, every condition a bound parameter.
@@ -263,7 +264,7 @@ public enum HistoryQuery {
         let sql = """
             SELECT s.started_at, s.duration, s.client_addr, s.client_port, s.server_addr, s.server_port, s.direction,
                    s.outcome, s.dup_syn, s.dup_synack,
-                   (SELECT group_concat(filter, ',') FROM run_filters f WHERE \(Schema.sessionCountedByFilter)) AS filters
+                   (SELECT group_concat(filter, char(31)) FROM run_filters f WHERE \(Schema.sessionCountedByFilter)) AS filters
             FROM sessions s WHERE \(conditions.joined(separator: " AND "))
             ORDER BY s.started_at DESC LIMIT ?
             """
@@ -273,7 +274,9 @@ public enum HistoryQuery {
                     startedAt: row["started_at"], duration: row["duration"], client: row["client_addr"],
                     clientPort: row["client_port"], server: row["server_addr"], serverPort: row["server_port"],
                     direction: row["direction"], outcome: row["outcome"], dupSYN: row["dup_syn"],
-                    dupSYNACK: row["dup_synack"], filters: row["filters"] ?? "")
+                    // U+001F, a control character, cannot be in a filter's name.
+                    dupSYNACK: row["dup_synack"],
+                    filters: ((row["filters"] as String?) ?? "").split(separator: "\u{1F}").map(String.init))
             }
         }
     }

@@ -45,14 +45,14 @@ enum QueryOutput {
                     + "\"server\":\(Report.jsonString(row.server)),\"server_port\":\(row.serverPort),"
                     + "\"direction\":\(row.direction.map(Report.jsonString) ?? "null"),\"outcome\":\"\(row.outcome)\","
                     + "\"dupsyn\":\(row.dupSYN),\"dupsynack\":\(row.dupSYNACK),"
-                    + "\"filters\":[\(row.filters.split(separator: ",").map { Report.jsonString(String($0)) }.joined(separator: ","))]}"
+                    + "\"filters\":[\(row.filters.map(Report.jsonString).joined(separator: ","))]}"
             }.joined(separator: ",") + "]\n"
         case .csv:
             var lines = ["started_at,duration_ms,client,client_port,server,server_port,direction,outcome,dupsyn,dupsynack,filters"]
             for row in rows {
                 lines.append([HistoryJSON.isoTime(row.startedAt), HistoryJSON.number(row.duration * 1000), row.client,
                               "\(row.clientPort)", row.server, "\(row.serverPort)", row.direction ?? "", row.outcome,
-                              "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters].map(csvField).joined(separator: ","))
+                              "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")].map(csvField).joined(separator: ","))
             }
             return lines.joined(separator: "\n") + "\n"
         case .table:
@@ -60,7 +60,7 @@ enum QueryOutput {
             for row in rows {
                 table.append([tableTime(row.startedAt), tableNumber(row.duration * 1000),
                               endpoint(row.client, row.clientPort), endpoint(row.server, row.serverPort),
-                              row.direction ?? "-", row.outcome, "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters])
+                              row.direction ?? "-", row.outcome, "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")])
             }
             return render(table, leftAligned: [0, 2, 3, 4, 5, 8])
         }

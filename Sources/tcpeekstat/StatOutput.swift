@@ -1,8 +1,47 @@
 import Foundation
 
-/// The readable tables of tcpeekstat.
+/// The readable outputs of tcpeekstat.
 enum StatOutput {
-    /// `GET`: one row per filter, then libpcap's figures.
+    /// `GET` in the original tcpeekstat's block layout, its default: a block
+    /// per filter, then libpcap's figures, each item as `%-10s %10s`.
+    ///
+    /// The original (a Python 2 script) printed the keys of tcpeek's JSON in
+    /// the order of Python 2.7's dictionaries, not the document's; scripts
+    /// that read the blocks by position saw that order, so it is kept here,
+    /// one list per section. Keys a newer tcpeek adds follow, sorted.
+    static func blocks(_ counts: StatAnswer.Counts) -> String {
+        var lines = ["====== TCPEEK SUMMARY ======"]
+        func block(_ name: String, _ sections: [(name: String, items: [String: UInt64], order: [String])]) {
+            lines += ["----------------------------", " " + name, "----------------------------"]
+            for section in sections {
+                lines.append(" " + section.name)
+                let known = section.order.filter { section.items[$0] != nil }
+                let others = section.items.keys.filter { !section.order.contains($0) }.sorted()
+                for item in known + others {
+                    let value = String(section.items[item] ?? 0)
+                    lines.append("     " + padRight(item, 10) + " " + padLeft(value, 10))
+                }
+            }
+        }
+        for filter in counts.filters {
+            block(filter.name, [("failure", filter.failure, python2Order.failure), ("success", filter.success, python2Order.success)])
+        }
+        if let pcap = counts.pcap {
+            block("pcap", [("stats", pcap, python2Order.stats)])
+        }
+        lines.append("============================")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Where Python 2.7 put these keys (checked with its interpreter on
+    /// tcpeek's answers; its string hash and 8-slot tables fix the order).
+    static let python2Order = (
+        failure: ["unreach", "total", "abort", "timeout", "reject"],
+        success: ["total", "dupsyn", "dupsynack"],
+        stats: ["ifdrop", "drop", "recv"]
+    )
+
+    /// `GET` with `--table`: one row per filter, then libpcap's figures.
     static func counts(_ counts: StatAnswer.Counts) -> String {
         var table = [["FILTER", "SUCCESS", "DUPSYN", "DUPS/A", "FAILURE", "TIMEOUT", "REJECT", "UNREACH", "ABORT"]]
         for filter in counts.filters {
@@ -54,6 +93,16 @@ enum StatOutput {
     }
 
     private static func text(_ value: UInt64?) -> String { value.map(String.init) ?? "-" }
+
+    /// Python's `%-Ns`.
+    private static func padRight(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    /// Python's `%Ns`.
+    private static func padLeft(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
 
     private static func milliseconds(_ value: Double??) -> String {
         guard let value, let value else { return "-" }

@@ -9,7 +9,8 @@ struct TCPeekStat: ParsableCommand {
         commandName: "tcpeekstat",
         abstract: "Show the figures of a running tcpeek, or feed them to Ganglia.",
         discussion: """
-            Without options: the totals per filter since tcpeek started (GET).
+            Without options: the totals per filter since tcpeek started (GET), in the
+            original tcpeekstat's layout, a block per filter; --table: one row per filter.
             --status: the capture's state (STATUS): attempts still open, evicted because
             the table was full (--max-pending), malformed packets, sessions not recorded,
             libpcap's statistics.
@@ -18,6 +19,7 @@ struct TCPeekStat: ParsableCommand {
 
             Examples:
               tcpeekstat
+              tcpeekstat --table
               tcpeekstat -j
               tcpeekstat -w 5m
               tcpeekstat --status
@@ -32,7 +34,10 @@ struct TCPeekStat: ParsableCommand {
     @Flag(name: [.customShort("j"), .long], help: "Print tcpeek's JSON answer.")
     var json = false
 
-    @Flag(name: [.customShort("g"), .long], help: "Send REFRESH and report reject, timeout, dupsyn and dupsynack per filter with gmetric.")
+    @Flag(help: "Print the totals as a table, one row per filter, instead of the original's blocks.")
+    var table = false
+
+    @Flag(name: [.customShort("g"), .long], help: "Send REFRESH and report reject, timeout, dupsyn and dupsynack per filter with gmetric, printing each gmetric command.")
     var gmetric = false
 
     @Option(name: .customLong("gmetric-path"), help: "The gmetric program.")
@@ -67,6 +72,9 @@ struct TCPeekStat: ParsableCommand {
         }
         if status, gmetric || window != nil || since != nil || until != nil {
             throw ValidationError("--status excludes -g/--gmetric, -w/--window, --since and --until")
+        }
+        if table, json || gmetric || status {
+            throw ValidationError("--table excludes -j/--json, -g/--gmetric and --status")
         }
         if window != nil, since != nil || until != nil {
             throw ValidationError("-w/--window excludes --since and --until")
@@ -122,7 +130,8 @@ struct TCPeekStat: ParsableCommand {
                 }
                 print(text.trimmingCharacters(in: .whitespacesAndNewlines))
             } else if request == "GET" {
-                print(StatOutput.counts(try StatAnswer.counts(answer, path: client.path)), terminator: "")
+                let counts = try StatAnswer.counts(answer, path: client.path)
+                print(table ? StatOutput.counts(counts) : StatOutput.blocks(counts), terminator: "")
             } else {
                 print(StatOutput.aggregates(try StatAnswer.aggregates(answer, path: client.path)), terminator: "")
             }

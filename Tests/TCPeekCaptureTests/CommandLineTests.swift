@@ -108,6 +108,25 @@ struct CommandLineTests {
             + "\n")
     }
 
+    @Test("the built-in filters written out as the original's README shows them are accepted and counted once; names with '/', '+', '#'")
+    func originalsFilterHabits() async throws {
+        let path = TestPaths.capture("zeek__pop3-pop3.pcap")
+        let result = try await runTCPeek(["-q", "-r", path, "--local-addr", "192.168.0.4", "--json-summary",
+                                          "RX:RX@*:*", "TX:TX@%:%", "pop/3+#1:TX@*:110"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let tx = #"{"success":{"total":5,"dupsyn":1,"dupsynack":0},"failure":{"total":6,"timeout":0,"reject":6,"unreach":0,"abort":0}}"#
+        #expect(result.stdout == #"[{"RX":{"success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0}}},"#
+            + #"{"TX":\#(tx)},{"pop/3+#1":\#(tx)},"#
+            + #"{"pcap":{"stats":{"recv":0,"drop":0,"ifdrop":0}}}]"# + "\n")
+        #expect(result.stderr.components(separatedBy: "\n TX\n").count == 2, "one TX block in the summary: \(result.stderr)")
+
+        // Another definition under a built-in name is still a mistake.
+        let other = try await runTCPeek(["-q", "-r", path, "--local-addr", "192.168.0.4", "RX:RX@*:80"])
+        #expect(other.status == 2)
+        #expect(other.stderr.contains("filter 'RX:RX@*:80': the name 'RX' is already used by the built-in filter 'RX:RX@*:*'"),
+                "stderr: \(other.stderr)")
+    }
+
     @Test("-c 2 skips the SYN with a bad TCP checksum")
     func checksumOption() async throws {
         let path = TestPaths.capture("zeek__chksums-ip6-tcp-bad-chksum.pcap")

@@ -69,6 +69,13 @@ private func names(_ set: FilterSet, _ mask: FilterMask) -> [String] {
         // Names.
         Valid(expression: "my-web_1.v2:RX@*:65535", name: "my-web_1.v2", direction: .rx,
               rules: [FilterRule(address: .any, ports: .list([65535]))]),
+        // Any name without ':' or '@' (the original took them): '/', '+', '#', spaces, quotes, any script.
+        Valid(expression: "api/v2:RX@*:80", name: "api/v2", direction: .rx, rules: [FilterRule(address: .any, ports: .list([80]))]),
+        Valid(expression: "c++#1:TX@*:443", name: "c++#1", direction: .tx, rules: [FilterRule(address: .any, ports: .list([443]))]),
+        Valid(expression: "we b:RX@*:80", name: "we b", direction: .rx, rules: [FilterRule(address: .any, ports: .list([80]))]),
+        Valid(expression: #"web's "x"\:RX@*:80"#, name: #"web's "x"\"#, direction: .rx,
+              rules: [FilterRule(address: .any, ports: .list([80]))]),
+        Valid(expression: "wéb:RX@*:80", name: "wéb", direction: .rx, rules: [FilterRule(address: .any, ports: .list([80]))]),
         // Prefixes: host bits are masked.
         Valid(expression: "n:RX@198.51.100.77/24:1", name: "n", direction: .rx,
               rules: [FilterRule(address: net("198.51.100.0", 24), ports: .list([1]))]),
@@ -135,9 +142,10 @@ private func names(_ set: FilterSet, _ mask: FilterMask) -> [String] {
         Invalid(expression: "web:Rx@*:80", reason: "unknown direction 'Rx'; use RX, TX or ANY", part: "Rx"),
         Invalid(expression: "web:@*:80", reason: "missing direction before '@'; use RX, TX or ANY", part: ""),
         Invalid(expression: "web:RX@", reason: "missing address and port after '@'; write ADDR:PORT, e.g. '*:80'", part: ""),
-        Invalid(expression: "we b:RX@*:80", reason: "the name 'we b' contains ' '; names may use only letters, digits, '-', '_' and '.'", part: "we b"),
-        Invalid(expression: "web's:RX@*:80", reason: "the name 'web's' contains '''; names may use only letters, digits, '-', '_' and '.'", part: "web's"),
-        Invalid(expression: "wéb:RX@*:80", reason: "the name 'wéb' contains 'é'; names may use only letters, digits, '-', '_' and '.'", part: "wéb"),
+        Invalid(expression: "we\tb:RX@*:80", reason: "the name contains the control character U+0009; names may hold anything but ':', '@' and control characters", part: "we\tb"),
+        Invalid(expression: "a\nb:RX@*:80", reason: "the name contains the control character U+000A; names may hold anything but ':', '@' and control characters", part: "a\nb"),
+        Invalid(expression: "a\u{7F}:RX@*:80", reason: "the name contains the control character U+007F; names may hold anything but ':', '@' and control characters", part: "a\u{7F}"),
+        Invalid(expression: "a@b:RX@*:80", reason: "missing ':' after the name; write NAME:DIR@ADDR:PORT, e.g. 'web:RX@*:80:443' (an empty name, as in ':RX@*:22', makes an exclusion)", part: "a"),
         Invalid(expression: String(repeating: "a", count: 65) + ":RX@*:80", reason: "the name '\(String(repeating: "a", count: 65))' is longer than 64 characters", part: String(repeating: "a", count: 65)),
         Invalid(expression: "a:RX@*:80,,*:81", reason: "empty address group (a ',' with nothing before or after it)", part: ""),
         Invalid(expression: "a:RX@*:80,", reason: "empty address group (a ',' with nothing before or after it)", part: ""),
@@ -527,6 +535,37 @@ private func names(_ set: FilterSet, _ mask: FilterMask) -> [String] {
         _ = try FilterSet(filters: [try Filter.parse("ALL:ANY@*:80")], hasLocalNotion: true)
         // Any number of exclusions, all with the empty name.
         _ = try filterSet([":RX@*:22", ":TX@*:22"])
+    }
+
+    /// The original's README names `RX:RX@*:*` and `TX:TX@*:*`; scripts
+    /// write them out. They are the built-in filters, counted once.
+    @Test func writtenOutBuiltInFiltersAreTheBuiltInOnes() throws {
+        let set = try filterSet(["RX:RX@*:*", "TX:TX@%:%", "web:RX@*:80"])
+        #expect(set.counting.map(\.name) == ["RX", "TX", "web"])
+        #expect(set.counting[0].expression == "RX:RX@*:*")
+        let incoming = set.match(client: ip("203.0.113.5"), server: Self.here, serverPort: 80, local: Self.local)
+        #expect(names(set, incoming) == ["RX", "web"])
+        let outgoing = set.match(client: Self.here, server: ip("203.0.113.5"), serverPort: 80, local: Self.local)
+        #expect(names(set, outgoing) == ["TX"])
+        #expect(set.warnings.isEmpty)
+        // Reading a file without a notion of this host, ALL is the built-in one.
+        #expect(try filterSet(["ALL:ANY@*:*"], local: false).counting.map(\.name) == ["ALL"])
+        // A filter of the user's written twice alike is one filter too.
+        let twice = try filterSet(["web:RX@*:80:443", "web:RX@%:80:443"], local: false)
+        #expect(twice.counting.map(\.name) == ["ALL", "web"])
+        #expect(twice.warnings.count == 1)
+        // Another definition under a built-in name is still refused, as is
+        // the built-in definition under a name differing only in case.
+        #expect {
+            try filterSet(["RX:RX@*:80"])
+        } throws: { error in
+            (error as? FilterParseError)?.reason == "the name 'RX' is already used by the built-in filter 'RX:RX@*:*'; give each filter its own name (names are compared ignoring case)"
+        }
+        #expect {
+            try filterSet(["rx:RX@*:*"])
+        } throws: { error in
+            (error as? FilterParseError)?.reason == "the name 'rx' is already used by the built-in filter 'RX:RX@*:*'; give each filter its own name (names are compared ignoring case)"
+        }
     }
 
     @Test func atMost64CountingFilters() throws {

@@ -169,7 +169,7 @@ struct SocketLiveTests {
         #expect((queried.last?["failure"] as? [String: Int])?["reject"] == 23)
 
         // tcpeekstat sees the same.
-        let table = try await socketRun([SocketTestPaths.tcpeekstat, "-U", socket], folder: folder)
+        let table = try await socketRun([SocketTestPaths.tcpeekstat, "-U", socket, "--table"], folder: folder)
         #expect(table.status == 0)
         #expect(table.stdout.contains("\nweb          45       0       0        0        0       0        0      0\n"), "\(table.stdout)")
         let stat = try await socketRun([SocketTestPaths.tcpeekstat, "-U", socket, "-w", "5m", "-j"], folder: folder)

@@ -179,7 +179,37 @@ struct TcpeekstatTests {
         let (tcpeek, socket, _) = try await socketStayingRecorder(socketGnutella, folder: folder)
         defer { tcpeek.stop() }
 
-        let table = try await tcpeekstat(["-U", socket], folder: folder)
+        // The original tcpeekstat's layout, byte for byte: what its Python 2
+        // script printed for this GET answer (keys in Python 2.7's order).
+        let blocks = try await tcpeekstat(["-U", socket], folder: folder)
+        #expect(blocks.status == 0, "\(blocks.stderr)")
+        #expect(blocks.stdout == """
+            ====== TCPEEK SUMMARY ======
+            ----------------------------
+             ALL
+            ----------------------------
+             failure
+                 unreach             4
+                 total              97
+                 abort               0
+                 timeout            67
+                 reject             26
+             success
+                 total              56
+                 dupsyn              2
+                 dupsynack           0
+            ----------------------------
+             pcap
+            ----------------------------
+             stats
+                 ifdrop              0
+                 drop                0
+                 recv                0
+            ============================
+
+            """)
+
+        let table = try await tcpeekstat(["-U", socket, "--table"], folder: folder)
         #expect(table.status == 0, "\(table.stderr)")
         #expect(table.stdout == """
             FILTER  SUCCESS  DUPSYN  DUPS/A  FAILURE  TIMEOUT  REJECT  UNREACH  ABORT
@@ -226,6 +256,15 @@ struct TcpeekstatTests {
 
         let feed = try await tcpeekstat(["-U", socket, "-g", "--gmetric-conf", gmond.configuration], folder: folder)
         #expect(feed.status == 0, "\(feed.stderr)")
+        // Each command echoed before it runs, in the original's order.
+        let gmetric = try #require(SocketTestPaths.tool("gmetric"))
+        #expect(feed.stdout == """
+            \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_failure_timeout -v 67 -t uint32
+            \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_failure_reject -v 30 -t uint32
+            \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_success_dupsyn -v 2 -t uint32
+            \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_success_dupsynack -v 0 -t uint32
+
+            """)
         let expected = ["tcpeek_ALL_failure_reject": "30", "tcpeek_ALL_failure_timeout": "67",
                         "tcpeek_ALL_success_dupsyn": "2", "tcpeek_ALL_success_dupsynack": "0"]
         var metrics: [String: String] = [:]
@@ -251,6 +290,64 @@ struct TcpeekstatTests {
         let missing = try await tcpeekstat(["-U", socket, "-g", "--gmetric-path", folder.file("no-gmetric")], folder: folder)
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("--gmetric-path: '\(folder.file("no-gmetric"))' is not an executable file"))
+    }
+
+    /// The original took any name before the first ':'; scripts use names
+    /// such as `api/v2` or `c++#1`. Every place a name goes keeps it whole.
+    @Test("a filter named with '/', '+', '#', ',', a space and quotes: socket, tcpeekstat, gmetric, metrics, history")
+    func filterNamesWithAnyCharacter() async throws {
+        let folder = try SocketTempFolder()
+        let name = #"api/v2+#1, "x"\"#
+        let escaped = #"api/v2+#1, \"x\"\\"#  // in JSON and in Prometheus label values alike
+        let port = try metricsFreePort()
+        let socket = folder.file("tcpeek.sock"), database = folder.file("tcpeek.db")
+        let tcpeek = try SocketChild([SocketTestPaths.tcpeek, "record", "-r", SocketTestPaths.capture(socketGnutella), "-q",
+                                      "-U", socket, "--db", database, "--stay", "--metrics-listen", "127.0.0.1:\(port)",
+                                      "\(name):ANY@*:*"], folder: folder, name: "tcpeek")
+        defer { tcpeek.stop() }
+        let ready = await tcpeek.wait(timeout: 30) { $0.stderr.contains("serving the socket \(socket) and metrics") }
+        try #require(ready, "\(tcpeek.transcript)")
+
+        let get = try await socketAskAsync(socket, "GET")
+        #expect(get.contains(#"{"\#(escaped)":{"success":{"total":56,"dupsyn":2,"dupsynack":0},"#), "\(get)")
+        let filters = try await socketAskAsync(socket, "FILTERS")
+        #expect(filters.contains(#"{"name":"\#(escaped)","direction":"ANY""#), "\(filters)")
+
+        let blocks = try await tcpeekstat(["-U", socket], folder: folder)
+        #expect(blocks.status == 0, "\(blocks.stderr)")
+        #expect(blocks.stdout.contains("----------------------------\n \(name)\n----------------------------\n failure\n"))
+        let window = try await tcpeekstat(["-U", socket, "-w", "1h"], folder: folder)
+        #expect(window.stdout.split(separator: "\n").contains { $0.hasPrefix(name + "  1969-12-31T23:10:01Z") }, "\(window.stdout)")
+
+        let query = try await socketAskAsync(socket, #"QUERY {"since":"all","filter":"\#(escaped)"}"#)
+        let rows = try #require(try socketJSON(query) as? [[String: Any]], "\(query)")
+        #expect(rows.count == 1 && rows.first?["filter"] as? String == name)
+        #expect((rows.first?["success"] as? [String: Int])?["total"] == 56)
+
+        let metrics = try metricsHTTP(port: port, path: "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains(#"filter="\#(escaped)""#), "\(metrics.body)")
+
+        let history = try await socketRun([SocketTestPaths.tcpeek, "query", "--db", database, "--since", "all",
+                                           "--filter", name, "--format", "json"], folder: folder)
+        #expect(history.status == 0, "\(history.stderr)")
+        #expect(history.stdout.contains(#""filter":"\#(escaped)""#) && history.stdout.contains(#""total":56"#), "\(history.stdout)")
+        let sessions = try await socketRun([SocketTestPaths.tcpeek, "query", "--db", database, "--since", "all", "--sessions",
+                                            "--limit", "1", "--filter", name, "--format", "json"], folder: folder)
+        #expect(sessions.stdout.contains(#""filters":["ALL","\#(escaped)"]"#), "\(sessions.stdout)")
+
+        // gmetric gets the name as one word; the echo quotes it for a shell.
+        let fake = folder.file("gmetric")
+        try "#!/bin/sh\nprintf '%s|' \"$@\" >> \(folder.file("gmetric.calls"))\necho >> \(folder.file("gmetric.calls"))\n"
+            .write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        let feed = try await tcpeekstat(["-U", socket, "-g", "--gmetric-path", fake], folder: folder)
+        #expect(feed.status == 0, "\(feed.stderr)")
+        let echoed = feed.stdout.split(separator: "\n").map(String.init)
+        #expect(echoed.count == 8)
+        #expect(echoed.dropFirst(4).first == #"\#(fake) -n 'tcpeek_api/v2+#1, "x"\_failure_timeout' -v 67 -t uint32"#)
+        let calls = try String(contentsOfFile: folder.file("gmetric.calls"), encoding: .utf8).split(separator: "\n")
+        #expect(calls.dropFirst(4).first == #"-n|tcpeek_api/v2+#1, "x"\_failure_timeout|-v|67|-t|uint32|"#)
     }
 
     @Test("no tcpeek to ask: a clear message naming the path, exit status 1")
@@ -289,7 +386,8 @@ struct TcpeekstatTests {
     func flags() async throws {
         let folder = try SocketTempFolder()
         for arguments in [["-g", "-j"], ["-g", "-w", "5m"], ["-w", "5m", "--since", "1h"], ["--until", "1h"],
-                          ["--gmetric-conf", "/etc/ganglia/gmond.conf"], ["-w", "5 minutes"]] {
+                          ["--gmetric-conf", "/etc/ganglia/gmond.conf"], ["-w", "5 minutes"], ["--table", "-j"],
+                          ["--table", "-g"], ["--table", "--status"]] {
             let result = try await tcpeekstat(arguments, folder: folder)
             #expect(result.status == 64, "\(arguments): \(result.stderr)")
         }
@@ -301,7 +399,7 @@ struct TcpeekstatTests {
         #expect(help.status == 0)
         #expect(help.stdout.replacingOccurrences(of: "\n                          ", with: " ")
             .contains("-U, --socket <socket>   tcpeek's socket (default: \(SocketFile.defaultPath()))."), "\(help.stdout)")
-        for flag in ["-j, --json", "-g, --gmetric", "--gmetric-path <gmetric-path>", "--gmetric-conf <gmetric-conf>",
+        for flag in ["-j, --json", "--table", "-g, --gmetric", "--gmetric-path <gmetric-path>", "--gmetric-conf <gmetric-conf>",
                      "-w, --window <window>", "--since <since>", "--until <until>", "-v, --version", "-h, --help"] {
             #expect(help.stdout.contains(flag), "\(flag)")
         }
