@@ -198,13 +198,6 @@ struct TcpeekstatTests {
                  total              56
                  dupsyn              2
                  dupsynack           0
-            ----------------------------
-             pcap
-            ----------------------------
-             stats
-                 ifdrop              0
-                 drop                0
-                 recv                0
             ============================
 
             """)

@@ -111,7 +111,12 @@ struct OneRecorderTests {
             _ = try HistoryDatabase.openForRecording(path: db)
         }
         first.close()
-        let second = try HistoryDatabase.openForRecording(path: db)
-        second.close()
+        // A child that another test of this process is spawning holds a copy
+        // of every descriptor until its exec: give the lock a moment.
+        var second: HistoryDatabase?
+        for attempt in 0..<50 where second == nil {
+            do { second = try HistoryDatabase.openForRecording(path: db) } catch where attempt < 49 { usleep(20_000) }
+        }
+        second?.close()
     }
 }
