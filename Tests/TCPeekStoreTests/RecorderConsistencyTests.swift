@@ -156,7 +156,7 @@ struct RecorderConsistencyTests {
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions WHERE started_at < 1000") == 0, "1970 sessions kept")
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions WHERE started_at > 1704067199") == 200)
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM session_filters WHERE session_id NOT IN (SELECT id FROM sessions)") == 0)
-            #expect(try Int.fetchOne(db, sql: "SELECT sum(success + failure) FROM rollups_minute WHERE minute < 1000") == 153,
+            #expect(try Int.fetchOne(db, sql: "SELECT sum(success + failure) FROM rollups_minute WHERE minute < 1000") == 139,
                     "the rollups of pruned sessions are kept")
         }
     }
