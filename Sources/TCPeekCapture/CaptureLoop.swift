@@ -86,6 +86,7 @@ public final class CaptureLoop: @unchecked Sendable {
     /// Captures until the end of the file or `requestStop()`. At the end of
     /// a file every attempt still open is closed as `timeout`; a stopped live
     /// capture leaves them open (counted in the snapshot, not as failures).
+    /// Either way a failure still settling is final with its verdict.
     public func run() throws(CaptureError) -> CaptureEnd {
         defer { for queue in queues { queue.close() } }
         switch handle.source {
@@ -95,7 +96,7 @@ public final class CaptureLoop: @unchecked Sendable {
             // The end of the file, or of its valid part (a truncated or
             // damaged file): nothing will answer the attempts still open.
             // Hand off as it goes: a million open attempts must not pile up.
-            state.path.tracker.closeAllAsTimeout { [collector, queues] session in
+            state.path.tracker.closeAll { [collector, queues] session in
                 collector.take(session)
                 if collector.pendingCount >= SessionCollector.batchSize {
                     let batch = collector.drain()
@@ -107,6 +108,9 @@ public final class CaptureLoop: @unchecked Sendable {
             return .endOfFile
         case .live(let interface):
             try captureLive(interface: interface)
+            // A failure still settling (a client may have retried it) is
+            // decided: its verdict stands. Attempts still open stay open.
+            state.path.tracker.settleAll { [collector] in collector.take($0) }
             flush(waitWhenFull: false)
             return .stopped
         }

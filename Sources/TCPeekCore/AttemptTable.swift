@@ -76,11 +76,20 @@ struct Attempt {
     var state: HandshakeState
     var hasOtherServerISN: Bool
     var direction: Direction?
+    /// The failure that decided the attempt while it settles (SPEC §1: the
+    /// client may still retry the same SYN); nil while it is open.
+    var pendingVerdict: Outcome? = nil
+    /// What decided a pending `unreach`.
+    var icmpType: UInt8 = 0
+    var icmpCode: UInt8 = 0
+    /// Packet time of the segment or ICMP error behind `pendingVerdict`.
+    var decidedAt: Timestamp = .zero
 }
 
-/// An open-addressing hash table of attempts with an intrusive list ordered
-/// by last activity, giving O(1) lookup, insertion, removal, expiry and
-/// eviction of the oldest. Storage grows by doubling and is reused through a
+/// An open-addressing hash table of attempts with two intrusive lists, open
+/// attempts ordered by last activity and settling failures ordered by the
+/// time they were decided, giving O(1) lookup, insertion, removal, expiry
+/// and eviction of the oldest. Storage grows by doubling and is reused through a
 /// free list, so steady-state operation never allocates.
 ///
 /// Capture thread only: not thread-safe.
@@ -95,10 +104,26 @@ final class AttemptTable {
     /// non-matching entries without touching their slots (a cache miss each).
     private var buckets: UnsafeMutablePointer<UInt64>
     private var bucketMask: Int
+    /// Open and settling attempts.
     private(set) var count = 0
-    /// Oldest and newest by last activity.
-    private(set) var oldest: Int32 = -1
-    private var newest: Int32 = -1
+    /// Open attempts, oldest and newest by last activity.
+    private var open = SlotList()
+    /// Settling attempts (a pending verdict), oldest and newest by the time
+    /// they were decided: with one settling window for all, oldest settles first.
+    private var settling = SlotList()
+    private(set) var settlingCount = 0
+
+    /// The open attempt with the oldest activity; -1 when none.
+    var oldest: Int32 { open.oldest }
+    /// The attempt decided longest ago that is still settling; -1 when none.
+    var oldestSettling: Int32 { settling.oldest }
+
+    /// The two ends of an intrusive list threaded through the slots'
+    /// `previous` and `next`: a slot is on one list at a time.
+    private struct SlotList {
+        var oldest: Int32 = -1
+        var newest: Int32 = -1
+    }
 
     private static let emptyBucket = UInt64.max
 
@@ -204,12 +229,10 @@ final class AttemptTable {
     func insert(flowHash: UInt64, _ attempt: Attempt) -> Int32 {
         var attempt = attempt
         attempt.hash = UInt32(truncatingIfNeeded: flowHash)
+        attempt.pendingVerdict = nil
         let slot = takeFreeSlot()
-        attempt.previous = newest
-        attempt.next = -1
         (slots + Int(slot)).initialize(to: attempt)
-        if newest >= 0 { slots[Int(newest)].next = slot } else { oldest = slot }
-        newest = slot
+        append(slot, to: &open)
         var bucket = Int(attempt.hash) & bucketMask
         while buckets[bucket] != Self.emptyBucket { bucket = (bucket + 1) & bucketMask }
         buckets[bucket] = Self.entry(hash: attempt.hash, slot: slot)
@@ -221,16 +244,37 @@ final class AttemptTable {
     @inline(__always)
     func touch(_ slot: Int32, at time: Timestamp) {
         slots[Int(slot)].lastSeen = time
-        guard slot != newest else { return }
-        unlink(slot)
-        slots[Int(slot)].previous = newest
-        slots[Int(slot)].next = -1
-        if newest >= 0 { slots[Int(newest)].next = slot } else { oldest = slot }
-        newest = slot
+        guard slot != open.newest else { return }
+        unlink(slot, from: &open)
+        append(slot, to: &open)
+    }
+
+    /// Moves an open attempt to the settling list with its verdict; `time`
+    /// (the tracker's clock) starts its settling window.
+    func beginSettling(_ slot: Int32, verdict: Outcome, at time: Timestamp) {
+        unlink(slot, from: &open)
+        slots[Int(slot)].pendingVerdict = verdict
+        slots[Int(slot)].lastSeen = time
+        append(slot, to: &settling)
+        settlingCount += 1
+    }
+
+    /// Moves a settling attempt back to the open attempts, as the newest.
+    func reopen(_ slot: Int32, at time: Timestamp) {
+        unlink(slot, from: &settling)
+        settlingCount -= 1
+        slots[Int(slot)].pendingVerdict = nil
+        slots[Int(slot)].lastSeen = time
+        append(slot, to: &open)
     }
 
     func remove(_ slot: Int32) {
-        unlink(slot)
+        if slots[Int(slot)].pendingVerdict == nil {
+            unlink(slot, from: &open)
+        } else {
+            unlink(slot, from: &settling)
+            settlingCount -= 1
+        }
         // Backward-shift deletion keeps every probe sequence unbroken; the
         // hashes in the buckets give each entry's home without its slot.
         let target = Self.entry(hash: slots[Int(slot)].hash, slot: slot)
@@ -256,10 +300,19 @@ final class AttemptTable {
         count -= 1
     }
 
-    private func unlink(_ slot: Int32) {
+    @inline(__always)
+    private func unlink(_ slot: Int32, from list: inout SlotList) {
         let previous = slots[Int(slot)].previous, next = slots[Int(slot)].next
-        if previous >= 0 { slots[Int(previous)].next = next } else { oldest = next }
-        if next >= 0 { slots[Int(next)].previous = previous } else { newest = previous }
+        if previous >= 0 { slots[Int(previous)].next = next } else { list.oldest = next }
+        if next >= 0 { slots[Int(next)].previous = previous } else { list.newest = previous }
+    }
+
+    @inline(__always)
+    private func append(_ slot: Int32, to list: inout SlotList) {
+        slots[Int(slot)].previous = list.newest
+        slots[Int(slot)].next = -1
+        if list.newest >= 0 { slots[Int(list.newest)].next = slot } else { list.oldest = slot }
+        list.newest = slot
     }
 
     private func takeFreeSlot() -> Int32 {
@@ -302,15 +355,16 @@ final class AttemptTable {
         highWater = 0
         freeHead = -1
         count = 0
-        oldest = -1
-        newest = -1
+        settlingCount = 0
+        open = SlotList()
+        settling = SlotList()
     }
 
-    /// Every live slot from oldest to newest (tests and diagnostics; allocates).
+    /// Every open slot from oldest to newest (tests and diagnostics; allocates).
     func slotsOldestFirst() -> [Int32] {
         var result: [Int32] = []
         result.reserveCapacity(count)
-        var slot = oldest
+        var slot = open.oldest
         while slot >= 0 {
             result.append(slot)
             slot = slots[Int(slot)].next

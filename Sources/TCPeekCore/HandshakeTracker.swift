@@ -20,6 +20,12 @@ public struct TrackerStatistics: Sendable, Equatable {
 /// Capture thread only.
 public struct HandshakeTracker {
     public let timeout: Timestamp.Duration
+    /// How long a reject, abort or unreach settles before it is final: a
+    /// SYN repeating the attempt's ISN within it is the client retrying the
+    /// same connect() (SPEC §1). Windows retries twice, 0.5 s apart, after a
+    /// RST; Linux re-sends its SYN at the first retransmission, 1 s after a
+    /// failure it could not act on at once.
+    public let retryWindow: Timestamp.Duration
     public let maxPending: Int
     public let filters: FilterSet
     public var localAddresses: LocalAddresses
@@ -31,21 +37,28 @@ public struct HandshakeTracker {
     private let recentSuccesses: RecentSuccesses
 
     public init(filters: FilterSet, localAddresses: LocalAddresses = .none,
-                timeout: Timestamp.Duration = .seconds(60), maxPending: Int = 1_000_000) {
+                timeout: Timestamp.Duration = .seconds(60), retryWindow: Timestamp.Duration = .seconds(3),
+                maxPending: Int = 1_000_000) {
         self.filters = filters
         self.localAddresses = localAddresses
         self.timeout = timeout
+        self.retryWindow = retryWindow
         self.maxPending = max(1, maxPending)
         self.table = AttemptTable(initialCapacity: min(self.maxPending, 4096))
         self.recentSuccesses = RecentSuccesses(limit: self.maxPending)
     }
 
-    /// Open attempts plus recent successes remembered for duplicate
-    /// detection. Reads the whole table of successes: tests and diagnostics.
+    /// Open and settling attempts plus recent successes remembered for
+    /// duplicate detection. Reads the whole table of successes: tests and
+    /// diagnostics.
     public var trackedCount: Int { table.count + recentSuccesses.count(at: now) }
 
     /// Attempts still undecided.
-    public var openCount: Int { table.count }
+    public var openCount: Int { table.count - table.settlingCount }
+
+    /// Attempts decided as a failure whose verdict is not final yet: the
+    /// client may still retry them (`retryWindow`).
+    public var settlingCount: Int { table.settlingCount }
 
     // MARK: Time
 
@@ -60,27 +73,36 @@ public struct HandshakeTracker {
         if now >= nextDeadline { closeDue(closing: sink) }
     }
 
+    /// Hands over what fell due, earliest deadline first: failures whose
+    /// settling window passed, open attempts whose timeout did. Each list is
+    /// ordered by its deadline, so only their heads are looked at.
     private mutating func closeDue(closing sink: (Session) -> Void) {
-        while table.oldest >= 0 {
-            let slot = table.oldest
-            let attempt = table[slot]
-            guard attempt.lastSeen + timeout <= now else {
-                nextDeadline = attempt.lastSeen + timeout
+        while true {
+            let timingOut = table.oldest, settled = table.oldestSettling
+            // Nothing open: the next attempt's deadline is at least a timeout away.
+            let timeoutDeadline = timingOut >= 0 ? table[timingOut].lastSeen + timeout : now + timeout
+            let settleDeadline = settled >= 0 ? table[settled].lastSeen + retryWindow : Timestamp(microseconds: .max)
+            if settleDeadline <= now && settleDeadline <= timeoutDeadline {
+                settle(settled, closing: sink)
+            } else if timingOut >= 0 && timeoutDeadline <= now {
+                let attempt = table[timingOut]
+                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+                table.remove(timingOut)
+            } else {
+                nextDeadline = min(timeoutDeadline, settleDeadline)
                 return
             }
-            sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
-            table.remove(slot)
         }
-        // Nothing open: the next attempt's deadline is at least a timeout away.
-        nextDeadline = now + timeout
     }
 
     /// No entry of the table falls due before this.
     private var nextDeadline: Timestamp = .zero
 
-    /// Closes every open attempt as `timeout`: the end of a capture file,
-    /// where nothing will ever answer them.
-    public mutating func closeAllAsTimeout(closing sink: (Session) -> Void) {
+    /// The end of a capture file, where nothing will ever answer: every
+    /// settling failure stands (`settleAll`), every open attempt is closed
+    /// as `timeout`.
+    public mutating func closeAll(closing sink: (Session) -> Void) {
+        settleAll(closing: sink)
         var slot = table.oldest
         while slot >= 0 {
             let attempt = table[slot]
@@ -89,6 +111,12 @@ public struct HandshakeTracker {
         }
         table.removeAll()
         recentSuccesses.removeAll()
+    }
+
+    /// Makes every pending failure final, oldest first: its verdict stands
+    /// (the end of a file, or the shutdown of a live capture).
+    public mutating func settleAll(closing sink: (Session) -> Void) {
+        while table.oldestSettling >= 0 { settle(table.oldestSettling, closing: sink) }
     }
 
     // MARK: Packets
@@ -175,6 +203,11 @@ public struct HandshakeTracker {
         }
         let attempt = table[slot]
         let fromClient = segment.source == attempt.key.client && segment.sourcePort == attempt.key.clientPort
+        if attempt.pendingVerdict != nil {
+            handleWhileSettling(segment, slot: slot, fromClient: fromClient, at: time, flowHash: flowHash,
+                                closing: sink)
+            return
+        }
         let flags = segment.flags.intersection(TCPFlags.control)
         if flags.contains(.rst) {
             // A plausible RST decides the attempt; any other fits no attempt
@@ -208,18 +241,17 @@ public struct HandshakeTracker {
             return
         }
         let attempt = table[slot]
-        // Only an answer to this attempt's own SYN decides it.
-        guard attempt.key.client == message.quotedSource,
+        // Only an answer to this attempt's own SYN decides it, once.
+        guard attempt.pendingVerdict == nil,
+              attempt.key.client == message.quotedSource,
               attempt.key.clientPort == message.quotedSourcePort,
               message.quotedSequence == attempt.clientISN else {
             statistics.ignoredUnreachable &+= 1
             return
         }
-        var closed = session(attempt, outcome: .unreach, duration: elapsed(attempt, until: time))
-        closed.icmpType = message.type
-        closed.icmpCode = message.code
-        sink(closed)
-        table.remove(slot)
+        table[slot].icmpType = message.type
+        table[slot].icmpCode = message.code
+        fail(slot, as: .unreach, at: time)
     }
 
     // MARK: Transitions
@@ -232,7 +264,15 @@ public struct HandshakeTracker {
             statistics.unfilteredSYN &+= 1
             return
         }
-        if table.count >= maxPending { evictOldest(closing: sink) }
+        if table.count >= maxPending {
+            // A settling failure gives up its chance of a retry before an
+            // open attempt is cut short: its verdict is already known.
+            if table.oldestSettling >= 0 {
+                settle(table.oldestSettling, closing: sink)
+            } else {
+                evictOldest(closing: sink)
+            }
+        }
         _ = table.insert(flowHash: flowHash, Attempt(
             key: FlowKey(client: client, server: server, clientPort: segment.sourcePort,
                          serverPort: segment.destinationPort, vlan: segment.vlan),
@@ -390,8 +430,57 @@ public struct HandshakeTracker {
             statistics.ignoredRST &+= 1
             return
         }
-        sink(session(attempt, outcome: fromClient ? .abort : .reject, duration: elapsed(attempt, until: time)))
+        fail(slot, as: fromClient ? .abort : .reject, at: time)
+    }
+
+    // MARK: Settling failures
+
+    /// A reject, abort or unreach is not final yet: the client may retry
+    /// the same SYN within `retryWindow` (SPEC §1, one connect() is one
+    /// attempt). Handed over once the window passes (`closeDue`).
+    private mutating func fail(_ slot: Int32, as verdict: Outcome, at time: Timestamp) {
+        table[slot].decidedAt = time
+        table.beginSettling(slot, verdict: verdict, at: now)
+        if now + retryWindow < nextDeadline { nextDeadline = now + retryWindow }
+    }
+
+    /// A segment of a 4-tuple whose attempt failed and is settling. The
+    /// client's SYN with the same ISN retries the attempt, which goes on;
+    /// any other opening SYN is a new attempt, so the failure is final. The
+    /// rest belongs to no open attempt, as it would once the attempt is gone.
+    private mutating func handleWhileSettling(
+        _ segment: TCPSegment, slot: Int32, fromClient: Bool, at time: Timestamp, flowHash: UInt64,
+        closing sink: (Session) -> Void
+    ) {
+        guard segment.flags.isOpeningSYN else {
+            if segment.flags.contains(.rst) { statistics.ignoredRST &+= 1 }
+            return
+        }
+        if fromClient && segment.sequence == table[slot].clientISN {
+            table[slot].dupSYN &+= 1
+            table[slot].state = .synSent
+            table[slot].serverISN = 0
+            table[slot].otherServerISN = 0
+            table[slot].hasOtherServerISN = false
+            table[slot].serverSent = 0
+            table[slot].icmpType = 0
+            table[slot].icmpCode = 0
+            table.reopen(slot, at: now)
+            return
+        }
+        settle(slot, closing: sink)
+        openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink)
+    }
+
+    /// Hands over a settling failure with its verdict: it is final.
+    private mutating func settle(_ slot: Int32, closing sink: (Session) -> Void) {
+        let attempt = table[slot]
+        var closed = session(attempt, outcome: attempt.pendingVerdict ?? .timeout,
+                             duration: elapsed(attempt, until: attempt.decidedAt))
+        closed.icmpType = attempt.icmpType
+        closed.icmpCode = attempt.icmpCode
         table.remove(slot)
+        sink(closed)
     }
 
     /// An opening SYN for a flow with no open attempt: a late copy of a

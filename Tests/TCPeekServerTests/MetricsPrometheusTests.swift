@@ -57,7 +57,7 @@ struct MetricsPrometheusTests {
         let port = try #require(Self.metricsPort(inLog: recorder.stderr), "no metrics address logged:\n\(recorder.transcript)")
         let (filter, expected) = try Self.summaryFigures(recorder.stdout)
         #expect(filter == "ALL")
-        #expect(expected == ["success": 56, "reject": 26, "timeout": 67, "unreach": 4, "abort": 0])
+        #expect(expected == ["success": 56, "reject": 12, "timeout": 67, "unreach": 4, "abort": 0])
 
         // 2. promtool accepts the exposition as tcpeek serves it.
         let exposition = try metricsHTTP(port: port, path: "/metrics")

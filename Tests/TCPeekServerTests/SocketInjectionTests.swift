@@ -85,7 +85,7 @@ struct SocketInjectionTests {
         let (tcpeek, socket, database, summary) = try await Self.recorder(folder)
         defer { tcpeek.stop() }
         let before = try Self.state(database)
-        #expect(before.sessions == 153 && Set(before.names) == Set(Self.names))
+        #expect(before.sessions == 139 && Set(before.names) == Set(Self.names))
 
         let range = #""since":"all","until":"1971-01-01T00:00:00Z""#
         // Each name finds exactly its own row and figures.
@@ -170,7 +170,7 @@ struct SocketInjectionTests {
         let after = try Self.state(database)
         #expect(after.bytes == before.bytes, "the database file changed")
         #expect(after.wal == before.wal, "the -wal file changed")
-        #expect(after.sessions == 153 && after.names == before.names && after.all == before.all)
+        #expect(after.sessions == 139 && after.names == before.names && after.all == before.all)
         tcpeek.signal(SIGTERM)
         #expect(await tcpeek.waitForExit(timeout: 10) == 0, "\(tcpeek.transcript)")
     }

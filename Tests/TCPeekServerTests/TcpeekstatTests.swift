@@ -206,7 +206,7 @@ struct TcpeekstatTests {
         #expect(table.status == 0, "\(table.stderr)")
         #expect(table.stdout == """
             FILTER  SUCCESS  DUPSYN  DUPS/A  FAILURE  TIMEOUT  REJECT  UNREACH  ABORT
-            ALL          56       2       0       97       67      26        4      0
+            ALL          56       2       0       83       67      12        4      0
 
             """)
 
@@ -220,7 +220,7 @@ struct TcpeekstatTests {
         #expect(lines.count == 2)
         #expect(lines.first?.hasPrefix("FILTER  FROM                  TO                    SUCCESS") == true)
         let cells = lines.last?.split(separator: " ").map(String.init) ?? []
-        #expect(cells.prefix(11) == ["ALL", "1969-12-31T23:10:01Z", "1970-01-01T00:10:01Z", "56", "2", "0", "97", "67", "26", "4", "0"])
+        #expect(cells.prefix(11) == ["ALL", "1969-12-31T23:10:01Z", "1970-01-01T00:10:01Z", "56", "2", "0", "83", "67", "12", "4", "0"])
         #expect(cells.count == 14 && cells.suffix(3).allSatisfy { Double($0) != nil }, "\(cells)")
 
         let windowJSON = try await tcpeekstat(["-U", socket, "--json", "--window", "510s"], folder: folder)
@@ -229,7 +229,7 @@ struct TcpeekstatTests {
         let history = try await tcpeekstat(["-U", socket, "--since", "1970-01-01T00:00:00Z", "--until", "1970-01-01T01:00:00Z"],
                                            folder: folder)
         #expect(history.status == 0, "\(history.stderr)")
-        #expect(history.stdout.contains("ALL     1970-01-01T00:00:00Z  1970-01-01T01:00:00Z       56       2       0       97       67      26        4      0"),
+        #expect(history.stdout.contains("ALL     1970-01-01T00:00:00Z  1970-01-01T01:00:00Z       56       2       0       83       67      12        4      0"),
                 "\(history.stdout)")
         let historyJSON = try await tcpeekstat(["-U", socket, "-j", "--since", "all"], folder: folder)
         let rows = try #require(try socketJSON(historyJSON.stdout) as? [[String: Any]])
@@ -253,12 +253,12 @@ struct TcpeekstatTests {
         let gmetric = try #require(SocketTestPaths.tool("gmetric"))
         #expect(feed.stdout == """
             \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_failure_timeout -v 67 -t uint32
-            \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_failure_reject -v 30 -t uint32
+            \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_failure_reject -v 16 -t uint32
             \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_success_dupsyn -v 2 -t uint32
             \(gmetric) -c \(gmond.configuration) -n tcpeek_ALL_success_dupsynack -v 0 -t uint32
 
             """)
-        let expected = ["tcpeek_ALL_failure_reject": "30", "tcpeek_ALL_failure_timeout": "67",
+        let expected = ["tcpeek_ALL_failure_reject": "16", "tcpeek_ALL_failure_timeout": "67",
                         "tcpeek_ALL_success_dupsyn": "2", "tcpeek_ALL_success_dupsynack": "0"]
         var metrics: [String: String] = [:]
         for _ in 0..<100 {
@@ -267,7 +267,7 @@ struct TcpeekstatTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         for (name, value) in expected { #expect(metrics[name] == value, "\(name)") }
-        #expect(try gmond.xml().contains(#"<METRIC NAME="tcpeek_ALL_failure_reject" VAL="30" TYPE="uint32""#))
+        #expect(try gmond.xml().contains(#"<METRIC NAME="tcpeek_ALL_failure_reject" VAL="16" TYPE="uint32""#))
 
         // REFRESH moved on: a second feed reports zeros.
         let second = try await tcpeekstat(["-U", socket, "-g", "--gmetric-conf", gmond.configuration,

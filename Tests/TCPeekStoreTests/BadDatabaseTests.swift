@@ -44,7 +44,7 @@ struct BadDatabaseTests {
         #expect(fileBytes(path) == before)
         try inspect(path) { (db) throws in
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM runs") == 1)
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") == 153)
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") == 139)
             #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
         }
     }

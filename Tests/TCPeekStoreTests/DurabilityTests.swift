@@ -209,7 +209,7 @@ struct DurabilityTests {
                                      RecorderConsistencyTests.keepEverything)
         #expect(again.status == 0, "\(again)")
         try inspect(db) { (db) throws in
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") == rows + 153)
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") == rows + 139)
             #expect(try rollupInconsistencies(db).isEmpty)
         }
     }
