@@ -96,7 +96,7 @@ public struct FilterSet: Sendable {
         var counting = Self.builtInFilters(hasLocalNotion: hasLocalNotion)
         var exclusions: [Filter] = []
         var owners: [String: Filter] = [:]
-        for filter in counting { owners[filter.name.lowercased()] = filter }
+        for filter in counting { owners[Filter.nameKey(filter.name)] = filter }
 
         for filter in filters {
             if filter.isExclusion {
@@ -107,7 +107,7 @@ public struct FilterSet: Sendable {
             if let problem = Filter.problem(withName: filter.name[...]) {
                 throw FilterParseError(expression: filter.expression, part: namePart, reason: problem)
             }
-            if let owner = owners[filter.name.lowercased()] {
+            if let owner = owners[Filter.nameKey(filter.name)] {
                 let builtIn = counting.firstIndex(of: owner).map { $0 < (hasLocalNotion ? 2 : 1) } ?? false
                 throw FilterParseError(
                     expression: filter.expression, part: namePart,
@@ -120,7 +120,7 @@ public struct FilterSet: Sendable {
                     reason: "too many filters: at most \(Self.maximumCountingFilters) counting filters, "
                         + "the built-in \(hasLocalNotion ? "'RX' and 'TX'" : "'ALL'") included")
             }
-            owners[filter.name.lowercased()] = filter
+            owners[Filter.nameKey(filter.name)] = filter
             counting.append(filter)
         }
 
