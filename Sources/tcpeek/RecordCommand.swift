@@ -128,8 +128,7 @@ struct Record: ParsableCommand {
 
     func run() throws {
         if version {
-            print("tcpeek \(TCPeekVersion.current)")
-            print(PcapHandle.libraryVersion)
+            print(TCPeekVersion.banner)
             return
         }
         let level = LogLevelName.parse(loglevel) ?? .notice
