@@ -148,7 +148,7 @@ struct Query: ParsableCommand {
                 (foundNothing, data) = (rows.isEmpty, .sessions)
             } else if let top {
                 let rows = try HistoryQuery.top(database, kind: top, since: range.0, until: range.1, filters: chosen, limit: fetchLimit)
-                if rows.count > limit { truncation = "showing the \(limit) \(top.rawValue)s with the most failures; --limit N for more" }
+                if rows.count > limit { truncation = "showing the top \(limit) of the \(top.rawValue)s with failures; --limit N for more" }
                 output = QueryOutput.top(Array(rows.prefix(limit)), kind: top, format: format)
                 (foundNothing, data) = (rows.isEmpty, .sessions)
             } else {
