@@ -252,6 +252,13 @@ extension Filter {
         }
         return nil
     }
+
+    /// What two filter names are compared by: their case is ignored, when
+    /// `record` refuses two filters of one name and when `query --filter`
+    /// and the socket's `QUERY` look a name up (`all` is `ALL`).
+    public static func nameKey(_ name: String) -> String {
+        name.lowercased()
+    }
 }
 
 // MARK: - Errors

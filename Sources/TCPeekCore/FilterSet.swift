@@ -99,7 +99,7 @@ public struct FilterSet: Sendable {
         var counting = Self.builtInFilters(hasLocalNotion: hasLocalNotion)
         var exclusions: [Filter] = []
         var owners: [String: Filter] = [:]
-        for filter in counting { owners[filter.name.lowercased()] = filter }
+        for filter in counting { owners[Filter.nameKey(filter.name)] = filter }
         var kept: [Filter] = []
 
         for filter in filters {
@@ -112,7 +112,7 @@ public struct FilterSet: Sendable {
             if let problem = Filter.problem(withName: filter.name[...]) {
                 throw FilterParseError(expression: filter.expression, part: namePart, reason: problem)
             }
-            if let owner = owners[filter.name.lowercased()] {
+            if let owner = owners[Filter.nameKey(filter.name)] {
                 if owner.name == filter.name, owner.direction == filter.direction, owner.rules == filter.rules {
                     continue
                 }
@@ -128,7 +128,7 @@ public struct FilterSet: Sendable {
                     reason: "too many filters: at most \(Self.maximumCountingFilters) counting filters, "
                         + "the built-in \(hasLocalNotion ? "'RX' and 'TX'" : "'ALL'") included")
             }
-            owners[filter.name.lowercased()] = filter
+            owners[Filter.nameKey(filter.name)] = filter
             counting.append(filter)
             kept.append(filter)
         }

@@ -74,38 +74,10 @@ public struct LocalAddresses: Sendable, Equatable {
 
     /// Parses one value as a network (a single address is /32 or /128).
     public static func parseNetwork(_ text: String) throws(LocalAddressParseError) -> IPNetwork {
-        func failure(_ reason: String) -> LocalAddressParseError {
-            LocalAddressParseError(text: text, reason: reason)
-        }
-        var body = text[...]
-        var outer: (prefix: Substring, slash: Substring)?
-        if body.first == "[" {
-            guard let close = body.firstIndex(of: "]") else {
-                throw failure("unclosed bracket; write '[2001:db8::1]' or just '2001:db8::1'")
-            }
-            let after = body[body.index(after: close)...]
-            if !after.isEmpty {
-                guard after.first == "/" else { throw failure("unexpected '\(after)' after ']'") }
-                outer = (after.dropFirst(), after)
-            }
-            body = body[body.index(after: body.startIndex)..<close]
-        }
-        var (addressText, prefix, slash) = NetworkSyntax.splitPrefix(body)
-        if let outer {
-            if prefix != nil { throw failure("two prefixes; write the prefix once") }
-            (prefix, slash) = (outer.prefix, outer.slash)
-        }
-        if addressText.isEmpty {
-            throw failure("missing address; write an address such as 198.51.100.1 or a network such as 2001:db8::/64")
-        }
-        guard let address = IPAddress(String(addressText)) else {
-            throw failure("'\(addressText)' is not an IPv4 or IPv6 address")
-        }
         do {
-            return try NetworkSyntax.network(
-                address, prefix: prefix, slash: slash, mappedNotation: addressText.contains(":"))
+            return try IPNetwork(parsing: text)
         } catch {
-            throw failure(error.reason)
+            throw LocalAddressParseError(text: text, reason: error.reason)
         }
     }
 }

@@ -192,15 +192,16 @@ public final class SocketResponder: Sendable {
         guard until > since else { return Self.error("QUERY: 'until' must be after 'since'") }
         do throws(StoreError) {
             let database = try openDatabase()
+            var filters: [String]?
             if let requested = query.filters {
                 let known = try HistoryQuery.filterNames(in: database)
-                let unknown = requested.filter { !known.contains($0) }
-                if !unknown.isEmpty {
-                    return Self.error("QUERY: no filter named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in the database; "
-                        + (known.isEmpty ? "nothing is recorded yet" : "known filters: \(known.joined(separator: ", "))"))
+                do throws(HistoryQuery.UnknownFilterError) {
+                    filters = try HistoryQuery.filters(named: requested, known: known)
+                } catch {
+                    return Self.error("QUERY: \(error.description)")
                 }
             }
-            let rows = try HistoryQuery.aggregate(database, since: since, until: until, filters: query.filters, by: query.by)
+            let rows = try HistoryQuery.aggregate(database, since: since, until: until, filters: filters, by: query.by)
             guard rows.count <= Self.maximumQueryRows else {
                 return Self.error("QUERY: the answer would hold \(rows.count) rows (at most \(Self.maximumQueryRows)); "
                     + "narrow the range, name fewer filters or choose a larger 'by'")

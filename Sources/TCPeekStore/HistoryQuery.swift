@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 import TCPeekCore
 
 /// How `tcpeek query` groups time.
@@ -112,11 +113,7 @@ public enum HistoryQuery {
             }
             return lastWanted
         }
-        var firstData: Double?
         try database.read { db in
-            firstData = try Double.fetchOne(db, sql: """
-                SELECT min(t) FROM (SELECT min(minute) AS t FROM rollups_minute UNION ALL SELECT min(started_at) FROM sessions)
-                """)
             if fullEnd > fullStart {
                 // Whole hours from `rollups_hour` when the answer's buckets
                 // are whole hours too (a month is 720 rows a filter), the
@@ -194,24 +191,9 @@ public enum HistoryQuery {
         }
         histograms.flush()
         let histogramsByGroup = histograms.histograms
-        // Every requested filter gets every bucket of the range, zeros
-        // included, from the first recorded data on (`--since all` must not
-        // list empty buckets from 1970). A range with too many buckets for
-        // that lists those with data: never silently fewer.
-        var starts: [Double] = []
-        if let size = bucketing.seconds {
-            var start = (max(since, firstData ?? since) / size).rounded(.down) * size
-            if (until - start) / size <= 100_000 {
-                while start < until {
-                    starts.append(start)
-                    start += size
-                }
-            } else {
-                starts = Set(counters.keys.map(\.start)).union(histogramsByGroup.keys.map(\.start)).sorted()
-            }
-        } else {
-            starts = [since]
-        }
+        let starts = bucketing.seconds.map { size in
+            bucketStarts(holdingData: Set(counters.keys.map(\.start)).union(histogramsByGroup.keys.map(\.start)), size: size)
+        } ?? [since]
         var rows: [AggregateRow] = []
         for filter in filters {
             for start in starts {
@@ -224,6 +206,33 @@ public enum HistoryQuery {
             }
         }
         return rows
+    }
+
+    /// The longest run of empty buckets listed between two holding data: an
+    /// hour of minutes, two and a half days of hours, two months of days.
+    public static let maximumEmptyBucketsListed = 60
+
+    /// The buckets an answer lists, by one rule at every bucket size (and so
+    /// in every format, and for the socket's `QUERY`): those holding data,
+    /// and the empty ones between two of them when at most
+    /// `maximumEmptyBucketsListed` lie in a row there. A longer gap (the
+    /// recorder was off; captures from different years) is left out, and no
+    /// bucket comes before the first or after the last data: a database
+    /// holding 1970 and 2026 is not 20,000 days of zeros, and a range without
+    /// data has no rows. Whether a gap is listed depends only on the gap, so
+    /// older data never changes how the recent is shown.
+    static func bucketStarts(holdingData starts: Set<Double>, size: Double) -> [Double] {
+        var listed: [Double] = []
+        for start in starts.sorted() {
+            if let previous = listed.last {
+                let empty = Int(((start - previous) / size).rounded()) - 1
+                if (1...maximumEmptyBucketsListed).contains(empty) {
+                    listed += (1...empty).map { previous + Double($0) * size }
+                }
+            }
+            listed.append(start)
+        }
+        return listed
     }
 
     /// One recorded session, as `tcpeek query --sessions` lists it.
@@ -242,10 +251,12 @@ public enum HistoryQuery {
         public var filters: [String]
     }
 
-    /// Sessions newest first, every condition a bound parameter.
+    /// Sessions newest first, every condition a bound parameter. `client`
+    /// and `server` match an address however it was written (they are
+    /// parsed values) or every address of a network.
     public static func sessions(
         _ database: HistoryDatabase, since: Double, until: Double, filters: [String]?, outcome: String?,
-        client: String?, server: String?, port: Int?, limit: Int
+        client: IPNetwork?, server: IPNetwork?, port: Int?, limit: Int
     ) throws(StoreError) -> [SessionRow] {
         var conditions = ["s.started_at >= ?", "s.started_at < ?"]
         var arguments: [any DatabaseValueConvertible] = [since, until]
@@ -257,8 +268,23 @@ public enum HistoryQuery {
             arguments.append(contentsOf: filters as [any DatabaseValueConvertible])
         }
         if let outcome { conditions.append("s.outcome = ?"); arguments.append(outcome) }
-        if let client { conditions.append("s.client_addr = ?"); arguments.append(client) }
-        if let server { conditions.append("s.server_addr = ?"); arguments.append(server) }
+        var networks: [IPNetwork] = []
+        for (column, network) in [("client_addr", client), ("server_addr", server)] {
+            guard let network else { continue }
+            if network.isHost {
+                // Addresses are stored in one spelling, the one `description` writes.
+                conditions.append("s.\(column) = ?")
+                arguments.append(network.address.description)
+            } else {
+                if let prefix = SessionAddressFunction.textPrefix(of: network) {
+                    conditions.append("s.\(column) GLOB ?")
+                    arguments.append(prefix + "*")
+                }
+                conditions.append("\(SessionAddressFunction.name)(s.\(column), ?)")
+                arguments.append(networks.count)
+                networks.append(network)
+            }
+        }
         if let port { conditions.append("s.server_port = ?"); arguments.append(port) }
         arguments.append(limit)
         let sql = """
@@ -269,7 +295,8 @@ public enum HistoryQuery {
             ORDER BY s.started_at DESC LIMIT ?
             """
         return try database.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+            if !networks.isEmpty { db.add(function: SessionAddressFunction.make(networks)) }
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                 SessionRow(
                     startedAt: row["started_at"], duration: row["duration"], client: row["client_addr"],
                     clientPort: row["client_port"], server: row["server_addr"], serverPort: row["server_port"],
@@ -334,6 +361,60 @@ public enum HistoryQuery {
                        unreach: row["unreach"], abort: row["abort"], attempts: row["attempts"])
             }
         }
+    }
+}
+
+/// `tcpeek_address_in(address, i)`: whether the stored address text lies in
+/// the query's network `i`. Addresses are text (Schema/README.md), whose
+/// order is not the addresses' order, so a network is tested address by
+/// address, on the rows the time index has already narrowed, after a
+/// `GLOB` on the text every address of the network starts with.
+private enum SessionAddressFunction {
+    static let name = "tcpeek_address_in"
+
+    /// The text every stored address of `network` starts with, nil when
+    /// none: its whole leading octets (`198.51.` for 198.51.0.0/17), or its
+    /// whole leading IPv6 groups up to the first zero one (`2001:db8:` for
+    /// 2001:db8::/64), which "::" never stands for.
+    static func textPrefix(of network: IPNetwork) -> String? {
+        let address = network.address
+        var parts: [String] = []
+        if address.isIPv4 {
+            for index in 0..<(network.prefixLength / 8) {
+                parts.append(String(UInt8(truncatingIfNeeded: address.ipv4Value >> (24 - 8 * index))))
+            }
+            return parts.isEmpty ? nil : parts.joined(separator: ".") + "."
+        }
+        for index in 0..<(network.prefixLength / 16) {
+            let group = UInt16(truncatingIfNeeded: (index < 4 ? address.high : address.low) >> (48 - 16 * (index % 4)))
+            if group == 0 { break }
+            parts.append(String(group, radix: 16))
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ":") + ":"
+    }
+
+    static func make(_ networks: [IPNetwork]) -> DatabaseFunction {
+        // A busy server's address comes back row after row, and parsing the
+        // text was nine tenths of the function's time: answers are kept,
+        // a few thousand at most.
+        let answers = Mutex<[AddressInNetwork: Bool]>([:])
+        return DatabaseFunction(name, argumentCount: 2, pure: true) { values in
+            guard let text = String.fromDatabaseValue(values[0]), let index = Int.fromDatabaseValue(values[1]),
+                  networks.indices.contains(index) else { return false }
+            let key = AddressInNetwork(text: text, network: index)
+            if let known = answers.withLock({ $0[key] }) { return known }
+            let answer = IPAddress(text).map { networks[index].contains($0) } ?? false
+            answers.withLock { known in
+                if known.count >= 4096 { known.removeAll(keepingCapacity: true) }
+                known[key] = answer
+            }
+            return answer
+        }
+    }
+
+    private struct AddressInNetwork: Hashable, Sendable {
+        var text: String
+        var network: Int
     }
 }
 

@@ -34,12 +34,14 @@ public enum TimeExpression {
         if let seconds = seconds(trimmed) { return now - seconds }
         // The formatter also takes a valid time followed by anything
         // ("2026-11-27T10:00:00Z; DELETE FROM sessions"): the whole text must be one.
-        let isoTime = #/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)/#
+        // A space for the `T` is how `tcpeek query`'s table writes a time.
+        let isoTime = #/[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)/#
         if trimmed.wholeMatch(of: isoTime) != nil {
             let iso = ISO8601DateFormatter()
+            let withT = trimmed.replacingOccurrences(of: " ", with: "T")
             for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
                 iso.formatOptions = options
-                if let date = iso.date(from: trimmed) { return date.timeIntervalSince1970 }
+                if let date = iso.date(from: withT) { return date.timeIntervalSince1970 }
             }
         }
         let local = DateFormatter()

@@ -9,13 +9,19 @@ struct Query: ParsableCommand {
         abstract: "Answer historical questions from the database written by 'tcpeek record'.",
         discussion: """
             TIME is a duration back from now (90s, 15m, 1h, 2d), an ISO-8601 time
-            (2026-11-27T10:00:00Z, 2026-11-27 10:00 in local time), or 'all'.
+            (2026-11-27T10:00:00Z, 2026-11-27 10:00:00Z as the table writes it,
+            2026-11-27 10:00 in local time), or 'all'. Times are shown in UTC;
+            --local shows the table's in local time, with the offset.
+
+            ADDRESS is an IPv4 or IPv6 address however written (2001:DB8:0::1,
+            [2001:db8::1]) or a network (198.51.100.0/24, 2001:db8::/64).
 
             Examples:
               tcpeek query --since 1h --filter http-rx
               tcpeek query --since 1d --by hour --format csv
               tcpeek query --since 15m --sessions --outcome timeout
               tcpeek query --since 1h --top server
+              tcpeek query --since 1d --sessions --server 2001:db8::/64
             """
     )
 
@@ -24,19 +30,20 @@ struct Query: ParsableCommand {
     @Option(help: "The database file (default: \(HistoryDatabase.defaultPath)).")
     var db: String?
 
-    @Option(help: "Start of the range (default: 1h).")
+    @Option(help: ArgumentHelp("Start of the range.", valueName: "time"))
     var since: String = "1h"
 
-    @Option(help: "End of the range (default: now).")
+    @Option(help: ArgumentHelp("End of the range (default: now).", valueName: "time"))
     var until: String?
 
-    @Option(name: .customLong("filter"), help: "Only this filter (repeatable; default: all).")
+    @Option(name: .customLong("filter"),
+            help: ArgumentHelp("Only this filter, its name in any case (repeatable; default: every filter).", valueName: "name"))
     var filters: [String] = []
 
-    @Option(help: "Time buckets: minute, hour, day or total.")
+    @Option(help: "Time buckets.")
     var by: TimeBucketing = .total
 
-    @Option(help: "Output format: table, json or csv.")
+    @Option(help: "Output format.")
     var format: Format = .table
 
     @Flag(help: "List sessions instead of aggregates.")
@@ -45,10 +52,10 @@ struct Query: ParsableCommand {
     @Option(help: "With --sessions: only this outcome (success, reject, abort, unreach, timeout).")
     var outcome: String?
 
-    @Option(help: "With --sessions: only this client address.")
+    @Option(help: ArgumentHelp("With --sessions: only this client address or network.", valueName: "address"))
     var client: String?
 
-    @Option(help: "With --sessions: only this server address.")
+    @Option(help: ArgumentHelp("With --sessions: only this server address or network.", valueName: "address"))
     var server: String?
 
     @Option(help: "With --sessions: only this server port.")
@@ -57,8 +64,26 @@ struct Query: ParsableCommand {
     @Option(help: "With --sessions or --top: at most this many rows.")
     var limit: Int = 100
 
-    @Option(help: "Rank endpoints by failures: server, client or port.")
+    @Option(help: "Rank endpoints by failures.")
     var top: HistoryQuery.TopKind?
+
+    @Flag(help: "Show the table's times in local time (with the offset) instead of UTC.")
+    var local = false
+
+    @Flag(name: [.customShort("v"), .long], help: "Print the version and libpcap's, then exit.")
+    var version = false
+
+    /// A `--client`/`--server` value as a network (one address is a /32 or
+    /// /128), read as `--local-addr` reads its values.
+    static func network(_ text: String?, option: String) throws -> IPNetwork? {
+        guard let text else { return nil }
+        do {
+            return try IPNetwork(parsing: text)
+        } catch {
+            throw ValidationError("\(option) '\(text)': \(error.reason); write an address (198.51.100.7, 2001:db8::1) "
+                + "or a network (198.51.100.0/24, 2001:db8::/64), and a server port with --port")
+        }
+    }
 
     func validate() throws {
         if let outcome, Outcome(outcome) == nil {
@@ -70,9 +95,15 @@ struct Query: ParsableCommand {
         }
         guard limit > 0 else { throw ValidationError("--limit must be positive") }
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535, not \(port)") }
+        _ = try Self.network(client, option: "--client")
+        _ = try Self.network(server, option: "--server")
     }
 
     func run() throws {
+        if version {
+            print(TCPeekVersion.banner)
+            return
+        }
         let now = Date().timeIntervalSince1970
         let range: (Double, Double)
         do throws(TimeExpression.ParseError) {
@@ -85,6 +116,9 @@ struct Query: ParsableCommand {
         guard range.1 > range.0 else {
             throw ValidationError("--until must be after --since")
         }
+        let clientNetwork = try Self.network(client, option: "--client")
+        let serverNetwork = try Self.network(server, option: "--server")
+        let clock: TableClock = local ? .local : .utc
         let database: HistoryDatabase
         do {
             database = try HistoryDatabase.openForReading(path: db ?? HistoryDatabase.defaultPath)
@@ -92,36 +126,61 @@ struct Query: ParsableCommand {
             Terminal.error(error.description)
             throw ExitCode(1)
         }
-        let known: [String]
-        do { known = try HistoryQuery.filterNames(in: database) } catch {
-            Terminal.error(error.description)
+        let chosen: [String]?
+        do {
+            chosen = filters.isEmpty ? nil : try HistoryQuery.filters(named: filters, known: HistoryQuery.filterNames(in: database))
+        } catch {
+            Terminal.error("\(error)")
             throw ExitCode(1)
         }
-        let unknown = filters.filter { !known.contains($0) }
-        if !unknown.isEmpty {
-            Terminal.error("no filter named \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in the database; "
-                + (known.isEmpty ? "nothing is recorded yet" : "known filters: \(known.joined(separator: ", "))"))
-            throw ExitCode(1)
-        }
+        // One row more than --limit tells whether the list stopped there.
+        let fetchLimit = min(limit, Int.max - 1) + 1
         do throws(StoreError) {
-            let chosen = filters.isEmpty ? nil : filters
             let output: String
+            let foundNothing: Bool
+            var truncation: String?
+            let data: HistoryQuery.RecordedData
             if sessions {
-                let rows = try HistoryQuery.sessions(database, since: range.0, until: range.1, filters: chosen,
-                                                     outcome: outcome, client: client, server: server, port: port, limit: limit)
-                output = QueryOutput.sessions(rows, format: format)
+                let rows = try HistoryQuery.sessions(database, since: range.0, until: range.1, filters: chosen, outcome: outcome,
+                                                     client: clientNetwork, server: serverNetwork, port: port, limit: fetchLimit)
+                if rows.count > limit { truncation = "showing the newest \(limit) sessions; --limit N for more" }
+                output = QueryOutput.sessions(Array(rows.prefix(limit)), format: format, clock: clock)
+                (foundNothing, data) = (rows.isEmpty, .sessions)
             } else if let top {
-                let rows = try HistoryQuery.top(database, kind: top, since: range.0, until: range.1, filters: chosen, limit: limit)
-                output = QueryOutput.top(rows, kind: top, format: format)
+                let rows = try HistoryQuery.top(database, kind: top, since: range.0, until: range.1, filters: chosen, limit: fetchLimit)
+                if rows.count > limit { truncation = "showing the top \(limit) of the \(top.rawValue)s with failures; --limit N for more" }
+                output = QueryOutput.top(Array(rows.prefix(limit)), kind: top, format: format)
+                (foundNothing, data) = (rows.isEmpty, .sessions)
             } else {
                 let rows = try HistoryQuery.aggregate(database, since: range.0, until: range.1, filters: chosen, by: by)
-                output = QueryOutput.aggregates(rows, format: format, bucketing: by, isTerminal: isatty(STDOUT_FILENO) != 0)
+                output = QueryOutput.aggregates(rows, format: format, bucketing: by, clock: clock,
+                                                isTerminal: isatty(STDOUT_FILENO) != 0)
+                foundNothing = rows.allSatisfy { $0.counters.success == 0 && $0.counters.failure == 0 }
+                data = .sessionsAndRollups
             }
             print(output, terminator: output.hasSuffix("\n") || output.isEmpty ? "" : "\n")
+            if let truncation { Terminal.status(truncation) }
+            if foundNothing, !(try HistoryQuery.holdsData(data, in: database, since: range.0, until: range.1)) {
+                Terminal.status(try whereTheDataIs(data, in: database, range: range, clock: clock))
+            }
         } catch {
             Terminal.error(error.description)
             throw ExitCode(1)
         }
+    }
+
+    /// For a range holding nothing: that it is empty, and where the
+    /// database's data is, in times `--since`/`--until` read back.
+    private func whereTheDataIs(
+        _ data: HistoryQuery.RecordedData, in database: HistoryDatabase, range: (Double, Double), clock: TableClock
+    ) throws(StoreError) -> String {
+        guard let span = try HistoryQuery.span(of: data, in: database) else {
+            return "no sessions: this database holds none yet"
+        }
+        let asked = until == nil && TimeExpression.seconds(since) != nil
+            ? "in the last \(since.trimmingCharacters(in: .whitespaces))"
+            : "from \(clock.text(range.0)) to \(clock.text(range.1))"
+        return "no sessions \(asked); this database holds \(clock.text(span.lowerBound)) .. \(clock.text(span.upperBound))"
     }
 }
 

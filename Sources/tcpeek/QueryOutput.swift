@@ -4,7 +4,9 @@ import TCPeekStore
 
 /// Table, JSON and CSV renderings of query results.
 enum QueryOutput {
-    static func aggregates(_ rows: [AggregateRow], format: Query.Format, bucketing: TimeBucketing, isTerminal: Bool) -> String {
+    static func aggregates(
+        _ rows: [AggregateRow], format: Query.Format, bucketing: TimeBucketing, clock: TableClock, isTerminal: Bool
+    ) -> String {
         switch format {
         case .json:
             return HistoryJSON.aggregates(rows) + "\n"
@@ -26,7 +28,7 @@ enum QueryOutput {
             var table = [header]
             for row in rows {
                 let c = row.counters
-                var cells = [row.filter, tableTime(row.from), tableTime(row.to), "\(c.success)", "\(c.successWithDupSYN)",
+                var cells = [row.filter, clock.text(row.from), clock.text(row.to), "\(c.success)", "\(c.successWithDupSYN)",
                              "\(c.successWithDupSYNACK)", "\(c.failure)", "\(c.timeout)", "\(c.reject)", "\(c.unreach)",
                              "\(c.abort)", tableNumber(row.p50), tableNumber(row.p95), tableNumber(row.p99)]
                 if isTerminal, bucketing != .total { cells.append(bar(c.failure, of: maxFailures)) }
@@ -36,7 +38,7 @@ enum QueryOutput {
         }
     }
 
-    static func sessions(_ rows: [HistoryQuery.SessionRow], format: Query.Format) -> String {
+    static func sessions(_ rows: [HistoryQuery.SessionRow], format: Query.Format, clock: TableClock) -> String {
         switch format {
         case .json:
             return "[" + rows.map { row in
@@ -58,7 +60,7 @@ enum QueryOutput {
         case .table:
             var table = [["STARTED", "TIME ms", "CLIENT", "SERVER", "DIR", "OUTCOME", "DUPSYN", "DUPS/A", "FILTERS"]]
             for row in rows {
-                table.append([tableTime(row.startedAt), tableNumber(row.duration * 1000),
+                table.append([clock.text(row.startedAt), tableNumber(row.duration * 1000),
                               endpoint(row.client, row.clientPort), endpoint(row.server, row.serverPort),
                               row.direction ?? "-", row.outcome, "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")])
             }
@@ -111,10 +113,6 @@ enum QueryOutput {
         return String(repeating: "█", count: eighths / 8) + blocks[eighths % 8]
     }
 
-    static func tableTime(_ seconds: Double) -> String {
-        Report.localTime(Timestamp(microseconds: Int64((seconds * 1_000_000).rounded())), format: "%Y-%m-%d %H:%M:%S")
-    }
-
     static func tableNumber(_ value: Double?) -> String {
         guard let value else { return "-" }
         return String(format: "%.3f", value)
@@ -131,5 +129,32 @@ enum QueryOutput {
 
     static func endpoint(_ address: String, _ port: Int) -> String {
         address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+}
+
+/// How the table writes a time: UTC by default, as CSV, JSON and tcpeekstat
+/// do (`2026-11-27 10:00:00Z`), or local time with its offset (`--local`:
+/// `2026-11-27 11:00:00+01:00`, each time with its own, across a change of
+/// daylight saving time). Whole seconds; `--since` reads either form back.
+enum TableClock {
+    case utc, local
+
+    func text(_ seconds: Double) -> String {
+        var time = time_t(seconds.rounded(.down))
+        var parts = tm()
+        switch self {
+        case .utc: gmtime_r(&time, &parts)
+        case .local: localtime_r(&time, &parts)
+        }
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &parts)
+        let text = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        switch self {
+        case .utc:
+            return text + "Z"
+        case .local:
+            let offset = abs(parts.tm_gmtoff) / 60
+            return text + (parts.tm_gmtoff < 0 ? "-" : "+") + String(format: "%02d:%02d", offset / 60, offset % 60)
+        }
     }
 }

@@ -138,8 +138,7 @@ struct Record: ParsableCommand {
     func run() throws {
         StandardStream.ignoreBrokenPipes()
         if version {
-            print("tcpeek \(TCPeekVersion.current)")
-            print(PcapHandle.libraryVersion)
+            print(TCPeekVersion.banner)
             return
         }
         let level = LogLevelName.parse(loglevel) ?? .notice

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TCPeekCapture
 import TCPeekCore
 
 /// `tcpeek`: which TCP connections fail to establish, why, since when, and
@@ -67,4 +68,7 @@ extension TCPeek {
 
 enum TCPeekVersion {
     static let current = TCPeekIdentity.version
+
+    /// What `--version` prints, in every subcommand: tcpeek's version and libpcap's.
+    static var banner: String { "tcpeek \(current)\n\(PcapHandle.libraryVersion)" }
 }

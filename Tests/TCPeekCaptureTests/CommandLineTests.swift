@@ -222,6 +222,35 @@ struct CommandLineTests {
         }
     }
 
+    @Test("query --help states each default once; query --version prints the version")
+    func queryHelpAndVersion() async throws {
+        let help = try await runTCPeek(["query", "--help"], database: .omitted)
+        #expect(help.status == 0)
+        // Options and their help, each wrapped line joined to its option's.
+        var options: [String] = []
+        for line in help.stdout.split(separator: "\n").drop(while: { $0 != "OPTIONS:" }).dropFirst() {
+            if line.hasPrefix("  -") { options.append(line.trimmingCharacters(in: .whitespaces)) }
+            else if let last = options.indices.last { options[last] += " " + line.trimmingCharacters(in: .whitespaces) }
+        }
+        let squeezed = options.map { $0.replacingOccurrences(of: " +", with: " ", options: .regularExpression) }
+        #expect(squeezed.contains("--since <time> Start of the range. (default: 1h)"), "\(squeezed)")
+        #expect(squeezed.contains("--by <by> Time buckets. (values: minute, hour, day, total; default: total)"), "\(squeezed)")
+        #expect(squeezed.contains("--local Show the table's times in local time (with the offset) instead of UTC."))
+        #expect(squeezed.contains("--client <address> With --sessions: only this client address or network."))
+        #expect(squeezed.contains("-v, --version Print the version and libpcap's, then exit."))
+        for option in squeezed {
+            #expect(option.components(separatedBy: "default:").count <= 2, "a default stated twice: \(option)")
+            #expect(option.components(separatedBy: "minute").count <= 2, "values listed twice: \(option)")
+        }
+
+        for flag in ["--version", "-v"] {
+            let version = try await runTCPeek(["query", flag], database: .omitted)
+            #expect(version.status == 0, "\(version.stderr)")
+            #expect(version.stdout.hasPrefix("tcpeek ") && version.stdout.contains(PcapHandle.libraryVersion), "\(version.stdout)")
+            #expect(version.stderr.isEmpty, "\(version.stderr)")
+        }
+    }
+
     /// Words that name a direction the program does not accept.
     private static func unsupportedDirections(in text: String) -> [String] {
         let words = text.split { !($0.isLetter || $0.isNumber) }.map(String.init)

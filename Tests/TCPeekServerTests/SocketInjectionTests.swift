@@ -25,8 +25,8 @@ struct SocketInjectionTests {
 
     /// Lookalikes of the names above, and plain SQL: none is a recorded filter.
     static let unknownNames = [
-        "a' OR 1=1 --", "ALL; DROP TABLE sessions", "x' OR '1'='1", "x\" OR \"1\"=\"1", "%", "a%c", "_bc", "a_", "A_C",
-        "all", "ALL ", "ａ_c", "a_c\u{0}", "a_c\n", "", "*", "--'", "NULL OR 1=1", "sessions; DELETE FROM runs",
+        "a' OR 1=1 --", "ALL; DROP TABLE sessions", "x' OR '1'='1", "x\" OR \"1\"=\"1", "%", "a%c", "_bc", "a_",
+        "ALL ", "ａ_c", "a_c\u{0}", "a_c\n", "", "*", "--'", "NULL OR 1=1", "sessions; DELETE FROM runs",
     ]
 
     /// A recorder of the gnutella capture with those filters, serving its socket.
@@ -107,6 +107,11 @@ struct SocketInjectionTests {
                 #expect(error.hasPrefix("QUERY: no filter named '\(name)' in the database; known filters: "), "\(filter): \(error)")
             }
         }
+
+        // Another case of a recorded name is that name, as for record and tcpeek query.
+        let lower = try await socketAskAsync(socket, "QUERY {\(range),\"filter\":\"all\"}")
+        let upper = try await socketAskAsync(socket, "QUERY {\(range),\"filter\":\"ALL\"}")
+        #expect(lower == upper && Self.errorText(lower) == nil, "\(lower)")
 
         // Fields refused before the database is asked anything.
         let refused: [(String, String)] = [
