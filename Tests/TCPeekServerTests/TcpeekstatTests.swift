@@ -190,10 +190,10 @@ struct TcpeekstatTests {
             ----------------------------
              failure
                  unreach             4
-                 total              97
+                 total              83
                  abort               0
                  timeout            67
-                 reject             26
+                 reject             12
              success
                  total              56
                  dupsyn              2
