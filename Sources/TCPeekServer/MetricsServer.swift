@@ -13,7 +13,8 @@ import TCPeekCore
 /// One event-loop thread serves scrapes from snapshots; one thread of its
 /// own feeds closed sessions to the duration histogram. Neither ever blocks
 /// the capture: the feed queue drops (and counts) what it cannot take
-/// during a live capture.
+/// during a live capture. Clients are held to `Limits` (time, count and
+/// size), as the UNIX socket holds its own.
 public final class MetricsServer: RunningServer {
     public let exporter: MetricsExporter
     /// The address actually bound (the port is known even when 0 was asked).
