@@ -48,6 +48,9 @@ public final class CaptureLoop: @unchecked Sendable {
     /// Shared with `state`; a `let` here so the hand-off can run while the
     /// tracker is in the middle of closing attempts.
     private let collector: SessionCollector
+    /// Checked at each publication (per batch, never per packet): once told,
+    /// the user needs no reminder.
+    private var hasWarnedOfChecksumOffload = false
 
     public init(handle: PcapHandle, options: TrackingOptions, queues: [SessionQueue], logger: Logger) {
         self.handle = handle
@@ -218,6 +221,14 @@ public final class CaptureLoop: @unchecked Sendable {
         snapshot.fileOffset = handle.fileOffset
         published.withLock { $0 = snapshot }
         publishedBackInTime.store(state.path.packetsBackInTime, ordering: .relaxed)
+        if !hasWarnedOfChecksumOffload, snapshot.decode.suggestsChecksumOffload {
+            hasWarnedOfChecksumOffload = true
+            let decode = snapshot.decode
+            logger.warning("""
+                \(decode.checksumFailures) of \(decode.checksumsVerified) packets fail checksum verification; \
+                this is what checksum offload looks like on the capturing host: use -c 0 (the default)
+                """)
+        }
     }
 }
 

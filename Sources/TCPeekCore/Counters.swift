@@ -106,3 +106,27 @@ public struct DecodeStatistics: Sendable, Equatable {
     public subscript(reason: MalformedReason) -> UInt64 { malformed[reason.rawValue] }
     public var malformedTotal: UInt64 { malformed.reduce(0, &+) }
 }
+
+extension DecodeStatistics {
+    /// Packets skipped for a wrong IPv4 header, TCP or ICMP checksum
+    /// (`-c 1` and `-c 2`; none with `-c 0`).
+    public var checksumFailures: UInt64 { self[.badIPChecksum] &+ self[.badTCPChecksum] &+ self[.badICMPChecksum] }
+
+    /// Packets whose checksums were looked at: the failures and the TCP
+    /// segments and ICMP errors that passed (or were cut too short to check).
+    public var checksumsVerified: UInt64 { checksumFailures &+ tcp &+ unreachable }
+
+    /// Whether the failures look like checksum offload on the capturing host
+    /// rather than damage on the wire: the kernel hands libpcap outgoing
+    /// packets before the interface fills their checksums in, so every
+    /// packet this host sends fails, often a third to a half of them all;
+    /// real damage is rare (well under 1%). At least a quarter failing, of
+    /// at least `minimumVerified` packets, is the sign.
+    public var suggestsChecksumOffload: Bool {
+        let verified = checksumsVerified
+        return verified >= Self.offloadMinimumVerified && checksumFailures &* 4 >= verified
+    }
+
+    /// How many packets must have been verified before failures say anything.
+    public static let offloadMinimumVerified: UInt64 = 100
+}

@@ -13,7 +13,8 @@ import TCPeekCore
 /// One event-loop thread serves scrapes from snapshots; one thread of its
 /// own feeds closed sessions to the duration histogram. Neither ever blocks
 /// the capture: the feed queue drops (and counts) what it cannot take
-/// during a live capture.
+/// during a live capture. Clients are held to `Limits` (time, count and
+/// size), as the UNIX socket holds its own.
 public final class MetricsServer: RunningServer {
     public let exporter: MetricsExporter
     /// The address actually bound (the port is known even when 0 was asked).
@@ -29,8 +30,9 @@ public final class MetricsServer: RunningServer {
     public var endpoint: String { "metrics on \(boundAddress)" }
 
     /// Binds `address` and starts serving `context`'s figures, every series
-    /// carrying `host` as `hostLabel`.
-    public init(listen address: MetricsListenAddress, context: LiveContext, hostLabel: String, logger: Logger)
+    /// carrying `host` as `hostLabel`, to clients within `limits`.
+    public init(listen address: MetricsListenAddress, context: LiveContext, hostLabel: String,
+                limits: Limits = Limits(), logger: Logger)
         throws(MetricsServerError)
     {
         let exporter = MetricsExporter(
@@ -39,13 +41,24 @@ public final class MetricsServer: RunningServer {
         let figures: @Sendable () -> MetricsFigures = {
             MetricsFigures(snapshot: context.snapshot(), notRecorded: context.notRecorded())
         }
+        // One loop serves every connection, so they share one count.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let connections = NIOLoopBoundBox.makeBoxSendingValue(
+            MetricsConnections(maximum: limits.maximumConnections, logger: logger), eventLoop: loop)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Answers are written whole, in order, as each request
+                    // ends: pipelined requests need no help. The guard
+                    // answers malformed ones itself (400, 431).
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: false,
+                        withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits.decoderLimits)
+                    try channel.pipeline.syncOperations.addHandler(
+                        MetricsConnectionGuard(limits: limits, connections: connections, logger: logger))
                     try channel.pipeline.syncOperations.addHandler(
                         MetricsHTTPHandler(exporter: exporter, figures: figures, logger: logger))
                 }

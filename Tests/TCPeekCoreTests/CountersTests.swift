@@ -136,4 +136,30 @@ private func mask(_ indices: Int...) -> FilterMask {
         later.success = 1
         #expect(later.subtracting(earlier).success == 2)
     }
+
+    /// Checksum offload fails every packet the capturing host sends (a third
+    /// to a half of them); a damaged link fails a few. A quarter of at
+    /// least 100 verified packets is the sign.
+    @Test("checksum failures suggest offload from a quarter of 100 verified packets", arguments: [
+        (tcp: 75, badTCP: 25, badIP: 0, expected: true),
+        (tcp: 76, badTCP: 24, badIP: 0, expected: false),
+        (tcp: 75, badTCP: 20, badIP: 5, expected: true),
+        (tcp: 0, badTCP: 99, badIP: 0, expected: false),
+        (tcp: 0, badTCP: 100, badIP: 0, expected: true),
+        (tcp: 10_000, badTCP: 100, badIP: 0, expected: false),
+    ])
+    func checksumOffloadSign(_ figures: (tcp: Int, badTCP: Int, badIP: Int, expected: Bool)) {
+        var statistics = DecodeStatistics()
+        for _ in 0..<figures.tcp { statistics.count(.ignored) }  // not verified at the transport: not counted
+        for _ in 0..<figures.tcp {
+            statistics.count(.tcp(TCPSegment(source: IPAddress(ipv4: 1), destination: IPAddress(ipv4: 2), sourcePort: 1,
+                                             destinationPort: 2, sequence: 0, acknowledgment: 0, flags: TCPFlags(rawValue: 2),
+                                             payloadLength: 0, vlan: .none)))
+        }
+        for _ in 0..<figures.badTCP { statistics.count(.malformed(.badTCPChecksum)) }
+        for _ in 0..<figures.badIP { statistics.count(.malformed(.badIPChecksum)) }
+        for _ in 0..<50 { statistics.count(.malformed(.truncatedIPHeader)) }  // not a checksum
+        #expect(statistics.checksumFailures == UInt64(figures.badTCP + figures.badIP))
+        #expect(statistics.suggestsChecksumOffload == figures.expected)
+    }
 }
