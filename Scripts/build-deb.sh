@@ -11,6 +11,7 @@ bash Scripts/check-linkage.sh "$release/tcpeek" "$release/tcpeekstat"
 version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/TCPeekCore/TCPeekIdentity.swift)
 arch=$(dpkg --print-architecture)
 root=$(mktemp -d)
+chmod 0755 "$root"
 trap 'rm -rf "$root"' EXIT
 
 install -d "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/default" "$root/usr/share/doc/tcpeek"
