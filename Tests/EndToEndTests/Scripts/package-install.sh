@@ -47,6 +47,9 @@ unit=/lib/systemd/system/tcpeek.service
 [ -f "$unit" ] || fail "no $unit"
 grep -q '^Wants=network-online.target' "$unit" || fail "$unit lacks Wants=network-online.target"
 grep -q '^ExecStart=/usr/bin/tcpeek record .*-u tcpeek' "$unit" || fail "$unit: $(grep ExecStart "$unit")"
+if command -v systemd-analyze >/dev/null; then
+    systemd-analyze verify "$unit" || fail "systemd-analyze verify $unit"
+fi
 bash "$(dirname "$0")/../../../Scripts/check-linkage.sh" /usr/bin/tcpeek /usr/bin/tcpeekstat || fail "linkage"
 
 # Two namespaces joined by a veth pair: the client side a (where tcpeek
