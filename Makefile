@@ -2,10 +2,10 @@
 # Every target installs the Debian packages it needs when they are missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay
+APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay binutils adduser
 TEST_FLAGS ?=
 
-.PHONY: all deps build release test demo bench clean schema
+.PHONY: all deps build release install deb test demo bench clean schema
 
 all: build
 
@@ -21,12 +21,41 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# Release binaries carry the Swift runtime (static standard library and
+# Foundation): they need only libc, libstdc++, libpcap (check-linkage.sh),
+# and run without the toolchain and as a setcap binary, for which the loader
+# ignores $$ORIGIN.
+RELEASE_FLAGS := -c release --static-swift-stdlib
+RELEASE_DIR := .build/release
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE_FLAGS) --product tcpeek
+	$(SWIFT) build $(RELEASE_FLAGS) --product tcpeekstat
+	bash Scripts/check-linkage.sh $(RELEASE_DIR)/tcpeek $(RELEASE_DIR)/tcpeekstat
 
-test: deps
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+UNITDIR := $(PREFIX)/lib/systemd/system
+
+# Installs the binaries and the systemd unit (enable it with
+# `systemctl enable $(UNITDIR)/tcpeek.service`; it runs as the user
+# tcpeek, which `make install` does not create: `make deb` does).
+install: release
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(RELEASE_DIR)/tcpeek $(RELEASE_DIR)/tcpeekstat $(DESTDIR)$(BINDIR)/
+	sed 's|@BINDIR@|$(BINDIR)|' contrib/systemd/tcpeek.service > $(DESTDIR)$(UNITDIR)/tcpeek.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tcpeek.service
+
+# The Debian package (dpkg-deb only): Scripts/build-deb.sh, contrib/debian/.
+DEB := .build/tcpeek.deb
+deb: release
+	bash Scripts/build-deb.sh $(RELEASE_DIR) $(DEB)
+
+# The package install test (Tests/EndToEndTests/PackageInstallTests.swift)
+# runs on the package built here.
+test: deps deb
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build $(TEST_FLAGS)
+	TCPEEK_DEB=$(CURDIR)/$(DEB) $(SWIFT) test --skip-build $(TEST_FLAGS)
 
 # The whole product on a capture of the last half hour: tcpeek-synth
 # writes 600 attempts with every outcome, dated from 25 minutes ago;

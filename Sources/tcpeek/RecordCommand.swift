@@ -27,7 +27,7 @@ struct Record: ParsableCommand {
             """
     )
 
-    @Option(name: [.customShort("u"), .long], help: "Drop to this user once the capture is open.")
+    @Option(name: [.customShort("u"), .long], help: "Drop to this user (a name or a numeric uid) once the capture is open.")
     var user: String?
 
     @Option(name: [.customShort("i"), .long], help: "Capture on this interface ('any' for all; default: the first up, non-loopback one).")
@@ -142,10 +142,16 @@ struct Record: ParsableCommand {
             return
         }
         let level = LogLevelName.parse(loglevel) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        Terminal.level = level
+        LoggingSystem.bootstrap { _ in TerminalLogHandler(logLevel: level) }
+        // -u is checked before anything is opened; privileges drop later.
+        let account: Privileges.Account?
+        do throws(Privileges.DropError) {
+            account = try user.map { (name) throws(Privileges.DropError) in try Privileges.Account.resolve(name) }
+            try account?.checkSwitchable()
+        } catch {
+            Terminal.error(error.description)
+            throw ExitCode(1)
         }
         let logger = Logger(label: "tcpeek")
 
@@ -188,13 +194,13 @@ struct Record: ParsableCommand {
         var database: HistoryDatabase?
         if file != nil, db == nil, !noDB {
             // A capture from elsewhere never mixes into the host's live history.
-            Terminal.status("note: a file read is not recorded unless you name a database: add --db FILE to keep its history")
+            Terminal.notice("a file read is not recorded unless you name a database: add --db FILE to keep its history")
         } else if !noDB {
             do {
                 let path = db ?? HistoryDatabase.defaultPath
                 let readers = try dbGroup.map { (name) throws(ValidationErrorText) in try GroupName.resolve(name, option: "--db-group") }
                 database = try HistoryDatabase.openForRecording(path: path, readerGroup: readers) { from, to in
-                    Terminal.status("notice: upgrading the history in '\(path)' from schema version \(from) to \(to);"
+                    Terminal.notice("upgrading the history in '\(path)' from schema version \(from) to \(to);"
                         + " a one-time rebuild, about a minute per 10 million recorded sessions")
                 }
             } catch {
@@ -241,7 +247,7 @@ struct Record: ParsableCommand {
             version: TCPeekVersion.current, libpcapVersion: PcapHandle.libraryVersion)
         var servers: [any RunningServer] = []
         do {
-            if let server = try socketOptions.start(context: live, isLive: file == nil, user: user, logger: logger) { servers.append(server) }
+            if let server = try socketOptions.start(context: live, isLive: file == nil, owner: account.map { ($0.uid, $0.gid) }, logger: logger) { servers.append(server) }
             if let server = try metricsOptions.start(context: live, isLive: file == nil, logger: logger) { servers.append(server) }
         } catch {
             for server in servers { server.stop() }
@@ -249,14 +255,14 @@ struct Record: ParsableCommand {
             throw ExitCode(1)
         }
         // Capture, socket and database are open: now give up root.
-        if let user {
-            do { try Privileges.drop(to: user) } catch {
+        if let account {
+            do { try Privileges.drop(to: account) } catch {
                 for server in servers { server.stop() }
                 Terminal.error(error.description)
                 throw ExitCode(1)
             }
         } else if Privileges.isRoot, file == nil {
-            Terminal.status(Privileges.rootNotice)
+            Terminal.notice(Privileges.rootNotice)
         }
         let printerQueue = SessionQueue()
         let jsonQueue = jsonLines ? SessionQueue() : nil
@@ -273,7 +279,7 @@ struct Record: ParsableCommand {
                 streamClosed: {
                     // `tcpeek record --json-lines | head`: stop as on Ctrl-C,
                     // so every closed attempt is still recorded.
-                    Terminal.status("notice: standard output was closed; stopping")
+                    Terminal.notice("standard output was closed; stopping")
                     loop.requestStop()
                 }))
         }

@@ -37,7 +37,7 @@ struct SocketOptions: ParsableArguments {
 
     /// Starts the socket server, or returns nil when it is not wanted: with
     /// `--no-socket`, and for a file read without `-U` (a batch job).
-    func start(context: LiveContext, isLive: Bool, user: String? = nil, logger: Logger) throws -> (any RunningServer)? {
+    func start(context: LiveContext, isLive: Bool, owner: (uid: uid_t, gid: gid_t)? = nil, logger: Logger) throws -> (any RunningServer)? {
         if noSocket { return nil }
         guard socket != nil || isLive else { return nil }
         var options = SocketServer.Options(path: socket ?? SocketFile.defaultPath())
@@ -50,9 +50,7 @@ struct SocketOptions: ParsableArguments {
                 throw SocketServerError(error.description)
             }
         }
-        if let user, let entry = getpwnam(user) {
-            options.access.owner = (entry.pointee.pw_uid, entry.pointee.pw_gid)
-        }
+        if let owner { options.access.owner = (owner.uid, owner.gid) }
         return try SocketServer.start(options: options, context: context, isLive: isLive, logger: logger)
     }
 }

@@ -290,4 +290,49 @@ struct PrivilegeTests {
         #expect(status == 0, "\(transcript)")
         #expect(transcript.contains("Connection Rejected   :      1"), "\(transcript)")
     }
+
+    @Test("-u 65534 (a numeric uid, as the original accepted): capture as root, then run as that uid",
+          .timeLimit(.minutes(2)))
+    func numericUser() async throws {
+        if let reason = Privilege.unavailableReason {
+            Issue.record("CI=true, but the privilege cases cannot run: \(reason)")
+            return
+        }
+        let namespace = try PrivateNamespace("uid")
+        let child = try await startCapture(in: namespace, binary: Privilege.binary, ["-u", "65534", "--no-db", "--no-socket"])
+        defer { child.stop(SIGKILL) }
+        var threads: [String: ThreadIdentity] = [:]
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            threads = ThreadIdentity.threads(of: child.pid)
+            if !threads.isEmpty, threads.values.allSatisfy({ $0.uids.first == 65534 }) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        } while Date() < deadline
+        for (tid, identity) in threads { #expect(identity.uids == [65534, 65534, 65534, 65534], "thread \(tid): \(identity)") }
+        namespace.rejectedConnection(port: 9)
+        let seen = await child.wait(timeout: 10) { $0.stderr.text.contains("failure (reject)") }
+        #expect(seen, "\(child.transcript)")
+        let (status, transcript) = finish(child)
+        #expect(status == 0, "\(transcript)")
+    }
+
+    @Test("-l err hides the root notice (and the other notices); the summary stays", .timeLimit(.minutes(2)))
+    func loglevelHidesRootNotice() async throws {
+        if let reason = Privilege.unavailableReason {
+            Issue.record("CI=true, but the privilege cases cannot run: \(reason)")
+            return
+        }
+        let namespace = try PrivateNamespace("quiet")
+        // The readiness line is a notice too: nothing to wait for but time.
+        let argv = ["/usr/bin/env", "ip", "netns", "exec", namespace.name, Privilege.binary, "record", "-i", "lo",
+                    "-l", "err", "--no-db", "--no-socket"]
+        let child = try ChildProcess(name: "tcpeek", argv: argv)
+        defer { child.stop(SIGKILL) }
+        try await Task.sleep(for: .seconds(2))
+        let (status, transcript) = finish(child)
+        #expect(status == 0, "\(transcript)")
+        #expect(!child.stderr.text.contains("running as root"), "\(transcript)")
+        #expect(!child.stderr.text.contains("listening on"), "\(transcript)")
+        #expect(child.stderr.text.contains("Connection Rejected"), "the summary: \(transcript)")
+    }
 }
