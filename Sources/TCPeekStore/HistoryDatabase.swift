@@ -30,11 +30,14 @@ public final class HistoryDatabase: Sendable {
 
     /// The default location: `/var/lib/tcpeek/tcpeek.db` for root, otherwise
     /// `$XDG_DATA_HOME/tcpeek/tcpeek.db` (`~/.local/share/tcpeek/tcpeek.db`).
-    public static var defaultPath: String {
-        if geteuid() == 0 { return "/var/lib/tcpeek/tcpeek.db" }
-        let environment = ProcessInfo.processInfo.environment
-        let dataHome = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? (NSHomeDirectory() + "/.local/share")
+    public static var defaultPath: String { defaultPath(euid: geteuid(), environment: ProcessInfo.processInfo.environment) }
+
+    static func defaultPath(euid: uid_t, environment: [String: String]) -> String {
+        if euid == 0 { return "/var/lib/tcpeek/tcpeek.db" }
+        // $HOME first, as every XDG program does; the passwd entry's home
+        // (NSHomeDirectory) only without it.
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let dataHome = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (home + "/.local/share")
         return dataHome + "/tcpeek/tcpeek.db"
     }
 

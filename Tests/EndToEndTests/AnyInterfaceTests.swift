@@ -53,10 +53,7 @@ struct AnyInterfaceTests {
         var passed = false
         defer { if !passed { for child in transcripts { print(child.transcript) } } }
 
-        let server = try lab.spawn("server", in: lab.serverNamespace,
-                                   [python, scriptsDirectory.appendingPathComponent("e2e_server.py").path, "8080"])
-        transcripts.append(server)
-        try #require(await server.wait(timeout: 10) { $0.stdout.text.hasPrefix("ready") }, "the test server did not start")
+        transcripts.append(try await lab.startServer(ports: [8080]))
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tcpeek-any-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -47,10 +47,7 @@ struct ChecksumOffloadLiveTests {
         var passed = false
         defer { if !passed { for child in transcripts { print(child.transcript) } } }
 
-        let server = try lab.spawn("server", in: lab.serverNamespace,
-                                   [python, scriptsDirectory.appendingPathComponent("e2e_server.py").path, "8080"])
-        transcripts.append(server)
-        try #require(await server.wait(timeout: 10) { $0.stdout.text.hasPrefix("ready") }, "the test server did not start")
+        transcripts.append(try await lab.startServer(ports: [8080]))
         let veth = NetworkNamespaceLab.clientInterface
 
         for mode in ["2", "0"] {

@@ -346,6 +346,18 @@ final class NetworkNamespaceLab {
     }
 
     /// Starts a long-running process inside `ns`; teardown stops it.
+    /// The lab's TCP server (Scripts/e2e_server.py) listening on `ports`
+    /// in the server namespace, once it says it is ready.
+    func startServer(ports: [Int]) async throws -> ChildProcess {
+        guard let python = findTool("python3") else { throw LabError("python3 not found") }
+        let server = try spawn("server", in: serverNamespace,
+                               [python, scriptsDirectory.appendingPathComponent("e2e_server.py").path] + ports.map(String.init))
+        guard await server.wait(timeout: 10, until: { $0.stdout.text.hasPrefix("ready") }) else {
+            throw LabError("the test server did not start: \(server.transcript)")
+        }
+        return server
+    }
+
     func spawn(_ name: String, in ns: String, _ argv: [String]) throws -> ChildProcess {
         let child = try ChildProcess(name: name, argv: inNamespace(ns, argv))
         children.append(child)

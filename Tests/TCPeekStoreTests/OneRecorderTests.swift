@@ -102,6 +102,16 @@ struct OneRecorderTests {
         #expect(answer.status == 0, "\(answer)")
     }
 
+    /// An ordinary user's default follows $XDG_DATA_HOME, else $HOME (as
+    /// every XDG program does), not the passwd entry's home (nobody's is
+    /// /nonexistent).
+    @Test func theDefaultPathFollowsTheEnvironment() {
+        #expect(HistoryDatabase.defaultPath(euid: 0, environment: ["HOME": "/root"]) == "/var/lib/tcpeek/tcpeek.db")
+        #expect(HistoryDatabase.defaultPath(euid: 1000, environment: ["HOME": "/home/ana"]) == "/home/ana/.local/share/tcpeek/tcpeek.db")
+        #expect(HistoryDatabase.defaultPath(euid: 1000, environment: ["HOME": "/home/ana", "XDG_DATA_HOME": "/data"])
+            == "/data/tcpeek/tcpeek.db")
+    }
+
     @Test func theLockIsHeldForTheRecordersLifetimeOnly() throws {
         let folder = try TemporaryFolder("lock-lifetime")
         defer { folder.remove() }
