@@ -57,28 +57,13 @@ test: deps deb
 	$(SWIFT) build --build-tests
 	TCPEEK_DEB=$(CURDIR)/$(DEB) $(SWIFT) test --skip-build $(TEST_FLAGS)
 
-# The whole product on a capture of the last half hour: tcpeek-synth
-# writes 600 attempts with every outcome, dated from 25 minutes ago;
-# tcpeek records them (live lines, then the summary) into a database of
-# the demo's own under .build/demo (never the host's), then answers from
-# that history: the totals with the failure sparkline, a per-minute
-# view, and a query from Schema/README.md in plain sqlite3.
-DEMO := .build/demo
+# The whole product on a capture of the last half hour (Scripts/demo.sh):
+# recorded into .build/demo/tcpeek.db, never the host's history, then
+# queried with tcpeek query and sqlite3.
 demo: deps
 	$(SWIFT) build --product tcpeek
 	$(SWIFT) build --product tcpeek-synth
-	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	.build/debug/tcpeek-synth --mode mix --attempts 600 --duration 1200 --seed 42 \
-		--start $$(( $$(date +%s) - 1500 )) -o $(DEMO)/last-half-hour.pcap >/dev/null
-	.build/debug/tcpeek record -r $(DEMO)/last-half-hour.pcap --db $(DEMO)/tcpeek.db
-	@echo; echo '$$ tcpeek query --db $(DEMO)/tcpeek.db --since 1h'
-	@.build/debug/tcpeek query --db $(DEMO)/tcpeek.db --since 1h
-	@echo; echo '$$ tcpeek query --db $(DEMO)/tcpeek.db --since 30m --by minute'
-	@.build/debug/tcpeek query --db $(DEMO)/tcpeek.db --since 30m --by minute
-	@echo; echo '$$ sqlite3 $(DEMO)/tcpeek.db   # top servers by timeouts in the last hour (Schema/README.md)'
-	@sqlite3 -header -column $(DEMO)/tcpeek.db "SELECT server_addr, server_port, count(*) AS timeouts FROM sessions \
-		WHERE outcome = 'timeout' AND started_at >= strftime('%s', 'now', '-1 hour') \
-		GROUP BY server_addr, server_port ORDER BY timeouts DESC LIMIT 10;"
+	bash Scripts/demo.sh .build/debug .build/demo
 
 bench: deps
 	bash Bench/run.sh
