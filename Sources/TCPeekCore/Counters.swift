@@ -35,18 +35,96 @@ public struct FilterCounters: Sendable, Equatable, Hashable {
     }
 
     /// What happened between `earlier` and `self` (for `REFRESH`).
-    public func subtracting(_ earlier: FilterCounters) -> FilterCounters {
-        var delta = FilterCounters()
-        delta.success = success &- earlier.success
-        delta.successWithDupSYN = successWithDupSYN &- earlier.successWithDupSYN
-        delta.successWithDupSYNACK = successWithDupSYNACK &- earlier.successWithDupSYNACK
-        delta.timeout = timeout &- earlier.timeout
-        delta.reject = reject &- earlier.reject
-        delta.unreach = unreach &- earlier.unreach
-        delta.abort = abort &- earlier.abort
-        delta.dupSYNSegments = dupSYNSegments &- earlier.dupSYNSegments
-        delta.dupSYNACKSegments = dupSYNACKSegments &- earlier.dupSYNACKSegments
-        return delta
+    public func subtracting(_ earlier: FilterCounters) -> FilterCounters { self - earlier }
+}
+
+// The arithmetic of counters, the one place that lists every field: sums of
+// rollups, of the database and memory parts of a window, and `REFRESH`
+// deltas all go through it, so a new figure is added here and in `Figure`.
+// Every operation wraps, as the counting does (a tcpeek running for years).
+extension FilterCounters {
+    @inlinable @inline(__always)
+    static func combining(_ a: FilterCounters, _ b: FilterCounters,
+                          _ combine: (UInt64, UInt64) -> UInt64) -> FilterCounters {
+        var c = FilterCounters()
+        c.success = combine(a.success, b.success)
+        c.successWithDupSYN = combine(a.successWithDupSYN, b.successWithDupSYN)
+        c.successWithDupSYNACK = combine(a.successWithDupSYNACK, b.successWithDupSYNACK)
+        c.timeout = combine(a.timeout, b.timeout)
+        c.reject = combine(a.reject, b.reject)
+        c.unreach = combine(a.unreach, b.unreach)
+        c.abort = combine(a.abort, b.abort)
+        c.dupSYNSegments = combine(a.dupSYNSegments, b.dupSYNSegments)
+        c.dupSYNACKSegments = combine(a.dupSYNACKSegments, b.dupSYNACKSegments)
+        return c
+    }
+
+    @inlinable
+    public static func + (a: FilterCounters, b: FilterCounters) -> FilterCounters { combining(a, b, &+) }
+
+    @inlinable
+    public static func - (a: FilterCounters, b: FilterCounters) -> FilterCounters { combining(a, b, &-) }
+
+    @inlinable
+    public static func += (a: inout FilterCounters, b: FilterCounters) { a = a + b }
+
+    @inlinable
+    public static func -= (a: inout FilterCounters, b: FilterCounters) { a = a - b }
+}
+
+extension FilterCounters {
+    /// Each stored figure by name, in the order the rollup tables write and
+    /// read them: what stores and exporters iterate over instead of naming
+    /// every field.
+    public enum Figure: Int, Sendable, CaseIterable {
+        case success, successWithDupSYN, successWithDupSYNACK, timeout, reject, unreach, abort
+        case dupSYNSegments, dupSYNACKSegments
+    }
+
+    public subscript(figure: Figure) -> UInt64 {
+        get {
+            switch figure {
+            case .success: success
+            case .successWithDupSYN: successWithDupSYN
+            case .successWithDupSYNACK: successWithDupSYNACK
+            case .timeout: timeout
+            case .reject: reject
+            case .unreach: unreach
+            case .abort: abort
+            case .dupSYNSegments: dupSYNSegments
+            case .dupSYNACKSegments: dupSYNACKSegments
+            }
+        }
+        set {
+            switch figure {
+            case .success: success = newValue
+            case .successWithDupSYN: successWithDupSYN = newValue
+            case .successWithDupSYNACK: successWithDupSYNACK = newValue
+            case .timeout: timeout = newValue
+            case .reject: reject = newValue
+            case .unreach: unreach = newValue
+            case .abort: abort = newValue
+            case .dupSYNSegments: dupSYNSegments = newValue
+            case .dupSYNACKSegments: dupSYNACKSegments = newValue
+            }
+        }
+    }
+
+    /// The counters whose every figure is `value(figure)`.
+    public init(figures value: (Figure) throws -> UInt64) rethrows {
+        self.init()
+        for figure in Figure.allCases { self[figure] = try value(figure) }
+    }
+
+    /// How many sessions ended with `outcome`.
+    public subscript(outcome: Outcome) -> UInt64 {
+        switch outcome {
+        case .success: success
+        case .reject: reject
+        case .abort: abort
+        case .unreach: unreach
+        case .timeout: timeout
+        }
     }
 }
 

@@ -140,7 +140,7 @@ public final class MetricsExporter: Sendable {
                 let before = exported.perFilter[index]
                 let series = filters[index]
                 for (position, outcome) in Outcome.allCases.enumerated() {
-                    series.outcomes[position].raise(from: before.count(of: outcome), to: now.count(of: outcome))
+                    series.outcomes[position].raise(from: before[outcome], to: now[outcome])
                 }
                 series.synRetransmittedSessions.raise(from: before.successWithDupSYN, to: now.successWithDupSYN)
                 series.synackRetransmittedSessions.raise(from: before.successWithDupSYNACK, to: now.successWithDupSYNACK)
@@ -185,18 +185,6 @@ public final class MetricsExporter: Sendable {
         switch format {
         case .prometheusText: return text
         case .openMetrics: return MetricsFormat.openMetrics(fromPrometheusText: text)
-        }
-    }
-}
-
-extension FilterCounters {
-    fileprivate func count(of outcome: Outcome) -> UInt64 {
-        switch outcome {
-        case .success: success
-        case .reject: reject
-        case .abort: abort
-        case .unreach: unreach
-        case .timeout: timeout
         }
     }
 }

@@ -91,7 +91,7 @@ public final class SocketResponder: Sendable {
         // count the same session twice.
         let deltas = refreshBase.withLock { base in
             let now = context.snapshot().counters.perFilter
-            let deltas = zip(now, base).map { $0.subtracting($1) }
+            let deltas = zip(now, base).map { $0 - $1 }
             base = now
             return deltas
         }
@@ -144,7 +144,7 @@ public final class SocketResponder: Sendable {
             let older = try HistoryQuery.aggregate(database, since: since, until: split, filters: names, by: .total)
             for index in rows.indices {
                 guard let old = older.first(where: { $0.filter == rows[index].filter }) else { continue }
-                rows[index].counters = Self.sum(rows[index].counters, old.counters)
+                rows[index].counters += old.counters
                 rows[index].handshakes.merge(old.handshakes)
             }
             return HistoryJSON.aggregates(rows)
@@ -156,20 +156,6 @@ public final class SocketResponder: Sendable {
 
     private func microseconds(_ seconds: Double) -> Timestamp {
         Timestamp(microseconds: Int64((seconds * 1_000_000).rounded()))
-    }
-
-    static func sum(_ a: FilterCounters, _ b: FilterCounters) -> FilterCounters {
-        var c = a
-        c.success &+= b.success
-        c.successWithDupSYN &+= b.successWithDupSYN
-        c.successWithDupSYNACK &+= b.successWithDupSYNACK
-        c.timeout &+= b.timeout
-        c.reject &+= b.reject
-        c.unreach &+= b.unreach
-        c.abort &+= b.abort
-        c.dupSYNSegments &+= b.dupSYNSegments
-        c.dupSYNACKSegments &+= b.dupSYNACKSegments
-        return c
     }
 
     // MARK: QUERY

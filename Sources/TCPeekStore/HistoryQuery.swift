@@ -131,7 +131,7 @@ public enum HistoryQuery {
                         guard isWanted(filter) else { return }
                         let hour = sqlite3_column_int64(row, 0)
                         let k = key(filter, Double(hour))
-                        counters[k, default: FilterCounters()].add(RollupColumns.counters(row, from: 2))
+                        counters[k, default: FilterCounters()] += RollupColumns.counters(row, from: 2)
                         let column = 2 + RollupColumns.readCount  // handshake_buckets, after the counters
                         let text = UnsafeBufferPointer(start: sqlite3_column_text(row, column),
                                                        count: Int(sqlite3_column_bytes(row, column)))
@@ -149,8 +149,8 @@ public enum HistoryQuery {
                         SELECT minute, filter, \(RollupColumns.read) FROM rollups_minute WHERE minute >= ? AND minute < ?
                         """, from: Int64(low), to: Int64(high)) { row, filter in
                         guard isWanted(filter) else { return }
-                        counters[key(filter, Double(sqlite3_column_int64(row, 0))), default: FilterCounters()]
-                            .add(RollupColumns.counters(row, from: 2))
+                        counters[key(filter, Double(sqlite3_column_int64(row, 0))), default: FilterCounters()] +=
+                            RollupColumns.counters(row, from: 2)
                     }
                     try forEachBucketRow(db, sql: """
                         SELECT minute, filter, bucket, count FROM rollup_handshake_buckets WHERE minute >= ? AND minute < ?
@@ -421,20 +421,6 @@ private enum SessionAddressFunction {
 private struct GroupKey: Hashable {
     var filter: String
     var start: Double
-}
-
-extension FilterCounters {
-    mutating func add(_ other: FilterCounters) {
-        success &+= other.success
-        successWithDupSYN &+= other.successWithDupSYN
-        successWithDupSYNACK &+= other.successWithDupSYNACK
-        timeout &+= other.timeout
-        reject &+= other.reject
-        unreach &+= other.unreach
-        abort &+= other.abort
-        dupSYNSegments &+= other.dupSYNSegments
-        dupSYNACKSegments &+= other.dupSYNACKSegments
-    }
 }
 
 /// Steps a `SELECT time, filter, ... WHERE time >= ? AND time < ?` over a

@@ -450,7 +450,7 @@ private struct Rollup {
     }
 
     mutating func add(_ other: Rollup) {
-        counters.add(other.counters)
+        counters += other.counters
         handshakeSeconds += other.handshakeSeconds
         histogram.add(other.histogram)
     }

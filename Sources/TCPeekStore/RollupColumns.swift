@@ -5,12 +5,24 @@ import TCPeekCore
 /// The figures `rollups_minute` (Schema/0001) and `rollups_hour`
 /// (Schema/0005) both hold, in one order for writing and for reading.
 enum RollupColumns {
+    /// The column of each counter, in `FilterCounters.Figure` order.
+    private static func column(_ figure: FilterCounters.Figure) -> String {
+        switch figure {
+        case .success: "success"
+        case .successWithDupSYN: "success_dup_syn"
+        case .successWithDupSYNACK: "success_dup_synack"
+        case .timeout: "timeout"
+        case .reject: "reject"
+        case .unreach: "unreach"
+        case .abort: "abort"
+        case .dupSYNSegments: "dup_syn"
+        case .dupSYNACKSegments: "dup_synack"
+        }
+    }
+
     /// Every written figure: the counters, `failure` (their sum, kept for
     /// plain `sqlite3` use) and `handshake_sum`.
-    static let written = [
-        "success", "success_dup_syn", "success_dup_synack", "failure", "timeout", "reject", "unreach", "abort",
-        "dup_syn", "dup_synack", "handshake_sum",
-    ]
+    static let written = FilterCounters.Figure.allCases.map(column) + ["failure", "handshake_sum"]
 
     /// An insert of (time, filter, figures…, `extra`…) that adds the figures
     /// to an existing row and replaces the `extra` columns.
@@ -26,34 +38,18 @@ enum RollupColumns {
 
     /// The values of `written`, in order.
     static func values(_ counters: FilterCounters, handshakeSeconds: Double) -> [any DatabaseValueConvertible] {
-        [
-            Int64(counters.success), Int64(counters.successWithDupSYN), Int64(counters.successWithDupSYNACK),
-            Int64(counters.failure), Int64(counters.timeout), Int64(counters.reject), Int64(counters.unreach),
-            Int64(counters.abort), Int64(counters.dupSYNSegments), Int64(counters.dupSYNACKSegments), handshakeSeconds,
-        ]
+        FilterCounters.Figure.allCases.map { Int64(counters[$0]) as any DatabaseValueConvertible }
+            + [Int64(counters.failure), handshakeSeconds]
     }
 
     /// The counters a query reads, in the order `counters(_:from:)` takes them.
-    private static let readColumns = [
-        "success", "success_dup_syn", "success_dup_synack", "timeout", "reject", "unreach", "abort", "dup_syn", "dup_synack",
-    ]
+    private static let readColumns = FilterCounters.Figure.allCases.map(column)
     static let read = readColumns.joined(separator: ", ")
     /// How many columns `read` names.
     static let readCount = Int32(readColumns.count)
 
     /// The counters of `read` from a stepped statement, starting at `first`.
     static func counters(_ row: OpaquePointer, from first: Int32) -> FilterCounters {
-        func column(_ offset: Int32) -> UInt64 { UInt64(clamping: sqlite3_column_int64(row, first + offset)) }
-        var c = FilterCounters()
-        c.success = column(0)
-        c.successWithDupSYN = column(1)
-        c.successWithDupSYNACK = column(2)
-        c.timeout = column(3)
-        c.reject = column(4)
-        c.unreach = column(5)
-        c.abort = column(6)
-        c.dupSYNSegments = column(7)
-        c.dupSYNACKSegments = column(8)
-        return c
+        FilterCounters { figure in UInt64(clamping: sqlite3_column_int64(row, first + Int32(figure.rawValue))) }
     }
 }

@@ -137,6 +137,74 @@ private func mask(_ indices: Int...) -> FilterMask {
         #expect(later.subtracting(earlier).success == 2)
     }
 
+    /// Every figure is its own stored field: setting one through `Figure`
+    /// leaves the others at zero and reads back.
+    @Test(arguments: FilterCounters.Figure.allCases)
+    func eachFigureIsItsOwnField(figure: FilterCounters.Figure) {
+        var counters = FilterCounters()
+        counters[figure] = 7
+        #expect(counters[figure] == 7)
+        for other in FilterCounters.Figure.allCases where other != figure { #expect(counters[other] == 0, "\(other)") }
+        #expect(FilterCounters(figures: { $0 == figure ? 7 : 0 }) == counters)
+    }
+
+    /// `+` and `-` over random counters (small, and near the wrap): `-`
+    /// undoes `+`, `+` is the sum of each figure, and any order of a sum
+    /// gives the same counters.
+    @Test func arithmeticOverRandomCounters() {
+        var random = SplitMix64(seed: 0x7C9E_E14)
+        func counters() -> FilterCounters {
+            FilterCounters { _ in
+                switch random.next() % 3 {
+                case 0: random.next() % 1000
+                case 1: UInt64.max - random.next() % 1000
+                default: random.next()
+                }
+            }
+        }
+        for _ in 0..<1000 {
+            let a = counters(), b = counters()
+            #expect((a + b) - b == a)
+            #expect((a - b) + b == a)
+            #expect(a + b == b + a)
+            #expect(a.subtracting(b) == a - b)
+            for figure in FilterCounters.Figure.allCases {
+                #expect((a + b)[figure] == a[figure] &+ b[figure])
+                #expect((a - b)[figure] == a[figure] &- b[figure])
+            }
+            var c = a
+            c += b
+            #expect(c == a + b)
+            c -= b
+            #expect(c == a)
+        }
+        let many = (0..<200).map { _ in counters() }
+        let sum = many.reduce(FilterCounters(), +)
+        for figure in FilterCounters.Figure.allCases {
+            #expect(sum[figure] == many.reduce(0) { $0 &+ $1[figure] })
+        }
+        #expect(many.reversed().reduce(FilterCounters(), +) == sum)
+    }
+
+    /// Counting sessions in parts and adding the parts counts them all.
+    @Test func sumOfPartsIsTheWhole() {
+        let outcomes = Outcome.allCases
+        var random = SplitMix64(seed: 14)
+        var whole = FilterCounters()
+        var parts = Array(repeating: FilterCounters(), count: 7)
+        for index in 0..<500 {
+            let s = session(outcomes[Int(random.next() % UInt64(outcomes.count))],
+                            dupSYN: UInt32(random.next() % 3), dupSYNACK: UInt32(random.next() % 3))
+            whole.record(s)
+            parts[index % parts.count].record(s)
+        }
+        #expect(parts.reduce(FilterCounters(), +) == whole)
+        for outcome in outcomes {
+            #expect(whole[outcome] == parts.reduce(0) { $0 + $1[outcome] })
+        }
+        #expect(Outcome.allCases.reduce(0) { $0 + whole[$1] } == whole.total)
+    }
+
     /// Checksum offload fails every packet the capturing host sends (a third
     /// to a half of them); a damaged link fails a few. A quarter of at
     /// least 100 verified packets is the sign.
@@ -161,5 +229,18 @@ private func mask(_ indices: Int...) -> FilterMask {
         for _ in 0..<50 { statistics.count(.malformed(.truncatedIPHeader)) }  // not a checksum
         #expect(statistics.checksumFailures == UInt64(figures.badTCP + figures.badIP))
         #expect(statistics.suggestsChecksumOffload == figures.expected)
+    }
+}
+
+/// A small seeded generator, so a failure repeats.
+private struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
