@@ -49,8 +49,8 @@ struct Query: ParsableCommand {
     @Flag(help: "List sessions instead of aggregates.")
     var sessions = false
 
-    @Option(help: "With --sessions: only this outcome (success, reject, abort, unreach, timeout).")
-    var outcome: String?
+    @Option(help: "With --sessions: only this outcome.")
+    var outcome: Outcome?
 
     @Option(help: ArgumentHelp("With --sessions: only this client address or network.", valueName: "address"))
     var client: String?
@@ -86,9 +86,6 @@ struct Query: ParsableCommand {
     }
 
     func validate() throws {
-        if let outcome, Outcome(outcome) == nil {
-            throw ValidationError("--outcome must be one of \(Outcome.allCases.map(\.description).joined(separator: ", ")), not '\(outcome)'")
-        }
         if sessions, top != nil { throw ValidationError("--sessions and --top exclude each other") }
         if !sessions, outcome != nil || client != nil || server != nil || port != nil {
             throw ValidationError("--outcome, --client, --server and --port need --sessions")
@@ -141,8 +138,9 @@ struct Query: ParsableCommand {
             var truncation: String?
             let data: HistoryQuery.RecordedData
             if sessions {
-                let rows = try HistoryQuery.sessions(database, since: range.0, until: range.1, filters: chosen, outcome: outcome,
-                                                     client: clientNetwork, server: serverNetwork, port: port, limit: fetchLimit)
+                let rows = try HistoryQuery.sessions(database, since: range.0, until: range.1, filters: chosen,
+                                                     outcome: outcome?.description, client: clientNetwork, server: serverNetwork,
+                                                     port: port, limit: fetchLimit)
                 if rows.count > limit { truncation = "showing the newest \(limit) sessions; --limit N for more" }
                 output = QueryOutput.sessions(Array(rows.prefix(limit)), format: format, clock: clock)
                 (foundNothing, data) = (rows.isEmpty, .sessions)
@@ -186,3 +184,10 @@ struct Query: ParsableCommand {
 
 extension TimeBucketing: ExpressibleByArgument {}
 extension HistoryQuery.TopKind: ExpressibleByArgument {}
+
+/// `--outcome` takes the words of JSON and the database, not the raw values.
+extension Outcome: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+    public static var allValueDescriptions: [String: String] { [:] }
+}

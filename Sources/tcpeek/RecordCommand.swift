@@ -45,8 +45,13 @@ struct Record: ParsableCommand {
     @OptionGroup(title: "After a file read")
     var stayOptions: StayOptions
 
-    @Option(name: [.customShort("c"), .long], help: "Checksums to verify: 0 none, 1 IPv4 header, 2 IPv4 header and TCP/ICMP.")
-    var checksum: Int = 0
+    // Parsed by `ChecksumLevel.parse`, whose message names the option as
+    // "-c/--checksum" and its values, which ArgumentParser's own would not;
+    // a transform hides the default from the help, so the help states it.
+    @Option(name: [.customShort("c"), .long],
+            help: ArgumentHelp("Checksums to verify. (default: \(ChecksumLevel.standard.rawValue))", argumentType: ChecksumLevel.self),
+            transform: ChecksumLevel.parse)
+    var checksum = ChecksumLevel.standard
 
     @Option(name: [.customShort("t"), .long], help: "Seconds without a segment after which an attempt times out.")
     var timeout: Int = 60
@@ -54,8 +59,8 @@ struct Record: ParsableCommand {
     @Option(name: [.customShort("B"), .long], help: "libpcap buffer size in MB.")
     var buffer: Int = 2
 
-    @Option(name: [.customShort("l"), .long], help: "Log level, a syslog level name (debug, info, notice, warning, err, crit).")
-    var loglevel: String = "notice"
+    @Option(name: [.customShort("l"), .long], help: "Log level, a syslog level name.")
+    var loglevel: LogLevelName = .notice
 
     @Flag(name: [.customShort("q"), .long], help: "Do not print a line per attempt.")
     var quiet = false
@@ -109,15 +114,9 @@ struct Record: ParsableCommand {
     var expressions: [String] = []
 
     func validate() throws {
-        guard ChecksumMode(rawValue: checksum) != nil else {
-            throw ValidationError("-c/--checksum must be 0, 1 or 2, not \(checksum)")
-        }
         guard timeout > 0 else { throw ValidationError("-t/--timeout must be a positive number of seconds, not \(timeout)") }
         guard buffer > 0 else { throw ValidationError("-B/--buffer must be a positive number of MB, not \(buffer)") }
         guard maxPending > 0 else { throw ValidationError("--max-pending must be positive, not \(maxPending)") }
-        guard LogLevelName.parse(loglevel) != nil else {
-            throw ValidationError("-l/--loglevel: unknown level '\(loglevel)'; use one of \(LogLevelName.names.joined(separator: ", "))")
-        }
         if file != nil, interface != nil {
             throw ValidationError("-r/--read and -i/--interface exclude each other: read a file or capture live")
         }
@@ -141,7 +140,7 @@ struct Record: ParsableCommand {
             print(TCPeekVersion.banner)
             return
         }
-        let level = LogLevelName.parse(loglevel) ?? .notice
+        let level = loglevel.level
         Terminal.level = level
         LoggingSystem.bootstrap { _ in TerminalLogHandler(logLevel: level) }
         // -u is checked before anything is opened; privileges drop later.
@@ -182,7 +181,7 @@ struct Record: ParsableCommand {
                 options.promiscuous = promisc
                 options.bufferMegabytes = buffer
                 // Headers only, unless TCP checksums must be verified over the payload.
-                options.snapLength = checksum == 2 ? 65535 : 256
+                options.snapLength = checksum.mode == .all ? 65535 : 256
                 handle = try PcapHandle.open(interface: name, options: options)
                 Terminal.status("listening on \(name), link-type \(handle.linkTypeName), snapshot length \(handle.snapshotLength) bytes")
             }
@@ -210,7 +209,7 @@ struct Record: ParsableCommand {
         }
 
         var tracking = TrackingOptions(filters: filterSet, localAddresses: local)
-        tracking.checksumMode = ChecksumMode(rawValue: checksum) ?? .none
+        tracking.checksumMode = checksum.mode
         tracking.interpretsICMP = !noICMP
         tracking.timeout = .seconds(Int64(timeout))
         tracking.maxPending = maxPending

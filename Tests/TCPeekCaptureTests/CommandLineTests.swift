@@ -158,6 +158,33 @@ struct CommandLineTests {
         #expect(result.stderr.contains("0, 1 or 2"))
     }
 
+    @Test("--checksum, --loglevel and --outcome list their values in --help and refuse others with them (exit 64)")
+    func fixedValueSets() async throws {
+        let record = try await runTCPeek(["record", "--help"], database: .omitted)
+        #expect(record.status == 0)
+        let recordHelp = record.stdout.replacingOccurrences(of: "\\s+", with: " ", options: .regularExpression)
+        #expect(recordHelp.contains("Checksums to verify. (default: 0) 0 - none 1 - IPv4 header 2 - IPv4 header and TCP/ICMP"),
+                "\(recordHelp)")
+        #expect(recordHelp.contains("(values: emerg, alert, crit, err, warning, notice, info, debug; default: notice)"),
+                "\(recordHelp)")
+        let query = try await runTCPeek(["query", "--help"], database: .omitted)
+        let queryHelp = query.stdout.replacingOccurrences(of: "\\s+", with: " ", options: .regularExpression)
+        #expect(queryHelp.contains("only this outcome. (values: success, reject, abort, unreach, timeout)"), "\(queryHelp)")
+
+        let file = TestPaths.capture("zeek__tcp-syn.pcap")
+        let level = try await runTCPeek(["-l", "loud", "-r", file], database: .omitted)
+        #expect(level.status == 64, "\(level.stderr)")
+        #expect(level.stderr.contains("'loud'") && level.stderr.contains("- notice"), "\(level.stderr)")
+        let outcome = try await runTCPeek(["query", "--sessions", "--outcome", "refused"], database: .omitted)
+        #expect(outcome.status == 64, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("'refused'") && outcome.stderr.contains("'reject'"), "\(outcome.stderr)")
+        // Syslog's spellings in any case, and swift-log's, as before the enum.
+        for spelling in ["LOG_WARNING", "Err", "error", "warn"] {
+            let accepted = try await runTCPeek(["-q", "-l", spelling, "-r", file])
+            #expect(accepted.status == 0, "-l \(spelling): \(accepted.stderr)")
+        }
+    }
+
     @Test("a missing file exits 1 with a clear message")
     func missingFile() async throws {
         let path = "/nonexistent/tcpeek-cli/capture.pcap"
