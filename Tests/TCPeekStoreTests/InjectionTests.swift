@@ -224,7 +224,7 @@ struct InjectionTests {
             (["--top", "server", "--limit", "9223372036854775808"], "9223372036854775808"),
             (["--sessions", "--port", "6346 OR 1=1"], "6346 OR 1=1"),
             (["--sessions", "--port", "70000"], "--port must be 0-65535"),
-            (["--sessions", "--outcome", "success' OR '1'='1"], "--outcome must be one of"),
+            (["--sessions", "--outcome", "success' OR '1'='1"], "Please provide one of 'success', 'reject', 'abort', 'unreach' or 'timeout'"),
             (["--format", "json; DROP TABLE sessions"], "json; DROP TABLE sessions"),
             // Addresses are parsed, so nothing else reaches the database.
             (["--sessions", "--client", "10.0.2.15' OR '1'='1"], "is not an IPv4 or IPv6 address"),
