@@ -110,7 +110,7 @@ sanitize-thread: deps
 sanitize-address: deps
 	rm -rf $(SANITIZE_REPORTS)/address && mkdir -p $(SANITIZE_REPORTS)/address
 	$(SWIFT) build --build-tests --scratch-path .build-asan --sanitize=address
-	-ASAN_OPTIONS="log_path=$(SANITIZE_REPORTS)/address/report:detect_leaks=0:$(ASAN_OPTIONS)" \
+	-ASAN_OPTIONS="log_path=$(SANITIZE_REPORTS)/address/report:detect_leaks=0:suppressions=$(CURDIR)/Fuzz/asan-suppressions.txt:$(ASAN_OPTIONS)" \
 		$(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address --skip "$(SANITIZE_SKIP)" $(TEST_FLAGS)
 	@bash Fuzz/sanitizer-reports.sh AddressSanitizer $(SANITIZE_REPORTS)/address
 
