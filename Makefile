@@ -2,7 +2,7 @@
 # Every target installs the Debian packages it needs when they are missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libpcap-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay binutils adduser
+APT_PACKAGES := libpcap-dev libsqlite3-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay binutils adduser
 TEST_FLAGS ?=
 
 .PHONY: all deps build release install deb test demo bench clean schema
@@ -22,7 +22,7 @@ build: deps
 	$(SWIFT) build
 
 # Release binaries carry the Swift runtime (static standard library and
-# Foundation): they need only libc, libstdc++, libpcap (check-linkage.sh),
+# Foundation): they need only libc, libstdc++, libpcap, libsqlite3 (check-linkage.sh),
 # and run without the toolchain and as a setcap binary, for which the loader
 # ignores $$ORIGIN.
 RELEASE_FLAGS := -c release --static-swift-stdlib

@@ -9,26 +9,6 @@ let packetPathSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
 ]
 
-/// How the bundled SQLite is compiled: the features Debian's build has
-/// that tcpeek or GRDB use, memory statistics off (a global mutex per
-/// allocation), and none of Debian's `OMIT_LOOKASIDE` and `SECURE_DELETE`,
-/// which cost every statement an allocation and every freed page a memset.
-let sqliteSettings: [CSetting] = [
-    .define("SQLITE_THREADSAFE", to: "1"),
-    .define("SQLITE_DEFAULT_MEMSTATUS", to: "0"),
-    .define("SQLITE_ENABLE_COLUMN_METADATA"),
-    .define("SQLITE_ENABLE_DBSTAT_VTAB"),
-    .define("SQLITE_ENABLE_FTS5"),
-    .define("SQLITE_ENABLE_MATH_FUNCTIONS"),
-    .define("SQLITE_ENABLE_RTREE"),
-    .define("SQLITE_ENABLE_UNLOCK_NOTIFY"),
-    .define("SQLITE_ENABLE_SNAPSHOT"),
-    .define("SQLITE_LIKE_DOESNT_MATCH_BLOBS"),
-    .define("SQLITE_MAX_VARIABLE_NUMBER", to: "250000"),
-    .define("SQLITE_USE_URI"),
-    .unsafeFlags(["-O2", "-Wno-everything"]),
-]
-
 let package = Package(
     name: "tcpeek",
     platforms: [.macOS(.v15)],
@@ -60,20 +40,10 @@ let package = Package(
             ],
             swiftSettings: packetPathSettings
         ),
-        // SQLite itself (Sources/CSQLite/README.md): the recorder spends
-        // nearly all its time inside SQLite's insert, which this release and
-        // these options run about a fifth faster than Debian 12's library.
-        // Always optimised: the test suite records millions of rows too.
-        // Plus sqlite3_config, which is variadic, for TCPeekStore.
-        .target(
-            name: "CSQLite",
-            exclude: ["README.md"],
-            cSettings: sqliteSettings
-        ),
         .target(
             name: "TCPeekStore",
             dependencies: [
-                "TCPeekCore", "CSQLite",
+                "TCPeekCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the per-session inserts (SessionInserts).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

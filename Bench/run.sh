@@ -46,7 +46,7 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 ensure_packages() {
     local missing=() p
-    for p in libpcap-dev time gcc sqlite3; do
+    for p in libpcap-dev libsqlite3-dev time gcc sqlite3; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     ((${#missing[@]} == 0)) && return
@@ -65,6 +65,7 @@ build() {
     fi
     cc -O2 -Wall -o "$OUT/pcap-count" Bench/pcap-count.c -lpcap
     cc -O2 -Wall -shared -fPIC -o "$OUT/malloc-count.so" Bench/malloc-count.c -ldl
+    cc -O2 -Wall -o "$OUT/sqlite-insert" Bench/sqlite-insert.c -lsqlite3
 }
 
 # --- captures --------------------------------------------------------------
@@ -203,6 +204,9 @@ report() {
     echo "peak RSS    : tcpeek on the mix: $(mib "$TCPEEK_RSS")"
     echo "recorded    : into a new database (--db, default batches), best of $RUNS: ${RECORD_TIME} s = $(div "$TOTAL_ATTEMPTS" "$RECORD_TIME" %.0f) attempts/s," \
         "$(grouped "$RECORD_ROWS") rows; without a database: $(div "$TOTAL_ATTEMPTS" "$TCPEEK_BEST" %.0f) attempts/s   (runs: ${record_times[*]})"
+    echo "SQLite alone: the same rows by Bench/sqlite-insert.c (SQLite $SQLITE_VERSION, 5000 a transaction, 32 a statement), best of $RUNS:" \
+        "${SQLITE_TIME} s = $(div "$RECORD_ROWS" "$SQLITE_TIME" %.0f) rows/s   (runs: ${sqlite_times[*]})"
+    echo "              recorder/SQLite = $(div "$RECORD_TIME" "$SQLITE_TIME" %.3f)   (the recorder's time over SQLite's own limit for these rows; target <= 1.15)"
     echo "query       : tcpeek query --since 30d --by hour over $(grouped "$HISTORY_SESSIONS") sessions (30 days): best of $RUNS ${QUERY_BEST_MS} ms   (runs: ${query_times[*]})"
     echo "counts      : $COUNT_CHECK"
     echo
@@ -239,6 +243,23 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
         [[ $RECORD_ROWS == "$TOTAL_ATTEMPTS" ]] || die "recorded $RECORD_ROWS rows for $TOTAL_ATTEMPTS attempts"
     done
     RECORD_TIME=$(min "${record_times[@]}")
+
+    # SQLite's own limit for these rows: the rows just recorded inserted
+    # again by a plain C program (Bench/sqlite-insert.c) into the same
+    # table, through the same system SQLite, in tcpeek's default batches
+    # and statements (5000 rows a transaction, 32 rows a statement).
+    log "the same rows through SQLite alone x$RUNS"
+    sqlite_times=()
+    for ((i = 1; i <= RUNS; i++)); do
+        rm -f "$OUT/sqlite-limit.db" "$OUT/sqlite-limit.db-wal" "$OUT/sqlite-limit.db-shm"
+        "$OUT/sqlite-insert" --batch 5000 --rows-per-statement 32 "$OUT/record.db" "$OUT/sqlite-limit.db" \
+            >"$OUT/sqlite-insert.log" 2>&1 || die "sqlite-insert failed (see $OUT/sqlite-insert.log)"
+        grep -q "^rows=$TOTAL_ATTEMPTS " "$OUT/sqlite-insert.log" || die "sqlite-insert wrote other rows (see $OUT/sqlite-insert.log)"
+        sqlite_times+=("$(sed -n 's/.* seconds=\([0-9.]*\) .*/\1/p' "$OUT/sqlite-insert.log")")
+    done
+    SQLITE_TIME=$(min "${sqlite_times[@]}")
+    SQLITE_VERSION=$(sed -n 's/.* sqlite=\([0-9.]*\).*/\1/p' "$OUT/sqlite-insert.log")
+    rm -f "$OUT/sqlite-limit.db" "$OUT/sqlite-limit.db-wal" "$OUT/sqlite-limit.db-shm"
 
     # A 30-day history of HISTORY_SESSIONS sessions (Bench/make-history.sql,
     # on the schema of Schema/), remade when older than a day, of another

@@ -1,4 +1,3 @@
-import CSQLite
 import Foundation
 import GRDB
 import TCPeekCore
@@ -21,12 +20,6 @@ public final class HistoryDatabase: Sendable {
         self.reader = reader
         self.recorderLock = recorderLock
     }
-
-    /// Process-wide SQLite settings, made once before the first database
-    /// is opened.
-    private static let sqliteSetUp: Void = {
-        _ = tcpeek_sqlite_disable_memory_statistics()
-    }()
 
     /// The default location: `/var/lib/tcpeek/tcpeek.db` for root, otherwise
     /// `$XDG_DATA_HOME/tcpeek/tcpeek.db` (`~/.local/share/tcpeek/tcpeek.db`).
@@ -53,7 +46,6 @@ public final class HistoryDatabase: Sendable {
         path: String, readerGroup: gid_t? = nil, busyTimeout: TimeInterval = 5,
         willUpgrade: (_ from: Int, _ to: Int) -> Void = { _, _ in }
     ) throws(StoreError) -> HistoryDatabase {
-        _ = sqliteSetUp
         let folder = PathText.folder(of: path)
         var isFolder: ObjCBool = false
         if !folder.isEmpty, FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
@@ -186,7 +178,6 @@ public final class HistoryDatabase: Sendable {
     /// -wal and -shm files let the ordinary read-only connection in, or the
     /// error says which of them this user cannot read.
     public static func openForReading(path: String) throws(StoreError) -> HistoryDatabase {
-        _ = sqliteSetUp
         switch try FileKind(path: path) {
         case .missing: throw .notFound(path: path)
         case .other(let kind): throw .notAFile(path: path, kind: kind)

@@ -160,9 +160,12 @@ struct SocketLiveTests {
         let closed = try #require(rows.first { $0["filter"] as? String == "closed" })
         #expect((closed["failure"] as? [String: Int])?["reject"] == 23)
 
-        // QUERY: the recorder has written them (batches of 100 ms).
+        // QUERY: the recorder has written them (batches of 100 ms). The
+        // last rejects may close in a later batch than the last success.
         let query = try await waitFor(socket, #"QUERY {"since":"10m","filter":["web","closed"]}"#) { answer in
-            ((try? socketJSON(answer)) as? [[String: Any]])?.contains { ($0["success"] as? [String: Int])?["total"] == 45 } == true
+            let rows = (try? socketJSON(answer)) as? [[String: Any]]
+            return rows?.contains { ($0["success"] as? [String: Int])?["total"] == 45 } == true
+                && (rows?.last?["failure"] as? [String: Int])?["reject"] == 23
         }
         let queried = try #require(try socketJSON(query) as? [[String: Any]], "\(query)")
         #expect(queried.map { $0["filter"] as? String } == ["web", "closed"])
