@@ -86,7 +86,7 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash Fuzz/run.sh
 
 # The test suite under ThreadSanitizer, then under AddressSanitizer, each
-# in its own scratch path (README, "Sanitizers"). Every process, the test
+# in its own scratch path (docs/testing.md, "Sanitizers"). Every process, the test
 # runner and the tcpeek binaries it starts, writes its sanitizer reports to
 # .build-sanitize/<kind>/; any report fails the target. Test failures alone
 # do not: under a sanitizer's slowdown some timing and memory limits cannot
