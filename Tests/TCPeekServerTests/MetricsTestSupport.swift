@@ -75,12 +75,30 @@ enum MetricsPaths {
 
 // MARK: - Child processes
 
+/// A value behind an `NSLock` (a pthread mutex, which ThreadSanitizer follows).
+final class PthreadLocked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
 /// A running child process; its output is drained by two threads so a
 /// chatty child never blocks on a full pipe.
 final class MetricsChild: Sendable {
     let argv: [String]
     private let process: Process
-    private let output = Mutex((stdout: Data(), stderr: Data(), closed: 0))
+    /// Behind a pthread mutex rather than `Synchronization.Mutex`: the two
+    /// drain threads take it in turn, and `Mutex`'s contended path (a futex in
+    /// an uninstrumented library) is invisible to ThreadSanitizer, which then
+    /// reports the accesses it orders as a race.
+    private let output = PthreadLocked((stdout: Data(), stderr: Data(), closed: 0))
 
     init(_ argv: [String], environment: [String: String] = [:], stdin: Data? = nil) throws {
         self.argv = argv
