@@ -32,10 +32,12 @@ let package = Package(
         // A prefetch hint for the packet path (Swift has no intrinsic for it).
         .target(name: "CPrefetch"),
         .target(name: "TCPeekCore", dependencies: ["CPrefetch"], swiftSettings: packetPathSettings),
+        // The few POSIX wrappers the tools share; the core stays pure Swift.
+        .target(name: "TCPeekSystem"),
         .target(
             name: "TCPeekCapture",
             dependencies: [
-                "CPcap", "TCPeekCore",
+                "CPcap", "TCPeekCore", "TCPeekSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: packetPathSettings
@@ -56,7 +58,7 @@ let package = Package(
         .target(
             name: "TCPeekServer",
             dependencies: [
-                "TCPeekCore", "TCPeekStore",
+                "TCPeekCore", "TCPeekStore", "TCPeekSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -67,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeek",
             dependencies: [
-                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer",
+                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeekstat",
             dependencies: [
-                "TCPeekCore",
+                "TCPeekCore", "TCPeekSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

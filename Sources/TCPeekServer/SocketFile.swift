@@ -1,5 +1,6 @@
 import Foundation
 import TCPeekCore
+import TCPeekSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -137,14 +138,13 @@ public struct SocketFile: Sendable {
         withUnsafeMutableBytes(of: &address.sun_path) { buffer in
             for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
         }
-        var result: Int32
-        repeat {
-            result = withUnsafePointer(to: &address) {
+        let result = retryingOnInterrupt {
+            withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
                 }
             }
-        } while result != 0 && errno == EINTR
+        }
         if result == 0 {
             // `struct ucred` of <sys/socket.h> (hidden behind _GNU_SOURCE).
             var credentials = (pid: pid_t(0), uid: uid_t(0), gid: gid_t(0))

@@ -1,5 +1,6 @@
 import Foundation
 import TCPeekCore
+import TCPeekSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -96,13 +97,5 @@ struct SocketClient {
             if answer.count > 64 << 20 { throw ClientError("the answer from '\(path)' is over 64 MiB: is it tcpeek's socket?") }
         }
         return String(decoding: answer, as: UTF8.self)
-    }
-
-    private func retryingOnInterrupt<T: SignedInteger>(_ call: () -> T) -> T {
-        while true {
-            let result = call()
-            if result < 0, errno == EINTR { continue }
-            return result
-        }
     }
 }
