@@ -70,8 +70,8 @@ struct Query: ParsableCommand {
     @Flag(help: "Show the table's times in local time (with the offset) instead of UTC.")
     var local = false
 
-    @Flag(name: [.customShort("v"), .long], help: "Print the version and libpcap's, then exit.")
-    var version = false
+    @OptionGroup
+    var version: VersionFlag
 
     /// A `--client`/`--server` value as a network (one address is a /32 or
     /// /128), read as `--local-addr` reads its values.
@@ -97,10 +97,6 @@ struct Query: ParsableCommand {
     }
 
     func run() throws {
-        if version {
-            print(TCPeekVersion.banner)
-            return
-        }
         let now = Date().timeIntervalSince1970
         let range: (Double, Double)
         do throws(TimeExpression.ParseError) {
