@@ -171,7 +171,7 @@ struct Query: ParsableCommand {
         guard let span = try HistoryQuery.span(of: data, in: database) else {
             return "no sessions: this database holds none yet"
         }
-        let asked = until == nil && TimeExpression.seconds(since) != nil
+        let asked = until == nil && DurationText.seconds(since) != nil
             ? "in the last \(since.trimmingCharacters(in: .whitespaces))"
             : "from \(clock.text(range.0)) to \(clock.text(range.1))"
         return "no sessions \(asked); this database holds \(clock.text(span.lowerBound)) .. \(clock.text(span.upperBound))"
