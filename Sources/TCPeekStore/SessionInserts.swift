@@ -41,7 +41,7 @@ struct SessionInserts {
         // keeps the rows before it, so SQLite need not journal each
         // statement's pages to undo it alone, as it does for a several-row
         // INSERT otherwise (`INSERT` means `OR ABORT`). The error then rolls
-        // back the whole transaction (`Recorder.write`), as before.
+        // back the whole transaction (`Recorder.write`): no batch is ever half kept.
         return "INSERT OR FAIL INTO sessions (" + columns.joined(separator: ", ") + ") VALUES "
             + Array(repeating: row, count: rows).joined(separator: ", ")
     }
