@@ -52,7 +52,7 @@ public final class Recorder: Sendable {
             let created = try Checkpointer(path: database.path, busyTimeout: 5, logLimit: options.logLimitPages,
                                            logger: logger)
             checkpointer = created
-            try database.writer?.writeWithoutTransaction { db in created.take(checkpointsOf: db) }
+            database.writer?.writeWithoutTransaction { db in created.take(checkpointsOf: db) }
         } catch {
             checkpointer?.stop()
             checkpointer = nil
@@ -93,7 +93,7 @@ public final class Recorder: Sendable {
             logger.error("cannot complete the run record", metadata: ["store.error": "\(error)"])
         }
         if let checkpointer {
-            try? database.writer?.writeWithoutTransaction { db in checkpointer.giveBack(checkpointsOf: db) }
+            database.writer?.writeWithoutTransaction { db in checkpointer.giveBack(checkpointsOf: db) }
             checkpointer.stop()
         }
     }
