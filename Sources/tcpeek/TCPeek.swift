@@ -5,7 +5,7 @@ import TCPeekCore
 /// `tcpeek`: which TCP connections fail to establish, why, since when, and
 /// how slow are the ones that succeed.
 @main
-struct TCPeek: ParsableCommand {
+struct TCPeek: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpeek",
         abstract: "Monitor TCP handshakes: successes, rejects, aborts, ICMP unreachables and timeouts.",
@@ -21,7 +21,7 @@ struct TCPeek: ParsableCommand {
 
     /// `tcpeek -h` shows what the original's did: the recording options and
     /// the filter syntax (recording is the default), then the subcommands.
-    static func main() {
+    static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments == ["-h"] || arguments == ["--help"] {
             print(helpMessage(for: Record.self))
@@ -45,7 +45,11 @@ struct TCPeek: ParsableCommand {
             exit(withError: error)
         }
         do {
-            try command.run()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
         } catch {
             exit(withError: error)
         }
