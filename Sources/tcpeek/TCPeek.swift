@@ -1,11 +1,12 @@
 import ArgumentParser
+import Dispatch
 import TCPeekCapture
 import TCPeekCore
 
 /// `tcpeek`: which TCP connections fail to establish, why, since when, and
 /// how slow are the ones that succeed.
 @main
-struct TCPeek: AsyncParsableCommand {
+struct TCPeek: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcpeek",
         abstract: "Monitor TCP handshakes: successes, rejects, aborts, ICMP unreachables and timeouts.",
@@ -21,7 +22,7 @@ struct TCPeek: AsyncParsableCommand {
 
     /// `tcpeek -h` shows what the original's did: the recording options and
     /// the filter syntax (recording is the default), then the subcommands.
-    static func main() async {
+    static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments == ["-h"] || arguments == ["--help"] {
             print(helpMessage(for: Record.self))
@@ -45,8 +46,8 @@ struct TCPeek: AsyncParsableCommand {
             exit(withError: error)
         }
         do {
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
+            if let command = command as? any AsyncParsableCommand {
+                try runBlocking(command)
             } else {
                 try command.run()
             }
@@ -57,6 +58,27 @@ struct TCPeek: AsyncParsableCommand {
 }
 
 extension TCPeek {
+    /// Runs an async command (`record`'s service group) from this
+    /// synchronous `main`, which waits for it. An async `main` would end the
+    /// main thread at once (dispatch_main), and an ended thread keeps the
+    /// credentials it had: /proc would still show a root thread after `-u`.
+    static func runBlocking(_ command: sending any AsyncParsableCommand) throws {
+        let outcome = Eventually<Result<Void, any Error>>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            var command = command
+            do {
+                try await command.run()
+                outcome.resolve(.success(()))
+            } catch {
+                outcome.resolve(.failure(error))
+            }
+            done.signal()
+        }
+        done.wait()
+        try outcome.current?.get()
+    }
+
     /// A first bare word that is neither a subcommand nor a filter (every
     /// filter holds ':' and '@'): without this it would be parsed as a
     /// filter of the default subcommand and refused as one.
