@@ -56,15 +56,19 @@ final class CaptureService: Service {
 
     func run() async {
         let progress = file.flatMap { FileProgress.make(for: $0, loop: loop) }
-        progress?.start()
-        let result = await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await DedicatedThread.run(name: "tcpeek-capture") { [loop] in
-                    Result { () throws(CaptureError) in try loop.run() }
-                }
-            } onCancel: { self.requestStop() }
-        } onGracefulShutdown: { self.requestStop() }
-        progress?.stop()
+        let result = await withTaskGroup { group in
+            if let progress { group.addTask { await progress.drawUntilCancelled() } }
+            let result = await withGracefulShutdownHandler {
+                await withTaskCancellationHandler {
+                    await DedicatedThread.run(name: "tcpeek-capture") { [loop] in
+                        Result { () throws(CaptureError) in try loop.run() }
+                    }
+                } onCancel: { self.requestStop() }
+            } onGracefulShutdown: { self.requestStop() }
+            group.cancelAll()
+            await group.waitForAll()
+            return result
+        }
         var outcome = CaptureOutcome(
             end: (try? result.get()) ?? .endOfFile, snapshot: loop.snapshot,
             packetsBackInTime: loop.packetsBackInTime, holdsGroupOpen: false)
