@@ -34,18 +34,10 @@ enum RecordLifecycle {
         let metricsFeed = configuration.metrics.listen != nil ? SessionQueue() : nil
         let queues = [printerQueue] + [jsonQueue, history?.recorder.queue, socketFeed, metricsFeed].compactMap { $0 }
         let loop = CaptureLoop(handle: handle, options: configuration.tracking, queues: queues, logger: logger)
-        let servers = try startServers(configuration, loop: loop, recorder: history?.recorder,
-                                       databasePath: history?.database.path, socketFeed: socketFeed, metricsFeed: metricsFeed, logger: logger)
-        // Capture, socket and database are open: now give up root.
-        if let account = configuration.account {
-            do { try Privileges.drop(to: account) } catch {
-                for server in servers { server.stop() }
-                Terminal.error(error.description)
-                throw ExitCode(1)
-            }
-        } else if Privileges.isRoot, configuration.isLive {
-            Terminal.notice(Privileges.rootNotice)
-        }
+        // Capture, socket and database are open, then root is given up.
+        let servers = try startServersAndDropPrivileges(
+            configuration, loop: loop, recorder: history?.recorder, databasePath: history?.database.path,
+            socketFeed: socketFeed, metricsFeed: metricsFeed, logger: logger)
 
         let capture = CaptureService(loop: loop, file: configuration.file, stays: configuration.stays)
         var printers = [PrinterService.liveLines(queue: printerQueue, quiet: configuration.quiet)]
@@ -154,11 +146,12 @@ enum RecordLifecycle {
         }
     }
 
-    /// Binds the socket and the metrics server that are asked for.
-    private static func startServers(_ configuration: RecordConfiguration, loop: CaptureLoop, recorder: Recorder?,
-                                     databasePath: String?,
-                                     socketFeed: SessionQueue?, metricsFeed: SessionQueue?,
-                                     logger: Logger) throws(ExitCode) -> [any RunningServer] {
+    /// Binds the socket and the metrics server that are asked for, then
+    /// gives up root; on failure, stops what it started.
+    private static func startServersAndDropPrivileges(
+        _ configuration: RecordConfiguration, loop: CaptureLoop, recorder: Recorder?, databasePath: String?,
+        socketFeed: SessionQueue?, metricsFeed: SessionQueue?, logger: Logger
+    ) throws(ExitCode) -> [any RunningServer] {
         let live = LiveContext(
             filters: configuration.filters.counting, exclusions: configuration.filters.exclusions,
             snapshot: { [loop] in loop.snapshot },
@@ -174,6 +167,11 @@ enum RecordLifecycle {
             }
             if let metricsFeed, let listen = configuration.metrics.listen {
                 servers.append(try configuration.metrics.start(listen: listen, context: live, feed: metricsFeed, logger: logger))
+            }
+            if let account = configuration.account {
+                try Privileges.drop(to: account)
+            } else if Privileges.isRoot, configuration.isLive {
+                Terminal.notice(Privileges.rootNotice)
             }
         } catch {
             for server in servers { server.stop() }
