@@ -7,7 +7,8 @@ import TCPeekCore
 /// the capture closes it, then waits for its turn to stop.
 struct PrinterService: Service {
     private let queue: SessionQueue
-    private let name: String
+    /// Its thread's name, and its name in the lifecycle's debug messages.
+    let name: String
     private let line: @Sendable (Session) -> String
     private let stream: StandardStream?
     private let streamClosed: @Sendable () -> Void

@@ -62,11 +62,12 @@ enum RecordLifecycle {
         // Every service but the capture returns only once told to stop, so
         // the group stops them in order; the capture's return (the end of a
         // file, or a stop) shuts the group down.
-        var services = servers.map { ServiceGroupConfiguration.ServiceConfiguration(service: ServerService(server: $0)) }
-        services.append(.init(service: summary))
-        if let recorder { services.append(.init(service: recorder)) }
-        services += printers.map { .init(service: $0) }
-        services.append(.init(service: capture, successTerminationBehavior: .gracefullyShutdownGroup))
+        typealias Entry = ServiceGroupConfiguration.ServiceConfiguration
+        var services = servers.map { Entry(service: ServerService(server: $0), serviceName: $0.endpoint) }
+        services.append(Entry(service: summary, serviceName: "summary"))
+        if let recorder { services.append(Entry(service: recorder, serviceName: "recorder")) }
+        services += printers.map { Entry(service: $0, serviceName: $0.name) }
+        services.append(Entry(service: capture, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "capture"))
         // As the dispatch sources that watch them expect: ignored, so that
         // no thread is killed by one.
         for number in [SIGINT, SIGTERM] { signal(number, SIG_IGN) }

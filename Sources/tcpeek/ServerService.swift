@@ -6,10 +6,8 @@ import TCPeekServer
 /// threads; the service keeps it until its turn to stop, after the capture,
 /// the recorder and the summary, so that the final figures stay readable
 /// to the last. Stopping removes what it created (the socket file).
-struct ServerService: Service, CustomStringConvertible {
+struct ServerService: Service {
     let server: any RunningServer
-
-    var description: String { "server (\(server.endpoint))" }
 
     func run() async {
         try? await gracefulShutdown()
