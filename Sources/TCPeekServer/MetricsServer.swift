@@ -19,7 +19,7 @@ public final class MetricsServer: RunningServer {
     public let exporter: MetricsExporter
     /// The address actually bound (the port is known even when 0 was asked).
     public let boundAddress: MetricsListenAddress
-    private let sessions = SessionQueue()
+    private let sessions: SessionQueue
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let feedDone = DispatchSemaphore(value: 0)
@@ -30,9 +30,10 @@ public final class MetricsServer: RunningServer {
     public var endpoint: String { "metrics on \(boundAddress)" }
 
     /// Binds `address` and starts serving `context`'s figures, every series
-    /// carrying `host` as `hostLabel`, to clients within `limits`.
+    /// carrying `host` as `hostLabel`, to clients within `limits`; `feed` is
+    /// the queue the capture hands closed sessions to.
     public init(listen address: MetricsListenAddress, context: LiveContext, hostLabel: String,
-                limits: Limits = Limits(), logger: Logger)
+                limits: Limits = Limits(), feed: SessionQueue = SessionQueue(), logger: Logger)
         throws(MetricsServerError)
     {
         let exporter = MetricsExporter(
@@ -71,6 +72,7 @@ public final class MetricsServer: RunningServer {
             throw MetricsServerError(address: address, detail: Self.describe(error))
         }
         self.exporter = exporter
+        self.sessions = feed
         self.group = group
         self.channel = channel
         self.logger = logger

@@ -53,7 +53,10 @@ public final class SocketServer: RunningServer {
     }
 
     /// Prepares the path (folder, lock, stale file), binds, and serves.
-    public static func start(options: Options, context: LiveContext, isLive: Bool, logger: Logger) throws(SocketServerError) -> SocketServer {
+    /// `feed` is the queue the capture hands closed sessions to (made
+    /// before the capture, which needs every queue when it is created).
+    public static func start(options: Options, context: LiveContext, isLive: Bool, feed: SessionQueue = SessionQueue(),
+                             logger: Logger) throws(SocketServerError) -> SocketServer {
         var file = try SocketFile.prepare(path: options.path, access: options.access) { path in
             logger.notice("replaced a stale socket file left by a tcpeek that is gone", metadata: ["socket.path": "\(path)"])
         }
@@ -87,7 +90,6 @@ public final class SocketServer: RunningServer {
             if let error = error as? SocketServerError { throw error }
             throw SocketServerError("cannot listen on the socket '\(options.path)': \(error)")
         }
-        let feed = SessionQueue()
         let feeder = Thread { [feed, responder] in
             var lost: UInt64 = 0
             while let batch = feed.next() {

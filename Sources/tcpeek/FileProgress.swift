@@ -6,9 +6,6 @@ import TCPeekCapture
 final class FileProgress: Sendable {
     private let loop: CaptureLoop
     private let total: Int64
-    private let stopped = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
-
     /// Files smaller than this are read too fast for a bar to help.
     static let minimumSize: Int64 = 4 << 20
 
@@ -25,26 +22,17 @@ final class FileProgress: Sendable {
         self.total = total
     }
 
-    func start() {
+    /// Redraws the bar four times a second until the task is cancelled,
+    /// then draws the final state (100 %) and clears the line for the summary.
+    func drawUntilCancelled() async {
         Terminal.hasProgressLine.withLock { $0 = true }
-        let thread = Thread { [self] in
-            let begin = ContinuousClock.now
-            draw(elapsed: .zero)
-            while stopped.wait(timeout: .now() + .milliseconds(250)) == .timedOut {
-                draw(elapsed: ContinuousClock.now - begin)
-            }
-            // The final state (100 %), then the line is cleared for the summary.
+        let begin = ContinuousClock.now
+        draw(elapsed: .zero)
+        while (try? await Task.sleep(for: .milliseconds(250))) != nil {
             draw(elapsed: ContinuousClock.now - begin)
-            Terminal.clearProgress()
-            finished.signal()
         }
-        thread.name = "tcpeek-progress"
-        thread.start()
-    }
-
-    func stop() {
-        stopped.signal()
-        finished.wait()
+        draw(elapsed: ContinuousClock.now - begin)
+        Terminal.clearProgress()
     }
 
     private func draw(elapsed: Duration) {

@@ -29,10 +29,9 @@ struct MetricsOptions: ParsableArguments {
     /// The host name recorded in the runs table and put in the `host` label.
     var host: String { hostLabel ?? ProcessInfo.processInfo.hostName }
 
-    /// Starts the metrics server, or returns nil when it is not wanted.
-    func start(context: LiveContext, isLive: Bool, logger: Logger) throws -> (any RunningServer)? {
-        guard let listen else { return nil }
+    /// Starts the metrics server, handing it the closed sessions of `feed`.
+    func start(listen: String, context: LiveContext, feed: SessionQueue, logger: Logger) throws -> MetricsServer {
         let address = try MetricsListenAddress(parsing: listen)
-        return try MetricsServer(listen: address, context: context, hostLabel: host, logger: logger)
+        return try MetricsServer(listen: address, context: context, hostLabel: host, feed: feed, logger: logger)
     }
 }

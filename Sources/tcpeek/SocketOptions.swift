@@ -35,11 +35,13 @@ struct SocketOptions: ParsableArguments {
         return value
     }
 
-    /// Starts the socket server, or returns nil when it is not wanted: with
-    /// `--no-socket`, and for a file read without `-U` (a batch job).
-    func start(context: LiveContext, isLive: Bool, owner: (uid: uid_t, gid: gid_t)? = nil, logger: Logger) throws -> (any RunningServer)? {
-        if noSocket { return nil }
-        guard socket != nil || isLive else { return nil }
+    /// Whether the socket is served: not with `--no-socket`, nor for a
+    /// file read without `-U` (a batch job).
+    func isWanted(isLive: Bool) -> Bool { !noSocket && (socket != nil || isLive) }
+
+    /// Starts the socket server, handing it the closed sessions of `feed`.
+    func start(context: LiveContext, isLive: Bool, feed: SessionQueue, owner: (uid: uid_t, gid: gid_t)? = nil,
+               logger: Logger) throws -> SocketServer {
         var options = SocketServer.Options(path: socket ?? SocketFile.defaultPath())
         options.access.mode = mode ?? 0o660
         if socket == nil, SocketFile.defaultIsSharedTemporary() { options.access.privateFolderOwner = geteuid() }
@@ -51,6 +53,6 @@ struct SocketOptions: ParsableArguments {
             }
         }
         if let owner { options.access.owner = (owner.uid, owner.gid) }
-        return try SocketServer.start(options: options, context: context, isLive: isLive, logger: logger)
+        return try SocketServer.start(options: options, context: context, isLive: isLive, feed: feed, logger: logger)
     }
 }

@@ -1,6 +1,4 @@
 import ArgumentParser
-import Foundation
-import TCPeekServer
 
 /// `--stay`: after a file read (`-r`) and its summary, keep serving what it
 /// serves (the socket with `-U`, the metrics with `--metrics-listen`) until
@@ -24,33 +22,4 @@ struct StayOptions: ParsableArguments {
             throw ValidationError("--stay needs -U PATH or --metrics-listen: a file read serves nothing unless asked to")
         }
     }
-
-    /// Waits for SIGINT or SIGTERM when asked to stay and something is served.
-    func waitIfAsked(servers: [any RunningServer]) {
-        guard wanted, !servers.isEmpty else { return }
-        // A plain handler: the capture's dispatch signal sources are gone
-        // by now, and a new one would not reliably see the signals again.
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in sem_post(staySignal) }
-        sigemptyset(&action.sa_mask)
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for number in [SIGINT, SIGTERM] {
-            sigaction(number, &action, nil)
-            sigaddset(&signals, number)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-        let serving = servers.map(\.endpoint).joined(separator: " and ")
-        Terminal.status("end of file; serving \(serving) until SIGINT or SIGTERM")
-        while sem_wait(staySignal) != 0, errno == EINTR {}
-    }
 }
-
-/// Posted by the SIGINT/SIGTERM handler of `--stay` (`sem_post` is
-/// async-signal-safe). `nonisolated(unsafe)`: set once here, then only
-/// used through the semaphore's own thread-safe calls.
-nonisolated(unsafe) private let staySignal: UnsafeMutablePointer<sem_t> = {
-    let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-    sem_init(semaphore, 0, 0)
-    return semaphore
-}()

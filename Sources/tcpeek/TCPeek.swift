@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 
 /// `tcpeek`: which TCP connections fail to establish, why, since when, and
 /// how slow are the ones that succeed.
@@ -43,7 +44,11 @@ struct TCPeek: ParsableCommand {
             exit(withError: error)
         }
         do {
-            try command.run()
+            if let command = command as? any AsyncParsableCommand {
+                try runBlocking(command)
+            } else {
+                try command.run()
+            }
         } catch {
             exit(withError: error)
         }
@@ -51,6 +56,27 @@ struct TCPeek: ParsableCommand {
 }
 
 extension TCPeek {
+    /// Runs an async command (`record`'s service group) from this
+    /// synchronous `main`, which waits for it. An async `main` would end the
+    /// main thread at once (dispatch_main), and an ended thread keeps the
+    /// credentials it had: /proc would still show a root thread after `-u`.
+    static func runBlocking(_ command: sending any AsyncParsableCommand) throws {
+        let outcome = Eventually<Result<Void, any Error>>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            var command = command
+            do {
+                try await command.run()
+                outcome.resolve(.success(()))
+            } catch {
+                outcome.resolve(.failure(error))
+            }
+            done.signal()
+        }
+        done.wait()
+        try outcome.current?.get()
+    }
+
     /// A first bare word that is neither a subcommand nor a filter (every
     /// filter holds ':' and '@'): without this it would be parsed as a
     /// filter of the default subcommand and refused as one.
