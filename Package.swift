@@ -40,10 +40,14 @@ let package = Package(
             ],
             swiftSettings: packetPathSettings
         ),
+        // Every JSON shape of the socket, `tcpeek query`, `--json-summary`,
+        // `--json-lines` and the database's JSON columns, as Codable types the
+        // server, the query and tcpeekstat share.
+        .target(name: "TCPeekWire", dependencies: ["TCPeekCore"]),
         .target(
             name: "TCPeekStore",
             dependencies: [
-                "TCPeekCore",
+                "TCPeekCore", "TCPeekWire",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the per-session inserts (SessionInserts).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -56,7 +60,7 @@ let package = Package(
         .target(
             name: "TCPeekServer",
             dependencies: [
-                "TCPeekCore", "TCPeekStore",
+                "TCPeekCore", "TCPeekStore", "TCPeekWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -67,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeek",
             dependencies: [
-                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer",
+                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeekstat",
             dependencies: [
-                "TCPeekCore",
+                "TCPeekCore", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -88,9 +92,10 @@ let package = Package(
             path: "Bench/Sources/tcpeek-synth"
         ),
         .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
-        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore"]),
-        .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore"]),
-        .testTarget(name: "TCPeekServerTests", dependencies: ["TCPeekServer", "TCPeekStore", "TCPeekCore"]),
+        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekServerTests", dependencies: ["TCPeekServer", "TCPeekStore", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekWireTests", dependencies: ["TCPeekWire", "TCPeekCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TCPeekCore"], exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]

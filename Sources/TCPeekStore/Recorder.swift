@@ -4,6 +4,7 @@ import GRDBSQLite
 import Logging
 import Synchronization
 import TCPeekCore
+import TCPeekWire
 
 /// What a `tcpeek record` run writes into its `runs` row.
 public struct RunInfo: Sendable {
@@ -90,9 +91,7 @@ public final class Recorder: Sendable {
         self.logger = logger
         self.filterNames = run.filters.map(\.name)
         self.queue = SessionQueue(capacity: max(options.batchSize * 4, 1 << 16))
-        let filtersJSON = "[" + run.filters.map {
-            "{\"name\":\(Report.jsonString($0.name)),\"expression\":\(Report.jsonString($0.expression))}"
-        }.joined(separator: ",") + "]"
+        let filtersJSON = WireJSON.text(run.filters.map(RunFilter.init))
         runID = try database.write { db in
             try db.execute(
                 sql: """

@@ -5,6 +5,7 @@ import TCPeekCapture
 import TCPeekCore
 import TCPeekServer
 import TCPeekStore
+import TCPeekWire
 import Synchronization
 
 /// `tcpeek record`: capture, classify every handshake, print, count.

@@ -5,6 +5,7 @@ import Foundation
 import TCPeekCapture
 import TCPeekCore
 import Testing
+import TCPeekWire
 
 enum DatabaseChoice: Sendable {
     case fresh

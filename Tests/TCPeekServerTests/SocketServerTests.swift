@@ -12,6 +12,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import TCPeekWire
 #endif
 
 /// A capture's figures that the test changes while the server reads them.

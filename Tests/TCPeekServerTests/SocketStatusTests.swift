@@ -10,6 +10,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import TCPeekWire
 #endif
 
 /// The number after `label` on a summary line such as `   evicted           : 19000`.
