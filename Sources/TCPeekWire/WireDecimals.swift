@@ -1,6 +1,6 @@
 /// Seconds with exactly six decimals, from microseconds (`1765089600.123456`,
 /// `0.001640`): the times of `--json-lines`, as the `sessions` table holds them.
-public struct WireSeconds: Codable, Sendable, Equatable, WireNumberText {
+public struct WireSeconds: Codable, Sendable, Equatable {
     public var microseconds: Int64
 
     public init(microseconds: Int64) { self.microseconds = microseconds }
@@ -26,16 +26,14 @@ public struct WireSeconds: Codable, Sendable, Equatable, WireNumberText {
         self.microseconds = microseconds
     }
 
-    /// For other encoders than `WireJSON`'s (which write `jsonText`).
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(seconds)
+        try WireEncoder.encodeNumber(text: jsonText, value: seconds, to: encoder)
     }
 }
 
 /// Milliseconds with exactly three decimals (`12.500`): handshake times and
 /// durations in `tcpeek query`'s JSON and the socket's answers.
-public struct WireMilliseconds: Codable, Sendable, Equatable, WireNumberText {
+public struct WireMilliseconds: Codable, Sendable, Equatable {
     /// The value in thousandths of a millisecond, rounded.
     public var thousandths: Int64
 
@@ -72,7 +70,6 @@ public struct WireMilliseconds: Codable, Sendable, Equatable, WireNumberText {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(milliseconds)
+        try WireEncoder.encodeNumber(text: jsonText, value: milliseconds, to: encoder)
     }
 }

@@ -7,22 +7,33 @@
 /// types' own `encode(to:)` do). Coding paths are not tracked: nothing here
 /// throws on its own.
 struct WireEncoder: Encoder {
-    /// The text written so far and the containers still open.
+    /// The bytes written so far and the containers still open. Bytes, not
+    /// a `String`: appending many short pieces to a string costs more than
+    /// the rest of the encoding.
+    ///
+    /// Its two arrays skip the run-time exclusivity check: a sink belongs
+    /// to one `WireJSON.text` call on one thread, and every access is one
+    /// append or read inside a method here, so none can overlap another.
+    /// The checks were 40 % of writing a `--json-lines` object.
     final class Sink {
-        var text = ""
+        @exclusivity(unchecked) private(set) var bytes: [UInt8] = []
         /// Each open container's closing bracket, innermost last, and
         /// whether it has a member yet.
-        private var open: [(closing: Unicode.Scalar, hasMember: Bool)] = []
+        @exclusivity(unchecked) private var open: [(closing: UInt8, hasMember: Bool)] = []
+
+        init() { bytes.reserveCapacity(256) }
 
         var depth: Int { open.count }
+        var count: Int { bytes.count }
+        var text: String { String(decoding: bytes, as: UTF8.self) }
 
-        func open(_ opening: Unicode.Scalar, _ closing: Unicode.Scalar) {
-            text.unicodeScalars.append(opening)
+        func open(_ opening: UInt8, _ closing: UInt8) {
+            bytes.append(opening)
             open.append((closing, false))
         }
 
         func close(to depth: Int) {
-            while open.count > depth { text.unicodeScalars.append(open.removeLast().closing) }
+            while open.count > depth { bytes.append(open.removeLast().closing) }
         }
 
         /// Starts a member of the container at `depth` (its nesting, from 1):
@@ -30,10 +41,64 @@ struct WireEncoder: Encoder {
         func beginMember(at depth: Int) {
             close(to: depth)
             if open[depth - 1].hasMember {
-                text.unicodeScalars.append(",")
+                bytes.append(UInt8(ascii: ","))
             } else {
                 open[depth - 1].hasMember = true
             }
+        }
+
+        /// A member's `"key":`.
+        func beginMember(_ key: String, at depth: Int) {
+            beginMember(at: depth)
+            appendQuoted(key)
+            bytes.append(UInt8(ascii: ":"))
+        }
+
+        func append(_ text: String) {
+            bytes.append(contentsOf: text.utf8)
+        }
+
+        func append(_ value: Bool) {
+            append(value ? "true" : "false")
+        }
+
+        func append(_ value: Double) {
+            append(value.isFinite ? "\(value)" : "null")
+        }
+
+        func append<Integer: BinaryInteger>(_ value: Integer) {
+            if let small = UInt8(exactly: value), small < 10 {
+                bytes.append(UInt8(ascii: "0") + small)
+            } else {
+                append(String(value))
+            }
+        }
+
+        /// A JSON string literal: `"`, `\` and control characters escaped
+        /// (`\n`, `\r`, `\t`, else `\u00XX`), everything else as it is, `/` included.
+        func appendQuoted(_ text: String) {
+            bytes.append(UInt8(ascii: "\""))
+            // Names, addresses and outcomes rarely need escaping: copy them whole.
+            if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                bytes.append(contentsOf: text.utf8)
+                bytes.append(UInt8(ascii: "\""))
+                return
+            }
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), byte])
+                case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), byte])
+                case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                              hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                default: bytes.append(byte)
+                }
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
     }
 
@@ -45,19 +110,15 @@ struct WireEncoder: Encoder {
 
     /// Writes one value where the sink stands (after a key, a comma or nothing).
     func write<Value: Encodable>(_ value: Value) throws {
-        if let number = value as? any WireNumberText {
-            sink.text += number.jsonText
-            return
-        }
-        let before = sink.text.utf8.count
+        let before = sink.count
         try value.encode(to: self)
         sink.close(to: depth)
         // A value that wrote nothing is an empty object, as JSONEncoder has it.
-        if sink.text.utf8.count == before { sink.text += "{}" }
+        if sink.count == before { sink.append("{}") }
     }
 
     /// Opens this value's container, or goes on with it if asked again.
-    private func openContainer(_ opening: Unicode.Scalar, _ closing: Unicode.Scalar) {
+    private func openContainer(_ opening: UInt8, _ closing: UInt8) {
         if sink.depth > depth {
             sink.close(to: depth + 1)
         } else {
@@ -66,21 +127,17 @@ struct WireEncoder: Encoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        openContainer("{", "}")
+        openContainer(UInt8(ascii: "{"), UInt8(ascii: "}"))
         return KeyedEncodingContainer(Keyed<Key>(sink: sink, depth: depth + 1, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        openContainer("[", "]")
+        openContainer(UInt8(ascii: "["), UInt8(ascii: "]"))
         return Unkeyed(sink: sink, depth: depth + 1, codingPath: codingPath)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
         Single(sink: sink, depth: depth, codingPath: codingPath)
-    }
-
-    static func number(_ value: Double) -> String {
-        value.isFinite ? "\(value)" : "null"
     }
 
     struct Keyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
@@ -89,30 +146,28 @@ struct WireEncoder: Encoder {
         var codingPath: [any CodingKey]
 
         private func member(_ key: Key) {
-            sink.beginMember(at: depth)
-            WireJSON.appendQuoted(key.stringValue, to: &sink.text)
-            sink.text.unicodeScalars.append(":")
+            sink.beginMember(key.stringValue, at: depth)
         }
 
         private func value(forKey key: Key) -> WireEncoder {
             WireEncoder(sink: sink, depth: depth, codingPath: codingPath)
         }
 
-        mutating func encodeNil(forKey key: Key) { member(key); sink.text += "null" }
-        mutating func encode(_ value: Bool, forKey key: Key) { member(key); sink.text += value ? "true" : "false" }
-        mutating func encode(_ value: String, forKey key: Key) { member(key); WireJSON.appendQuoted(value, to: &sink.text) }
-        mutating func encode(_ value: Double, forKey key: Key) { member(key); sink.text += WireEncoder.number(value) }
-        mutating func encode(_ value: Float, forKey key: Key) { member(key); sink.text += WireEncoder.number(Double(value)) }
-        mutating func encode(_ value: Int, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: Int8, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: Int16, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: Int32, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: Int64, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: UInt, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: UInt8, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: UInt16, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: UInt32, forKey key: Key) { member(key); sink.text += String(value) }
-        mutating func encode(_ value: UInt64, forKey key: Key) { member(key); sink.text += String(value) }
+        mutating func encodeNil(forKey key: Key) { member(key); sink.append("null") }
+        mutating func encode(_ value: Bool, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: String, forKey key: Key) { member(key); sink.appendQuoted(value) }
+        mutating func encode(_ value: Double, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: Float, forKey key: Key) { member(key); sink.append(Double(value)) }
+        mutating func encode(_ value: Int, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: Int8, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: Int16, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: Int32, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: Int64, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: UInt, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: UInt8, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: UInt16, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: UInt32, forKey key: Key) { member(key); sink.append(value) }
+        mutating func encode(_ value: UInt64, forKey key: Key) { member(key); sink.append(value) }
 
         mutating func encode<Value: Encodable>(_ value: Value, forKey key: Key) throws {
             member(key)
@@ -133,8 +188,7 @@ struct WireEncoder: Encoder {
 
         /// Written under the key `super`; the wire types do not use it.
         mutating func superEncoder() -> any Encoder {
-            sink.beginMember(at: depth)
-            sink.text += #""super":"#
+            sink.beginMember("super", at: depth)
             return WireEncoder(sink: sink, depth: depth, codingPath: codingPath)
         }
 
@@ -163,21 +217,21 @@ struct WireEncoder: Encoder {
 
         private var value: WireEncoder { WireEncoder(sink: sink, depth: depth, codingPath: codingPath) }
 
-        mutating func encodeNil() { element(); sink.text += "null" }
-        mutating func encode(_ value: Bool) { element(); sink.text += value ? "true" : "false" }
-        mutating func encode(_ value: String) { element(); WireJSON.appendQuoted(value, to: &sink.text) }
-        mutating func encode(_ value: Double) { element(); sink.text += WireEncoder.number(value) }
-        mutating func encode(_ value: Float) { element(); sink.text += WireEncoder.number(Double(value)) }
-        mutating func encode(_ value: Int) { element(); sink.text += String(value) }
-        mutating func encode(_ value: Int8) { element(); sink.text += String(value) }
-        mutating func encode(_ value: Int16) { element(); sink.text += String(value) }
-        mutating func encode(_ value: Int32) { element(); sink.text += String(value) }
-        mutating func encode(_ value: Int64) { element(); sink.text += String(value) }
-        mutating func encode(_ value: UInt) { element(); sink.text += String(value) }
-        mutating func encode(_ value: UInt8) { element(); sink.text += String(value) }
-        mutating func encode(_ value: UInt16) { element(); sink.text += String(value) }
-        mutating func encode(_ value: UInt32) { element(); sink.text += String(value) }
-        mutating func encode(_ value: UInt64) { element(); sink.text += String(value) }
+        mutating func encodeNil() { element(); sink.append("null") }
+        mutating func encode(_ value: Bool) { element(); sink.append(value) }
+        mutating func encode(_ value: String) { element(); sink.appendQuoted(value) }
+        mutating func encode(_ value: Double) { element(); sink.append(value) }
+        mutating func encode(_ value: Float) { element(); sink.append(Double(value)) }
+        mutating func encode(_ value: Int) { element(); sink.append(value) }
+        mutating func encode(_ value: Int8) { element(); sink.append(value) }
+        mutating func encode(_ value: Int16) { element(); sink.append(value) }
+        mutating func encode(_ value: Int32) { element(); sink.append(value) }
+        mutating func encode(_ value: Int64) { element(); sink.append(value) }
+        mutating func encode(_ value: UInt) { element(); sink.append(value) }
+        mutating func encode(_ value: UInt8) { element(); sink.append(value) }
+        mutating func encode(_ value: UInt16) { element(); sink.append(value) }
+        mutating func encode(_ value: UInt32) { element(); sink.append(value) }
+        mutating func encode(_ value: UInt64) { element(); sink.append(value) }
 
         mutating func encode<Value: Encodable>(_ value: Value) throws {
             element()
@@ -205,21 +259,21 @@ struct WireEncoder: Encoder {
         let depth: Int
         var codingPath: [any CodingKey]
 
-        mutating func encodeNil() { sink.text += "null" }
-        mutating func encode(_ value: Bool) { sink.text += value ? "true" : "false" }
-        mutating func encode(_ value: String) { WireJSON.appendQuoted(value, to: &sink.text) }
-        mutating func encode(_ value: Double) { sink.text += WireEncoder.number(value) }
-        mutating func encode(_ value: Float) { sink.text += WireEncoder.number(Double(value)) }
-        mutating func encode(_ value: Int) { sink.text += String(value) }
-        mutating func encode(_ value: Int8) { sink.text += String(value) }
-        mutating func encode(_ value: Int16) { sink.text += String(value) }
-        mutating func encode(_ value: Int32) { sink.text += String(value) }
-        mutating func encode(_ value: Int64) { sink.text += String(value) }
-        mutating func encode(_ value: UInt) { sink.text += String(value) }
-        mutating func encode(_ value: UInt8) { sink.text += String(value) }
-        mutating func encode(_ value: UInt16) { sink.text += String(value) }
-        mutating func encode(_ value: UInt32) { sink.text += String(value) }
-        mutating func encode(_ value: UInt64) { sink.text += String(value) }
+        mutating func encodeNil() { sink.append("null") }
+        mutating func encode(_ value: Bool) { sink.append(value) }
+        mutating func encode(_ value: String) { sink.appendQuoted(value) }
+        mutating func encode(_ value: Double) { sink.append(value) }
+        mutating func encode(_ value: Float) { sink.append(Double(value)) }
+        mutating func encode(_ value: Int) { sink.append(value) }
+        mutating func encode(_ value: Int8) { sink.append(value) }
+        mutating func encode(_ value: Int16) { sink.append(value) }
+        mutating func encode(_ value: Int32) { sink.append(value) }
+        mutating func encode(_ value: Int64) { sink.append(value) }
+        mutating func encode(_ value: UInt) { sink.append(value) }
+        mutating func encode(_ value: UInt8) { sink.append(value) }
+        mutating func encode(_ value: UInt16) { sink.append(value) }
+        mutating func encode(_ value: UInt32) { sink.append(value) }
+        mutating func encode(_ value: UInt64) { sink.append(value) }
 
         mutating func encode<Value: Encodable>(_ value: Value) throws {
             try WireEncoder(sink: sink, depth: depth, codingPath: codingPath).write(value)
@@ -227,8 +281,16 @@ struct WireEncoder: Encoder {
     }
 }
 
-/// A number written with a fixed count of decimals (`0.001640`,
-/// `12.500`), which `Double` cannot keep: the encoder writes `jsonText`.
-protocol WireNumberText {
-    var jsonText: String { get }
+extension WireEncoder {
+    /// Writes a number with a fixed count of decimals (`0.001640`, `12.500`),
+    /// which `Double` cannot keep: `text` as it stands here, `value` in
+    /// other encoders.
+    static func encodeNumber(text: String, value: Double, to encoder: any Encoder) throws {
+        if let wire = encoder as? WireEncoder {
+            wire.sink.append(text)
+        } else {
+            var container = encoder.singleValueContainer()
+            try container.encode(value)
+        }
+    }
 }

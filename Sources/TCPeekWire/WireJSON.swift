@@ -21,8 +21,7 @@ public enum WireJSON {
         } catch {
             // Only an `encode(to:)` that throws gets here, and the wire types'
             // do not: still, an answer is valid JSON and says what went wrong.
-            return #"{"error":"#
-                + quoted("tcpeek could not write its answer (\(Value.self)): \(error); please report it") + "}"
+            return #"{"error":"# + quoted("tcpeek could not write its answer (\(Value.self)): \(error); please report it") + "}"
         }
         return sink.text
     }
@@ -46,33 +45,9 @@ public enum WireJSON {
     /// A JSON string literal: `"`, `\` and control characters escaped
     /// (`\n`, `\r`, `\t`, else `\u00XX`), everything else as it is, `/` included.
     public static func quoted(_ text: String) -> String {
-        var out = ""
-        appendQuoted(text, to: &out)
-        return out
-    }
-
-    static func appendQuoted(_ text: String, to out: inout String) {
-        out.unicodeScalars.append("\"")
-        // Names, addresses and outcomes rarely need escaping: copy them whole.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out += text
-            out.unicodeScalars.append("\"")
-            return
-        }
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out.unicodeScalars.append("\"")
+        let sink = WireEncoder.Sink()
+        sink.appendQuoted(text)
+        return sink.text
     }
 }
 
