@@ -136,3 +136,21 @@ struct AnswerShapeTests {
             #"[{"server":"203.0.113.9","failures":4,"timeout":1,"reject":1,"unreach":1,"abort":1,"attempts":10}]"#)
     }
 }
+
+@Suite("database JSON columns")
+struct DatabaseJSONTests {
+    @Test("handshake_buckets: non-zero buckets in ascending order, and read back")
+    func handshakeBuckets() throws {
+        var counts = [Int64](repeating: 0, count: 906)
+        counts[0] = 2
+        counts[212] = 3
+        counts[905] = 1_000_000_000_000
+        let text = WireJSON.text(HandshakeBuckets(counts: counts))
+        #expect(text == #"{"0":2,"212":3,"905":1000000000000}"#)
+        #expect(try WireJSON.decode(HandshakeBuckets.self, from: text) == HandshakeBuckets(counts: counts))
+        #expect(WireJSON.text(HandshakeBuckets(counts: [])) == "{}")
+        #expect(try WireJSON.decode(HandshakeBuckets.self, from: #" { "212" : 3 , "0":2 } "#).counts.prefix(1) == [2])
+        #expect(throws: DecodingError.self) { try WireJSON.decode(HandshakeBuckets.self, from: #"{"x":1}"#) }
+        #expect(throws: DecodingError.self) { try WireJSON.decode(HandshakeBuckets.self, from: #"{"100001":1}"#) }
+    }
+}
