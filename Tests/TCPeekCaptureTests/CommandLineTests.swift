@@ -4,8 +4,8 @@
 import Foundation
 import TCPeekCapture
 import TCPeekCore
-import Testing
 import TCPeekWire
+import Testing
 
 enum DatabaseChoice: Sendable {
     case fresh

@@ -2,8 +2,8 @@
 // and the JSON of GET and REFRESH.
 import Foundation
 import TCPeekCore
-import Testing
 import TCPeekWire
+import Testing
 
 private func ip(_ text: String) -> IPAddress {
     guard let address = IPAddress(text) else {

@@ -8,11 +8,11 @@ import Synchronization
 import TCPeekCore
 import TCPeekServer
 import TCPeekStore
+import TCPeekWire
 import Testing
 
 #if canImport(Glibc)
 import Glibc
-import TCPeekWire
 #endif
 
 /// A capture's figures that the test changes while the server reads them.

@@ -6,11 +6,11 @@ import Foundation
 import TCPeekCore
 import TCPeekServer
 import TCPeekStore
+import TCPeekWire
 import Testing
 
 #if canImport(Glibc)
 import Glibc
-import TCPeekWire
 #endif
 
 /// The number after `label` on a summary line such as `   evicted           : 19000`.
