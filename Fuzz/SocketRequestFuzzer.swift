@@ -3,9 +3,10 @@
 // client may send to a root-owned process.
 //
 // Built by Fuzz/run.sh as one module with Sources/TCPeekServer/SocketRequest.swift,
-// Sources/TCPeekStore/TimeExpression.swift and the `TimeBucketing` enum
-// extracted from Sources/TCPeekStore/HistoryQuery.swift; an empty stub
-// module answers SocketRequest.swift's `import TCPeekStore` (GRDB and NIO
+// Sources/TCPeekStore/TimeExpression.swift, the `TimeBucketing` enum
+// extracted from Sources/TCPeekStore/HistoryQuery.swift and TCPeekWire's
+// QueryRequest (with what it uses); empty stub modules answer
+// SocketRequest.swift's `import TCPeekStore` and `import TCPeekWire` (GRDB and NIO
 // stay out of the fuzzer). The input is one request line, as the line
 // reader hands it over (at most SocketRequest.maximumLineLength bytes).
 //
