@@ -44,12 +44,4 @@ public struct HandshakePercentiles: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey { case p50, p95, p99 }
-
-    /// Writes null for a missing percentile (synthesized code would leave it out).
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(p50, forKey: .p50)
-        try container.encode(p95, forKey: .p95)
-        try container.encode(p99, forKey: .p99)
-    }
 }

@@ -50,6 +50,16 @@ public struct FailureCounts: Codable, Sendable, Equatable {
 
     public enum CodingKeys: String, CodingKey { case total, timeout, reject, unreach, abort }
 
+    /// Leaves out `unreach` and `abort` when nil (`REFRESH`).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(total, forKey: .total)
+        try container.encode(timeout, forKey: .timeout)
+        try container.encode(reject, forKey: .reject)
+        if let unreach { try container.encode(unreach, forKey: .unreach) }
+        if let abort { try container.encode(abort, forKey: .abort) }
+    }
+
     /// The figures present, by their JSON names, in the order written.
     public var figures: [(key: String, value: UInt64)] {
         var list = [(CodingKeys.total.stringValue, total), (CodingKeys.timeout.stringValue, timeout),

@@ -24,6 +24,15 @@ public struct QueryRequest: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable { case since, until, filter, by }
 
+    /// Only the fields given, as a person would write the request.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        if let since { try container.encode(since, forKey: .since) }
+        if let until { try container.encode(until, forKey: .until) }
+        if let filter { try container.encode(filter, forKey: .filter) }
+        if let by { try container.encode(by, forKey: .by) }
+    }
+
     /// Why a `QUERY` object was refused; `description` is the `"error"` text.
     public struct Problem: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String

@@ -38,19 +38,4 @@ public struct SessionAnswer: Codable, Sendable, Equatable {
         case client, clientPort = "client_port", server, serverPort = "server_port"
         case direction, outcome, dupsyn, dupsynack, filters
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(startedAt, forKey: .startedAt)
-        try container.encode(durationMilliseconds, forKey: .durationMilliseconds)
-        try container.encode(client, forKey: .client)
-        try container.encode(clientPort, forKey: .clientPort)
-        try container.encode(server, forKey: .server)
-        try container.encode(serverPort, forKey: .serverPort)
-        try container.encode(direction, forKey: .direction)
-        try container.encode(outcome, forKey: .outcome)
-        try container.encode(dupsyn, forKey: .dupsyn)
-        try container.encode(dupsynack, forKey: .dupsynack)
-        try container.encode(filters, forKey: .filters)
-    }
 }

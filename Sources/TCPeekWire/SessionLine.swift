@@ -80,27 +80,6 @@ public struct SessionLine: Codable, Sendable, Equatable {
         case icmpType = "icmp_type", icmpCode = "icmp_code"
         case evicted, filters
     }
-
-    /// Every key, null where there is no value, as the row has NULL.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(startedAt, forKey: .startedAt)
-        try container.encode(duration, forKey: .duration)
-        try container.encode(family, forKey: .family)
-        try container.encode(clientAddr, forKey: .clientAddr)
-        try container.encode(clientPort, forKey: .clientPort)
-        try container.encode(serverAddr, forKey: .serverAddr)
-        try container.encode(serverPort, forKey: .serverPort)
-        try container.encode(vlan, forKey: .vlan)
-        try container.encode(direction, forKey: .direction)
-        try container.encode(outcome, forKey: .outcome)
-        try container.encode(dupSYN, forKey: .dupSYN)
-        try container.encode(dupSYNACK, forKey: .dupSYNACK)
-        try container.encode(icmpType, forKey: .icmpType)
-        try container.encode(icmpCode, forKey: .icmpCode)
-        try container.encode(evicted, forKey: .evicted)
-        try container.encode(filters, forKey: .filters)
-    }
 }
 
 /// `tcpeek record --json-lines`: a closed attempt's `SessionLine` as text.

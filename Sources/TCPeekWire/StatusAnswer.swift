@@ -66,14 +66,6 @@ public struct StatusAnswer: Codable, Sendable, Equatable {
             case malformedPackets = "malformed_packets"
             case notRecorded = "not_recorded"
         }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(open, forKey: .open)
-            try container.encode(evicted, forKey: .evicted)
-            try container.encode(malformedPackets, forKey: .malformedPackets)
-            try container.encode(notRecorded, forKey: .notRecorded)
-        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -81,19 +73,5 @@ public struct StatusAnswer: Codable, Sendable, Equatable {
         case firstPacket = "first_packet"
         case lastPacket = "last_packet"
         case packets, attempts, pcap, version, libpcap
-    }
-
-    /// Writes null for what is missing (synthesized code would leave it out).
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(source, forKey: .source)
-        try container.encode(started, forKey: .started)
-        try container.encode(firstPacket, forKey: .firstPacket)
-        try container.encode(lastPacket, forKey: .lastPacket)
-        try container.encode(packets, forKey: .packets)
-        try container.encode(attempts, forKey: .attempts)
-        try container.encode(pcap, forKey: .pcap)
-        try container.encode(version, forKey: .version)
-        try container.encode(libpcap, forKey: .libpcap)
     }
 }

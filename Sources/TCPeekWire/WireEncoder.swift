@@ -4,8 +4,9 @@
 /// It streams rather than building a tree: a container stays open until its
 /// parent writes its next member or the value ends, so a container must be
 /// filled before its parent's next member (as synthesized and the wire
-/// types' own `encode(to:)` do). Coding paths are not tracked: nothing here
-/// throws on its own.
+/// types' own `encode(to:)` do). Unlike `JSONEncoder`, it writes a nil
+/// Optional as null even through `encodeIfPresent`. Coding paths are not
+/// tracked: nothing here throws on its own.
 struct WireEncoder: Encoder {
     /// The bytes written so far and the containers still open. Bytes, not
     /// a `String`: appending many short pieces to a string costs more than
@@ -172,6 +173,28 @@ struct WireEncoder: Encoder {
         mutating func encode<Value: Encodable>(_ value: Value, forKey key: Key) throws {
             member(key)
             try self.value(forKey: key).write(value)
+        }
+
+        // nil is written as null, also through `encodeIfPresent`, which
+        // synthesized code calls for every Optional: a wire type's keys are
+        // all there, as its documented shape has them. A type that leaves a
+        // key out says so in its own `encode(to:)`.
+        mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: String?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: Double?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: Float?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) { if let value { encode(value, forKey: key) } else { encodeNil(forKey: key) } }
+        mutating func encodeIfPresent<Value: Encodable>(_ value: Value?, forKey key: Key) throws {
+            if let value { try encode(value, forKey: key) } else { encodeNil(forKey: key) }
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(
