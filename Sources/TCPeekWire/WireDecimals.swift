@@ -7,16 +7,6 @@ public struct WireSeconds: Codable, Sendable, Equatable {
 
     public var seconds: Double { Double(microseconds) / 1_000_000 }
 
-    var jsonText: String { Self.text(microseconds) }
-
-    /// Microseconds as seconds with six decimals, exactly (no binary rounding).
-    static func text(_ microseconds: Int64) -> String {
-        let sign = microseconds < 0 ? "-" : ""
-        let magnitude = microseconds.magnitude
-        let fraction = String(magnitude % 1_000_000)
-        return sign + String(magnitude / 1_000_000) + "." + String(repeating: "0", count: 6 - fraction.count) + fraction
-    }
-
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let seconds = try container.decode(Double.self)
@@ -27,7 +17,7 @@ public struct WireSeconds: Codable, Sendable, Equatable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        try WireEncoder.encodeNumber(text: jsonText, value: seconds, to: encoder)
+        try WireEncoder.encodeFixed(microseconds, decimals: 6, value: seconds, to: encoder)
     }
 }
 
@@ -48,16 +38,9 @@ public struct WireMilliseconds: Codable, Sendable, Equatable {
 
     public var milliseconds: Double { Double(thousandths) / 1000 }
 
-    var jsonText: String {
-        let magnitude = thousandths.magnitude
-        let fraction = String(magnitude % 1000)
-        return (thousandths < 0 ? "-" : "") + String(magnitude / 1000) + "."
-            + String(repeating: "0", count: 3 - fraction.count) + fraction
-    }
-
     /// The JSON number, or `null` for nil.
     public static func text(_ value: WireMilliseconds?) -> String {
-        value?.jsonText ?? "null"
+        WireJSON.text(value)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -70,6 +53,6 @@ public struct WireMilliseconds: Codable, Sendable, Equatable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        try WireEncoder.encodeNumber(text: jsonText, value: milliseconds, to: encoder)
+        try WireEncoder.encodeFixed(thousandths, decimals: 3, value: milliseconds, to: encoder)
     }
 }

@@ -68,23 +68,54 @@ struct WireEncoder: Encoder {
         }
 
         func append<Integer: BinaryInteger>(_ value: Integer) {
-            if let small = UInt8(exactly: value), small < 10 {
-                bytes.append(UInt8(ascii: "0") + small)
-            } else {
-                append(String(value))
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            appendDigits(UInt64(truncatingIfNeeded: value.magnitude), minimumCount: 1)
+        }
+
+        /// `scaled` / 10^`decimals` with exactly `decimals` decimals (`0.001640`).
+        func appendFixed(_ scaled: Int64, decimals: Int) {
+            if scaled < 0 { bytes.append(UInt8(ascii: "-")) }
+            var power: UInt64 = 1
+            for _ in 0..<decimals { power *= 10 }
+            appendDigits(scaled.magnitude / power, minimumCount: 1)
+            bytes.append(UInt8(ascii: "."))
+            appendDigits(scaled.magnitude % power, minimumCount: decimals)
+        }
+
+        /// `value` in decimal, zero-padded to `minimumCount` digits, written
+        /// in place (no `String` per number).
+        private func appendDigits(_ value: UInt64, minimumCount: Int) {
+            if value < 10, minimumCount <= 1 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value))
+                return
+            }
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+                var index = digits.count
+                var rest = value
+                repeat {
+                    index -= 1
+                    digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                } while rest > 0 || digits.count - index < minimumCount
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index...]))
             }
         }
 
         /// A JSON string literal: `"`, `\` and control characters escaped
         /// (`\n`, `\r`, `\t`, else `\u00XX`), everything else as it is, `/` included.
         func appendQuoted(_ text: String) {
-            bytes.append(UInt8(ascii: "\""))
             // Names, addresses and outcomes rarely need escaping: copy them whole.
-            if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                bytes.append(contentsOf: text.utf8)
+            let copied = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+                for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    return false
+                }
                 bytes.append(UInt8(ascii: "\""))
-                return
+                bytes.append(contentsOf: utf8)
+                bytes.append(UInt8(ascii: "\""))
+                return true
             }
+            if copied == true { return }
+            bytes.append(UInt8(ascii: "\""))
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), byte])
@@ -306,11 +337,11 @@ struct WireEncoder: Encoder {
 
 extension WireEncoder {
     /// Writes a number with a fixed count of decimals (`0.001640`, `12.500`),
-    /// which `Double` cannot keep: `text` as it stands here, `value` in
-    /// other encoders.
-    static func encodeNumber(text: String, value: Double, to encoder: any Encoder) throws {
+    /// which `Double` cannot keep: `scaled` / 10^`decimals` here, `value`
+    /// in other encoders.
+    static func encodeFixed(_ scaled: Int64, decimals: Int, value: Double, to encoder: any Encoder) throws {
         if let wire = encoder as? WireEncoder {
-            wire.sink.append(text)
+            wire.sink.appendFixed(scaled, decimals: decimals)
         } else {
             var container = encoder.singleValueContainer()
             try container.encode(value)
