@@ -86,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeek-synth",
             dependencies: [
-                "TCPeekCore",
+                "TCPeekCore", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Bench/Sources/tcpeek-synth"
