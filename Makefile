@@ -103,7 +103,7 @@ sanitize: sanitize-thread sanitize-address
 sanitize-thread: deps
 	rm -rf $(SANITIZE_REPORTS)/thread && mkdir -p $(SANITIZE_REPORTS)/thread
 	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
-	-TSAN_OPTIONS="log_path=$(SANITIZE_REPORTS)/thread/report $(TSAN_OPTIONS)" \
+	-TSAN_OPTIONS="log_path=$(SANITIZE_REPORTS)/thread/report suppressions=$(CURDIR)/Fuzz/tsan-suppressions.txt $(TSAN_OPTIONS)" \
 		$(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread --skip "$(SANITIZE_SKIP)" $(TEST_FLAGS)
 	@bash Fuzz/sanitizer-reports.sh ThreadSanitizer $(SANITIZE_REPORTS)/thread
 

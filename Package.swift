@@ -18,7 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
@@ -32,10 +32,12 @@ let package = Package(
         // A prefetch hint for the packet path (Swift has no intrinsic for it).
         .target(name: "CPrefetch"),
         .target(name: "TCPeekCore", dependencies: ["CPrefetch"], swiftSettings: packetPathSettings),
+        // The few POSIX wrappers the tools share; the core stays pure Swift.
+        .target(name: "TCPeekSystem"),
         .target(
             name: "TCPeekCapture",
             dependencies: [
-                "CPcap", "TCPeekCore",
+                "CPcap", "TCPeekCore", "TCPeekSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: packetPathSettings
@@ -60,7 +62,7 @@ let package = Package(
         .target(
             name: "TCPeekServer",
             dependencies: [
-                "TCPeekCore", "TCPeekStore", "TCPeekWire",
+                "TCPeekCore", "TCPeekStore", "TCPeekSystem", "TCPeekWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -71,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeek",
             dependencies: [
-                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekWire",
+                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekSystem", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -79,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeekstat",
             dependencies: [
-                "TCPeekCore", "TCPeekWire",
+                "TCPeekCore", "TCPeekSystem", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -151,9 +151,7 @@ public final class CaptureLoop: @unchecked Sendable {
                 throw .readError(path, packets: state.path.decodeStatistics.packets, detail: error.detail)
             }
         }
-        let result = withUnsafeMutablePointer(to: &state) { pointer in
-            pcap_dispatch(handle.pointer, 8192, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
-        }
+        let result = withUnsafeMutablePointer(to: &state) { handle.dispatch(upTo: 8192, to: PacketState.callback, user: $0) }
         if result == PCAP_ERROR_BREAK { return 0 }
         if result < 0 {
             throw .readError(path, packets: state.path.decodeStatistics.packets, detail: handle.lastError)
@@ -169,9 +167,7 @@ public final class CaptureLoop: @unchecked Sendable {
         var lastPublish = clock.now
         while !stopRequested.load(ordering: .acquiring) {
             _ = poll(&descriptor, 1, 100)
-            let result = withUnsafeMutablePointer(to: &state) { pointer in
-                pcap_dispatch(handle.pointer, -1, PacketState.callback, UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self))
-            }
+            let result = withUnsafeMutablePointer(to: &state) { handle.dispatch(upTo: -1, to: PacketState.callback, user: $0) }
             state.drainLookahead()
             if result == PCAP_ERROR_BREAK { break }
             if result < 0 {

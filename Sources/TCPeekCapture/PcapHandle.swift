@@ -73,7 +73,7 @@ public struct LiveOptions: Sendable {
 /// except `breakLoop()`, which libpcap documents as safe from other threads
 /// and signal handlers.
 public final class PcapHandle: @unchecked Sendable {
-    let pointer: OpaquePointer
+    private let pointer: OpaquePointer
     /// A file's stdio buffer (`tcpeek_pcap_open_file`), freed after the
     /// FILE is closed.
     private let fileBuffer: UnsafeMutableRawPointer?
@@ -202,6 +202,13 @@ public final class PcapHandle: @unchecked Sendable {
         guard pcap_stats(pointer, &stats) == 0 else { return nil }
         return CaptureStatistics(received: UInt64(stats.ps_recv), dropped: UInt64(stats.ps_drop),
                                  interfaceDropped: UInt64(stats.ps_ifdrop))
+    }
+
+    /// `pcap_dispatch`: hands up to `limit` packets (-1: what one buffer
+    /// holds) to `callback`, which gets `user` as its first argument.
+    @inline(__always)
+    func dispatch<User>(upTo limit: Int32, to callback: pcap_handler, user: UnsafeMutablePointer<User>) -> Int32 {
+        pcap_dispatch(pointer, limit, callback, UnsafeMutableRawPointer(user).assumingMemoryBound(to: UInt8.self))
     }
 
     /// Makes a running `pcap_dispatch` return; safe from any thread.

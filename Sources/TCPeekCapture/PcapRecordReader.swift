@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import TCPeekCore
+import TCPeekSystem
 
 /// Reads the records of a classic pcap file in place: each frame is handed
 /// out where it lies in one large buffer filled by `pread`, instead of being
@@ -123,19 +124,18 @@ final class PcapRecordReader {
             consumed = 0
             filled = left
         }
-        while true {
-            let count = pread(descriptor, buffer + filled, Self.capacity - filled, off_t(bufferOffset) + off_t(filled))
-            if count > 0 {
-                filled += count
-                return true
-            }
-            if count == 0 {
-                reachedEnd = true
-                return false
-            }
-            if errno == EINTR { continue }
-            throw .failed("error reading dump file: \(String(cString: strerror(errno)))")
+        let count = retryingOnInterrupt {
+            pread(descriptor, buffer + filled, Self.capacity - filled, off_t(bufferOffset) + off_t(filled))
         }
+        if count > 0 {
+            filled += count
+            return true
+        }
+        if count == 0 {
+            reachedEnd = true
+            return false
+        }
+        throw .failed("error reading dump file: \(String(cString: strerror(errno)))")
     }
 
     /// What stopped the reading, in libpcap's words.

@@ -1,5 +1,6 @@
 import Foundation
 import TCPeekCore
+import TCPeekSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -126,37 +127,21 @@ public struct SocketFile: Sendable {
 
     /// Connects to `path` to learn whether something listens there.
     private static func probe(_ path: String) -> Probe {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { return .failed(String(cString: strerror(errno))) }
-        defer { close(descriptor) }
         // A listener whose backlog is full would hold a blocking connect.
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        let descriptor: Int32
+        switch UnixSocket.connect(to: path, timeoutSeconds: 2) {
+        case .success(let connected): descriptor = connected
+        case .failure(.socket(let code)): return .failed(String(cString: strerror(code)))
+        case .failure(.connect(ECONNREFUSED)): return .refused
+        case .failure(.connect(EAGAIN)), .failure(.connect(EINPROGRESS)): return .listening(pid: nil)  // a full backlog: alive
+        case .failure(.connect(let code)): return .failed(String(cString: strerror(code)))
         }
-        var result: Int32
-        repeat {
-            result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-        } while result != 0 && errno == EINTR
-        if result == 0 {
-            // `struct ucred` of <sys/socket.h> (hidden behind _GNU_SOURCE).
-            var credentials = (pid: pid_t(0), uid: uid_t(0), gid: gid_t(0))
-            var length = socklen_t(MemoryLayout<(pid_t, uid_t, gid_t)>.size)
-            let known = getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 && credentials.pid > 0
-            return .listening(pid: known ? credentials.pid : nil)
-        }
-        switch errno {
-        case ECONNREFUSED: return .refused
-        case EAGAIN, EINPROGRESS: return .listening(pid: nil)  // a full backlog: alive
-        default: return .failed(String(cString: strerror(errno)))
-        }
+        defer { close(descriptor) }
+        // `struct ucred` of <sys/socket.h> (hidden behind _GNU_SOURCE).
+        var credentials = (pid: pid_t(0), uid: uid_t(0), gid: gid_t(0))
+        var length = socklen_t(MemoryLayout<(pid_t, uid_t, gid_t)>.size)
+        let known = getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 && credentials.pid > 0
+        return .listening(pid: known ? credentials.pid : nil)
     }
 
     /// Creates `folder` (mode 0700) or checks that it is `owner`'s alone: a

@@ -1,4 +1,5 @@
 import Foundation
+import TCPeekCore
 import TCPeekStore
 import TCPeekWire
 
@@ -50,7 +51,7 @@ public enum SocketRequest: Sendable, Equatable {
             guard !argument.isEmpty else {
                 throw SocketRequestError("WINDOW needs a duration, such as WINDOW 60s, WINDOW 5m or WINDOW 1h")
             }
-            guard let seconds = TimeExpression.seconds(argument), seconds > 0 else {
+            guard let seconds = DurationText.seconds(argument), seconds > 0 else {
                 throw SocketRequestError("WINDOW: cannot read the duration '\(excerpt(argument))'; use a positive number with s, m, h, d or w (60s, 5m, 1h)")
             }
             return .window(seconds: seconds)

@@ -1,5 +1,4 @@
 import GRDB
-import GRDBSQLite
 import TCPeekCore
 
 /// The figures `rollups_minute` (Schema/0001) and `rollups_hour`
@@ -46,10 +45,11 @@ enum RollupColumns {
     private static let readColumns = FilterCounters.Figure.allCases.map(column)
     static let read = readColumns.joined(separator: ", ")
     /// How many columns `read` names.
-    static let readCount = Int32(readColumns.count)
+    static let readCount = readColumns.count
 
-    /// The counters of `read` from a stepped statement, starting at `first`.
-    static func counters(_ row: OpaquePointer, from first: Int32) -> FilterCounters {
-        FilterCounters { figure in UInt64(clamping: sqlite3_column_int64(row, first + Int32(figure.rawValue))) }
+    /// The counters of `read` from `row`, starting at column `first`; NULL
+    /// (only in a file edited by hand) reads as 0.
+    static func counters(_ row: Row, from first: Int) -> FilterCounters {
+        FilterCounters { figure in UInt64(clamping: (row[first + Int(figure.rawValue)] as Int64?) ?? 0) }
     }
 }

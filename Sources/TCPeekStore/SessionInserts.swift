@@ -2,16 +2,18 @@ import GRDB
 import GRDBSQLite
 import TCPeekCore
 
-/// The `sessions` rows of a batch, bound through SQLite's C API on GRDB's
-/// cached statements, many rows per statement.
+/// The rows of a batch written per session: the `sessions` rows and the
+/// handshake-time buckets they add to, bound through SQLite's C API on
+/// GRDB's cached statements, many session rows per statement. The one type
+/// of tcpeek that binds through the C API; every other write and every
+/// query goes through GRDB.
 ///
 /// This runs once per recorded session, hundreds of thousands of times a
 /// second on a busy host. Per row, GRDB's `StatementArguments` (an array of
 /// existentials) cost more than SQLite's own work, and so did SQLite's work
 /// of running a statement at all (reset, open cursors, halt): one statement
 /// of `rowsPerStatement` rows writes them more than twice as fast as as many
-/// one-row statements. The rollup buckets use the same C-API stepping
-/// (`Statement.step(in:binding:)`); the few other writes go through GRDB.
+/// one-row statements.
 struct SessionInserts {
     static let rowsPerStatement = 32
     private static let columns = [
@@ -35,13 +37,35 @@ struct SessionInserts {
         one = try database.cachedStatement(sql: Self.insertSQL(rows: 1))
     }
 
+    private static let bucketUpsertSQL = """
+        INSERT INTO rollup_handshake_buckets (minute, filter, bucket, count) VALUES (?, ?, ?, ?)
+        ON CONFLICT (minute, filter, bucket) DO UPDATE SET count = count + excluded.count
+        """
+
+    /// Adds the non-zero buckets of `histogram` to `rollup_handshake_buckets`
+    /// at (`minute`, `filter`): hundreds of rows a batch, one statement each.
+    func addHandshakeBuckets(_ histogram: HandshakeHistogram, minute: Int64, filter: String) throws {
+        let statement = try database.cachedStatement(sql: Self.bucketUpsertSQL)
+        var filter = filter
+        try filter.withUTF8 { name in
+            for (bucket, count) in histogram.counts.enumerated() where count != 0 {
+                try statement.step(in: database) { s in
+                    sqlite3_bind_int64(s, 1, minute)
+                    bindText(name, to: s, at: 2)
+                    sqlite3_bind_int64(s, 3, Int64(bucket))
+                    sqlite3_bind_int64(s, 4, count)
+                }
+            }
+        }
+    }
+
     private static func insertSQL(rows: Int) -> String {
         let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
         // OR FAIL: a row that breaks a constraint stops the statement but
         // keeps the rows before it, so SQLite need not journal each
         // statement's pages to undo it alone, as it does for a several-row
         // INSERT otherwise (`INSERT` means `OR ABORT`). The error then rolls
-        // back the whole transaction (`Recorder.write`), as before.
+        // back the whole transaction (`BatchWriter.write`): no batch is ever half kept.
         return "INSERT OR FAIL INTO sessions (" + columns.joined(separator: ", ") + ") VALUES "
             + Array(repeating: row, count: rows).joined(separator: ", ")
     }
@@ -251,7 +275,7 @@ final class BoundValues {
     }
 }
 
-extension Statement {
+private extension Statement {
     /// Runs this statement (one that returns no rows) once, with the
     /// values `bind` binds through SQLite's C API: no argument array, no
     /// existential per value.
@@ -269,7 +293,7 @@ extension Statement {
 }
 
 /// Binds `bytes` as text; SQLite copies them.
-func bindText(_ bytes: UnsafeBufferPointer<UInt8>, to statement: OpaquePointer?, at index: Int32) {
+private func bindText(_ bytes: UnsafeBufferPointer<UInt8>, to statement: OpaquePointer?, at index: Int32) {
     sqlite3_bind_text(statement, index, UnsafeRawPointer(bytes.baseAddress)?.assumingMemoryBound(to: CChar.self),
                       Int32(bytes.count), SQLITE_TRANSIENT)
 }

@@ -1,29 +1,13 @@
 import Foundation
+import TCPeekCore
 
-/// The times and durations people type: `tcpeek query --since/--until`,
-/// the socket's `WINDOW` and `QUERY`. The one place for their syntax.
+/// The points in time people type: `tcpeek query --since/--until`, the
+/// socket's `QUERY`. The one place for their syntax; durations are
+/// `DurationText`'s.
 public enum TimeExpression {
     public struct ParseError: Error, CustomStringConvertible, Sendable {
         public let description: String
     }
-
-    /// Seconds per unit of a duration: `90s`, `15m`, `1h`, `2d`, `1w`.
-    private static let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
-
-    /// A duration (`90s`, `15m`, `1h`, `2d`, `1w`) in seconds, or nil when
-    /// `text` is not one.
-    public static func seconds(_ text: String) -> Double? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard let unit = trimmed.last, let factor = units[unit],
-              let amount = Double(trimmed.dropLast()), amount >= 0, amount.isFinite else { return nil }
-        // At most about a century: longer is a typo, and `WINDOW 1e20s` on
-        // the socket overflowed the integer times it became (a crash).
-        guard amount * factor <= maximumSeconds else { return nil }
-        return amount * factor
-    }
-
-    /// The longest duration accepted: 100 years of 366 days.
-    public static let maximumSeconds: Double = 100 * 366 * 86400
 
     /// A point in time as Unix seconds: a duration back from `now`, an
     /// ISO-8601 time (UTC offset given, or local time), `now` or `all`.
@@ -31,7 +15,7 @@ public enum TimeExpression {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed == "all" { return 0 }
         if trimmed == "now" { return now }
-        if let seconds = seconds(trimmed) { return now - seconds }
+        if let seconds = DurationText.seconds(trimmed) { return now - seconds }
         // The formatter also takes a valid time followed by anything
         // ("2026-11-27T10:00:00Z; DELETE FROM sessions"): the whole text must be one.
         // A space for the `T` is how `tcpeek query`'s table writes a time.

@@ -70,8 +70,8 @@ struct Query: ParsableCommand {
     @Flag(help: "Show the table's times in local time (with the offset) instead of UTC.")
     var local = false
 
-    @Flag(name: [.customShort("v"), .long], help: "Print the version and libpcap's, then exit.")
-    var version = false
+    @OptionGroup
+    var version: VersionFlag
 
     /// A `--client`/`--server` value as a network (one address is a /32 or
     /// /128), read as `--local-addr` reads its values.
@@ -97,10 +97,6 @@ struct Query: ParsableCommand {
     }
 
     func run() throws {
-        if version {
-            print(TCPeekVersion.banner)
-            return
-        }
         let now = Date().timeIntervalSince1970
         let range: (Double, Double)
         do throws(TimeExpression.ParseError) {
@@ -175,7 +171,7 @@ struct Query: ParsableCommand {
         guard let span = try HistoryQuery.span(of: data, in: database) else {
             return "no sessions: this database holds none yet"
         }
-        let asked = until == nil && TimeExpression.seconds(since) != nil
+        let asked = until == nil && DurationText.seconds(since) != nil
             ? "in the last \(since.trimmingCharacters(in: .whitespaces))"
             : "from \(clock.text(range.0)) to \(clock.text(range.1))"
         return "no sessions \(asked); this database holds \(clock.text(span.lowerBound)) .. \(clock.text(span.upperBound))"

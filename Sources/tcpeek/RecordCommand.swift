@@ -108,8 +108,8 @@ struct Record: ParsableCommand {
     @Option(name: .customLong("rollup-retention-days"), help: "Days of per-minute and hourly rollups to keep; 0 keeps them forever (live default: 400; a file read prunes only when this is given).")
     var rollupRetentionDays: Double?
 
-    @Flag(name: [.customShort("v"), .long], help: "Print the version and libpcap's, then exit.")
-    var version = false
+    @OptionGroup
+    var version: VersionFlag
 
     @Argument(help: "Filters (see below).")
     var expressions: [String] = []
@@ -137,10 +137,6 @@ struct Record: ParsableCommand {
 
     func run() throws {
         StandardStream.ignoreBrokenPipes()
-        if version {
-            print(TCPeekVersion.banner)
-            return
-        }
         let level = loglevel.level
         Terminal.level = level
         LoggingSystem.bootstrap { _ in TerminalLogHandler(logLevel: level) }

@@ -1,4 +1,5 @@
 import Foundation
+import TCPeekSystem
 
 /// Standard output or standard error, written with write(2). Foundation's
 /// `FileHandle.write(_:)` traps when the reader has gone (EPIPE), and
@@ -19,11 +20,8 @@ enum StandardStream: Int32 {
             guard let base = bytes.baseAddress else { return true }
             var offset = 0
             while offset < bytes.count {
-                let written = Glibc.write(rawValue, base + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
+                let written = retryingOnInterrupt { Glibc.write(rawValue, base + offset, bytes.count - offset) }
+                if written < 0 { return false }
                 offset += written
             }
             return true

@@ -1,6 +1,4 @@
 import ArgumentParser
-import TCPeekCapture
-import TCPeekCore
 
 /// `tcpeek`: which TCP connections fail to establish, why, since when, and
 /// how slow are the ones that succeed.
@@ -64,11 +62,4 @@ extension TCPeek {
         return "unknown subcommand or filter '\(word)'; the subcommands are \(subcommands.joined(separator: ", "))"
             + " (record is the default), and a filter reads NAME:RX|TX|ANY@ADDR:PORT (see 'tcpeek record --help')"
     }
-}
-
-enum TCPeekVersion {
-    static let current = TCPeekIdentity.version
-
-    /// What `--version` prints, in every subcommand: tcpeek's version and libpcap's.
-    static var banner: String { "tcpeek \(current)\n\(PcapHandle.libraryVersion)" }
 }

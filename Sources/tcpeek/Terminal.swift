@@ -119,10 +119,9 @@ struct TerminalLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
-        let all = extra.map { metadata.merging($0) { $1 } } ?? metadata
+    func log(event: LogEvent) {
+        let all = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
         let details = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-        Terminal.log(level, details.isEmpty ? "\(message)" : "\(message) (\(details))")
+        Terminal.log(event.level, details.isEmpty ? "\(event.message)" : "\(event.message) (\(details))")
     }
 }

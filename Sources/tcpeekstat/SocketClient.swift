@@ -1,5 +1,6 @@
 import Foundation
 import TCPeekCore
+import TCPeekSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -30,10 +31,8 @@ struct SocketClient {
 
     /// Sends `request` and returns the raw answer.
     func ask(_ request: String) throws(ClientError) -> String {
-        var address = sockaddr_un()
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else {
-            throw ClientError("'\(path)' is too long for a UNIX socket path (at most \(capacity - 1) bytes)")
+        guard path.utf8.count <= UnixSocket.maximumPathLength else {
+            throw ClientError("'\(path)' is too long for a UNIX socket path (at most \(UnixSocket.maximumPathLength) bytes)")
         }
         var status = stat()
         if stat(path, &status) != 0 {
@@ -43,33 +42,20 @@ struct SocketClient {
         guard status.st_mode & S_IFMT == S_IFSOCK else {
             throw ClientError("'\(path)' is not a socket, so not tcpeek's: give tcpeek's socket with -U PATH")
         }
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw ClientError("cannot create a socket: \(String(cString: strerror(errno)))") }
+        let descriptor: Int32
+        switch UnixSocket.connect(to: path, timeoutSeconds: timeoutSeconds) {
+        case .success(let connected):
+            descriptor = connected
+        case .failure(.socket(let code)):
+            throw ClientError("cannot create a socket: \(String(cString: strerror(code)))")
+        case .failure(.connect(ECONNREFUSED)):
+            throw ClientError("nothing listens on '\(path)' (a socket file left by a tcpeek that has stopped?): \(notRunning)")
+        case .failure(.connect(EACCES)), .failure(.connect(EPERM)):
+            throw ClientError("permission denied on '\(path)': run as root or as a member of the socket's group ('tcpeek record --socket-group GROUP')")
+        case .failure(.connect(let code)):
+            throw ClientError("cannot connect to '\(path)': \(String(cString: strerror(code))): \(notRunning)")
+        }
         defer { close(descriptor) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        let connected = retryingOnInterrupt {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-        }
-        if connected != 0 {
-            switch errno {
-            case ECONNREFUSED:
-                throw ClientError("nothing listens on '\(path)' (a socket file left by a tcpeek that has stopped?): \(notRunning)")
-            case EACCES, EPERM:
-                throw ClientError("permission denied on '\(path)': run as root or as a member of the socket's group ('tcpeek record --socket-group GROUP')")
-            default:
-                throw ClientError("cannot connect to '\(path)': \(String(cString: strerror(errno))): \(notRunning)")
-            }
-        }
         let line = Array((request + "\r\n").utf8)
         var sent = 0
         while sent < line.count {
@@ -96,13 +82,5 @@ struct SocketClient {
             if answer.count > 64 << 20 { throw ClientError("the answer from '\(path)' is over 64 MiB: is it tcpeek's socket?") }
         }
         return String(decoding: answer, as: UTF8.self)
-    }
-
-    private func retryingOnInterrupt<T: SignedInteger>(_ call: () -> T) -> T {
-        while true {
-            let result = call()
-            if result < 0, errno == EINTR { continue }
-            return result
-        }
     }
 }

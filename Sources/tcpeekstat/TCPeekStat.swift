@@ -81,7 +81,7 @@ struct TCPeekStat: ParsableCommand {
             throw ValidationError("-w/--window excludes --since and --until")
         }
         if until != nil, since == nil { throw ValidationError("--until needs --since") }
-        if let window, window.wholeMatch(of: #/[0-9]+(\.[0-9]+)?[smhdw]/#) == nil {
+        if let window, DurationText.seconds(window) == nil {
             throw ValidationError("-w/--window: cannot read the duration '\(window)'; use a number with s, m, h, d or w (60s, 5m, 1h)")
         }
     }

@@ -21,3 +21,34 @@ import Testing
         #expect(Int(file.prefix(4)) == migration.version)
     }
 }
+
+/// A migration, once committed, may already have run on someone's database:
+/// editing it would leave their schema different from a new one with the
+/// same `user_version`. `Schema/SHA256SUMS` pins every committed migration;
+/// a new migration adds its line (`cd Schema && sha256sum 0*.sql > SHA256SUMS`),
+/// an edit to an old one fails here.
+@Test func committedMigrationsAreNeverEdited() throws {
+    let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Schema")
+    let pinned = try String(contentsOf: folder.appendingPathComponent("SHA256SUMS"), encoding: .utf8)
+        .split(separator: "\n").map { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return (file: String(fields[1]), digest: String(fields[0]))
+        }
+    #expect(pinned.map(\.file) == Schema.migrations.map(\.name),
+            "every migration in Schema/ needs its line in Schema/SHA256SUMS, in order")
+    let sha256sum = Process()
+    sha256sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    sha256sum.currentDirectoryURL = folder
+    sha256sum.arguments = pinned.map(\.file)
+    let output = Pipe()
+    sha256sum.standardOutput = output
+    try sha256sum.run()
+    let computed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    sha256sum.waitUntilExit()
+    let digests = computed.split(separator: "\n").map { String($0.prefix(64)) }
+    for (entry, digest) in zip(pinned, digests) {
+        #expect(entry.digest == digest,
+                "\(entry.file) changed after it was committed: restore it and put the change in the next numbered migration")
+    }
+}

@@ -1,0 +1,120 @@
+import GRDB
+import TCPeekCore
+
+/// The sessions themselves: listed (`--sessions`) and ranked (`--top`).
+extension HistoryQuery {
+    /// One recorded session, as `tcpeek query --sessions` lists it.
+    public struct SessionRow: Sendable, Equatable {
+        public var startedAt: Double
+        public var duration: Double
+        public var client: String
+        public var clientPort: Int
+        public var server: String
+        public var serverPort: Int
+        public var direction: String?
+        public var outcome: String
+        public var dupSYN: Int
+        public var dupSYNACK: Int
+        /// The filters that counted the session, in bit order.
+        public var filters: [String]
+    }
+
+    /// Sessions newest first, every condition a bound parameter. `client`
+    /// and `server` match an address however it was written (they are
+    /// parsed values) or every address of a network.
+    public static func sessions(
+        _ database: HistoryDatabase, since: Double, until: Double, filters: [String]?, outcome: String?,
+        client: IPNetwork?, server: IPNetwork?, port: Int?, limit: Int
+    ) throws(StoreError) -> [SessionRow] {
+        var conditions = SessionConditions(since: since, until: until, filters: filters)
+        if let outcome { conditions.append("s.outcome = ?", [outcome]) }
+        var networks: [IPNetwork] = []
+        for (column, network) in [("client_addr", client), ("server_addr", server)] {
+            guard let network else { continue }
+            if network.isHost {
+                // Addresses are stored in one spelling, the one `description` writes.
+                conditions.append("s.\(column) = ?", [network.address.description])
+            } else {
+                if let prefix = SessionAddressFunction.textPrefix(of: network) {
+                    conditions.append("s.\(column) GLOB ?", [prefix + "*"])
+                }
+                conditions.append("\(SessionAddressFunction.name)(s.\(column), ?)", [networks.count])
+                networks.append(network)
+            }
+        }
+        if let port { conditions.append("s.server_port = ?", [port]) }
+        let sql = """
+            SELECT s.started_at, s.duration, s.client_addr, s.client_port, s.server_addr, s.server_port, s.direction,
+                   s.outcome, s.dup_syn, s.dup_synack,
+                   (SELECT group_concat(filter, char(31)) FROM run_filters f WHERE \(Schema.sessionCountedByFilter)) AS filters
+            FROM sessions s WHERE \(conditions.sql)
+            ORDER BY s.started_at DESC LIMIT ?
+            """
+        return try database.read { db in
+            if !networks.isEmpty { db.add(function: SessionAddressFunction.make(networks)) }
+            return try SessionRow.fetchAll(db, sql: sql, arguments: StatementArguments(conditions.arguments + [limit]))
+        }
+    }
+
+    /// What `--top` ranks.
+    public enum TopKind: String, Sendable, CaseIterable {
+        case server, client, port
+
+        var column: String {
+            switch self {
+            case .server: "server_addr"
+            case .client: "client_addr"
+            case .port: "server_port"
+            }
+        }
+    }
+
+    public struct TopRow: Sendable, Equatable {
+        public var key: String
+        public var failures: Int64
+        public var timeout: Int64
+        public var reject: Int64
+        public var unreach: Int64
+        public var abort: Int64
+        public var attempts: Int64
+    }
+
+    /// The endpoints with the most failures.
+    public static func top(
+        _ database: HistoryDatabase, kind: TopKind, since: Double, until: Double, filters: [String]?, limit: Int
+    ) throws(StoreError) -> [TopRow] {
+        let conditions = SessionConditions(since: since, until: until, filters: filters)
+        // The column name comes from the enum above, never from the user.
+        let sql = """
+            SELECT CAST(\(kind.column) AS TEXT) AS key,
+                   sum(outcome <> 'success') AS failures, sum(outcome = 'timeout') AS timeout,
+                   sum(outcome = 'reject') AS reject, sum(outcome = 'unreach') AS unreach,
+                   sum(outcome = 'abort') AS abort, count(*) AS attempts
+            FROM sessions s WHERE \(conditions.sql)
+            GROUP BY \(kind.column) HAVING failures > 0
+            ORDER BY failures DESC, key LIMIT ?
+            """
+        return try database.read { db in
+            try TopRow.fetchAll(db, sql: sql, arguments: StatementArguments(conditions.arguments + [limit]))
+        }
+    }
+}
+
+extension HistoryQuery.SessionRow: FetchableRecord {
+    public init(row: Row) throws {
+        self.init(
+            startedAt: row["started_at"], duration: row["duration"], client: row["client_addr"],
+            clientPort: row["client_port"], server: row["server_addr"], serverPort: row["server_port"],
+            direction: row["direction"], outcome: row["outcome"], dupSYN: row["dup_syn"],
+            dupSYNACK: row["dup_synack"],
+            // U+001F, a control character, cannot be in a filter's name.
+            filters: ((row["filters"] as String?) ?? "").split(separator: "\u{1F}").map(String.init))
+    }
+}
+
+extension HistoryQuery.TopRow: FetchableRecord {
+    public init(row: Row) throws {
+        self.init(key: row["key"], failures: row["failures"], timeout: row["timeout"], reject: row["reject"],
+                  unreach: row["unreach"], abort: row["abort"], attempts: row["attempts"])
+    }
+}
