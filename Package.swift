@@ -43,10 +43,14 @@ let package = Package(
             ],
             swiftSettings: packetPathSettings
         ),
+        // Every JSON shape of the socket, `tcpeek query`, `--json-summary`,
+        // `--json-lines` and the database's JSON columns, as Codable types the
+        // server, the query and tcpeekstat share.
+        .target(name: "TCPeekWire", dependencies: ["TCPeekCore"]),
         .target(
             name: "TCPeekStore",
             dependencies: [
-                "TCPeekCore",
+                "TCPeekCore", "TCPeekWire",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the per-session inserts (SessionInserts).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -59,7 +63,7 @@ let package = Package(
         .target(
             name: "TCPeekServer",
             dependencies: [
-                "TCPeekCore", "TCPeekStore", "TCPeekSystem",
+                "TCPeekCore", "TCPeekStore", "TCPeekSystem", "TCPeekWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -70,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeek",
             dependencies: [
-                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekSystem",
+                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekSystem", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,22 +83,23 @@ let package = Package(
         .executableTarget(
             name: "tcpeekstat",
             dependencies: [
-                "TCPeekCore", "TCPeekSystem",
+                "TCPeekCore", "TCPeekSystem", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "tcpeek-synth",
             dependencies: [
-                "TCPeekCore",
+                "TCPeekCore", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Bench/Sources/tcpeek-synth"
         ),
         .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
-        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore"]),
-        .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore"]),
-        .testTarget(name: "TCPeekServerTests", dependencies: ["TCPeekServer", "TCPeekStore", "TCPeekCore"]),
+        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekServerTests", dependencies: ["TCPeekServer", "TCPeekStore", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekWireTests", dependencies: ["TCPeekWire", "TCPeekCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TCPeekCore"], exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]

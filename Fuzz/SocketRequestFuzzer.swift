@@ -3,9 +3,10 @@
 // client may send to a root-owned process.
 //
 // Built by Fuzz/run.sh as one module with Sources/TCPeekServer/SocketRequest.swift,
-// Sources/TCPeekStore/TimeExpression.swift and the `TimeBucketing` enum
-// extracted from Sources/TCPeekStore/HistoryQuery.swift; an empty stub
-// module answers SocketRequest.swift's `import TCPeekStore` (GRDB and NIO
+// Sources/TCPeekStore/TimeExpression.swift, Sources/TCPeekCore/DurationText.swift,
+// the `TimeBucketing` enum extracted from Sources/TCPeekStore/HistoryQuery.swift
+// and TCPeekWire's QueryRequest (with what it uses); empty stub modules answer
+// its imports of TCPeekCore, TCPeekStore and TCPeekWire (GRDB and NIO
 // stay out of the fuzzer). The input is one request line, as the line
 // reader hands it over (at most SocketRequest.maximumLineLength bytes).
 //
@@ -30,7 +31,7 @@ public func socketRequestFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
             fuzzCheck(seconds > 0 && seconds.isFinite, "WINDOW with a duration that is not positive and finite")
         case .query(let query):
             fuzzCheck(query.filters.map { !$0.isEmpty } ?? true, "QUERY with an empty filter list")
-            _ = TimeExpression.seconds(query.since)
+            _ = DurationText.seconds(query.since)
         case .get, .refresh, .filters, .status, .help:
             break
         }

@@ -23,7 +23,9 @@ CAPTURES="${TCPEEK_CORPUS:-../shared/corpus}"
 mkdir -p "$DIR/artifacts"
 
 # The sources of each target: one module, its entry point last.
-SOCKET_SOURCES="Sources/TCPeekServer/SocketRequest.swift Sources/TCPeekStore/TimeExpression.swift Sources/TCPeekStore/HistoryQuery.swift"
+# QUERY's object is read by TCPeekWire's QueryRequest: those files, and what they use.
+WIRE_SOURCES="Sources/TCPeekWire/QueryRequest.swift Sources/TCPeekWire/WireJSON.swift Sources/TCPeekWire/WireEncoder.swift Sources/TCPeekWire/HelpAnswer.swift"
+SOCKET_SOURCES="Sources/TCPeekServer/SocketRequest.swift Sources/TCPeekStore/TimeExpression.swift Sources/TCPeekStore/HistoryQuery.swift Sources/TCPeekCore/DurationText.swift $WIRE_SOURCES"
 sources_of() {
     case "$1" in
         decoder) echo Sources/TCPeekCore/*.swift Fuzz/DecoderTrackerFuzzer.swift ;;
@@ -52,17 +54,22 @@ build() {
             ;;
         socket)
             # SocketRequest.swift with what it uses of the store (TimeExpression,
-            # and the TimeBucketing enum cut out of HistoryQuery.swift), in one
-            # module; an empty stub module answers its `import TCPeekStore`, so
-            # GRDB and NIO stay out.
+            # and the TimeBucketing enum cut out of HistoryQuery.swift), of the
+            # core (DurationText) and of TCPeekWire (QueryRequest), in one module;
+            # empty stub modules answer its imports of TCPeekCore, TCPeekStore
+            # and TCPeekWire, so GRDB and NIO stay out.
             local work="$DIR/socket-build"
             rm -rf "$work" && mkdir -p "$work/stub"
             awk '/^public enum TimeBucketing/,/^}/' Sources/TCPeekStore/HistoryQuery.swift >"$work/TimeBucketing.swift"
             : >"$work/stub/Empty.swift"
-            (cd "$work" && swiftc -emit-module -parse-as-library -module-name TCPeekStore stub/Empty.swift \
-                -emit-module-path stub/TCPeekStore.swiftmodule)
+            for module in TCPeekCore TCPeekStore TCPeekWire; do
+                (cd "$work" && swiftc -emit-module -parse-as-library -module-name $module stub/Empty.swift \
+                    -emit-module-path stub/$module.swiftmodule)
+            done
+            # shellcheck disable=SC2046
             (cd "$work" && swiftc "${flags[@]}" -module-name TCPeekServer -I stub \
                 "$root/Sources/TCPeekServer/SocketRequest.swift" "$root/Sources/TCPeekStore/TimeExpression.swift" \
+                "$root/Sources/TCPeekCore/DurationText.swift" $(echo $WIRE_SOURCES | sed "s|[^ ]*|$root/&|g") \
                 TimeBucketing.swift "$root/Fuzz/SocketRequestFuzzer.swift" -o "$binary")
             ;;
     esac

@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// The text layouts of SPEC §4: live lines, the summary, and the JSON of
-/// the socket's `GET` and `REFRESH`. One place for each shape.
+/// The text layouts of SPEC §4: live lines and the summary. One place for
+/// each shape; their JSON (`GET`, `REFRESH`) is TCPeekWire's `CountsAnswer`.
 public enum Report {
     public static let liveHeader = """
          TIME(s) |       TIMESTAMP       |      SRC IP:PORT            DST IP:PORT     |      RESULTS      | DUP SYN  DUP S/A
@@ -105,61 +105,6 @@ public enum Report {
         }
         lines.append("====================================")
         return lines.joined(separator: "\n")
-    }
-
-    // MARK: JSON
-
-    /// The socket's `GET` answer (and `--json-summary`): totals per filter
-    /// and the pcap element, byte-for-byte the original's shape plus `abort`.
-    /// The socket's `GET` answer and `--json-summary`. The `pcap` element
-    /// is libpcap's counts of a live capture; a file read has none.
-    public static func getJSON(filters: [Filter], counters: Counters, capture: CaptureStatistics?) -> String {
-        var elements: [String] = []
-        for (index, filter) in filters.enumerated() {
-            let c = counters[index]
-            elements.append(
-                "{\(jsonString(filter.name)):{\"success\":{\"total\":\(c.success),\"dupsyn\":\(c.successWithDupSYN),"
-                    + "\"dupsynack\":\(c.successWithDupSYNACK)},\"failure\":{\"total\":\(c.failure),"
-                    + "\"timeout\":\(c.timeout),\"reject\":\(c.reject),\"unreach\":\(c.unreach),\"abort\":\(c.abort)}}}")
-        }
-        if let capture {
-            elements.append(
-                "{\"pcap\":{\"stats\":{\"recv\":\(capture.received),\"drop\":\(capture.dropped),"
-                    + "\"ifdrop\":\(capture.interfaceDropped)}}}")
-        }
-        return "[" + elements.joined(separator: ",") + "]"
-    }
-
-    /// The socket's `REFRESH` answer: like `GET` for the given deltas, with
-    /// `unreach` and `abort` folded into `reject`, and no pcap element.
-    public static func refreshJSON(filters: [Filter], deltas: [FilterCounters]) -> String {
-        var elements: [String] = []
-        for (filter, c) in zip(filters, deltas) {
-            elements.append(
-                "{\(jsonString(filter.name)):{\"success\":{\"total\":\(c.success),\"dupsyn\":\(c.successWithDupSYN),"
-                    + "\"dupsynack\":\(c.successWithDupSYNACK)},\"failure\":{\"total\":\(c.failure),"
-                    + "\"timeout\":\(c.timeout),\"reject\":\(c.reject &+ c.unreach &+ c.abort)}}}")
-        }
-        return "[" + elements.joined(separator: ",") + "]"
-    }
-
-    /// A JSON string literal.
-    public static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     // MARK: Helpers

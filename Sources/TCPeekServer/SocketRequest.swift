@@ -1,6 +1,7 @@
 import Foundation
 import TCPeekCore
 import TCPeekStore
+import TCPeekWire
 
 /// One request of the socket protocol (SPEC §4): a line such as `GET`,
 /// `WINDOW 5m` or `QUERY {"since":"1h","by":"minute"}`.
@@ -74,7 +75,7 @@ public enum SocketRequest: Sendable, Equatable {
 
     /// At most 64 characters of what a client sent, for error messages.
     static func excerpt(_ text: String) -> String {
-        text.count <= 64 ? text : String(text.prefix(61)) + "..."
+        ErrorAnswer.excerpt(text)
     }
 }
 
@@ -100,58 +101,30 @@ public struct SocketQuery: Sendable, Equatable {
         self.by = by
     }
 
-    static let fields = ["since", "until", "filter", "by"]
-
+    /// Reads `QUERY`'s object (`QueryRequest`), with the defaults filled in.
     static func parse(_ text: String) throws(SocketRequestError) -> SocketQuery {
         guard !text.isEmpty else {
             throw SocketRequestError("QUERY needs a JSON object, such as QUERY {\"since\":\"1h\",\"by\":\"minute\"}")
         }
-        let object: [String: Any]
-        do {
-            let value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-            guard let dictionary = value as? [String: Any] else {
-                throw SocketRequestError("QUERY: expected a JSON object, got '\(SocketRequest.excerpt(text))'")
-            }
-            object = dictionary
-        } catch let error as SocketRequestError {
-            throw error
+        let request: QueryRequest
+        do throws(QueryRequest.Problem) {
+            request = try QueryRequest.read(text)
         } catch {
-            throw SocketRequestError("QUERY: not valid JSON: '\(SocketRequest.excerpt(text))'")
+            throw SocketRequestError(error.description)
         }
-        if let unknown = object.keys.sorted().first(where: { !fields.contains($0) }) {
-            throw SocketRequestError("QUERY: unknown field '\(SocketRequest.excerpt(unknown))'; the fields are since, until, filter and by")
+        return SocketQuery(since: request.since ?? "1h", until: request.until, filters: request.filter,
+                           by: request.by.map(TimeBucketing.init) ?? .total)
+    }
+}
+
+extension TimeBucketing {
+    /// The bucketing `QUERY` names.
+    init(_ wire: QueryRequest.Bucketing) {
+        switch wire {
+        case .minute: self = .minute
+        case .hour: self = .hour
+        case .day: self = .day
+        case .total: self = .total
         }
-        var query = SocketQuery()
-        func time(_ key: String) throws(SocketRequestError) -> String? {
-            switch object[key] {
-            case nil, is NSNull: return nil
-            case let text as String: return text
-            default: throw SocketRequestError("QUERY: '\(key)' must be a string such as \"1h\" or \"2026-11-27T10:00:00Z\"")
-            }
-        }
-        if let since = try time("since") { query.since = since }
-        query.until = try time("until")
-        switch object["filter"] {
-        case nil, is NSNull: break
-        case let name as String: query.filters = [name]
-        case let names as [Any]:
-            var list: [String] = []
-            for name in names {
-                guard let name = name as? String else { throw SocketRequestError("QUERY: 'filter' must be a name or a list of names") }
-                list.append(name)
-            }
-            query.filters = list.isEmpty ? nil : list
-        default: throw SocketRequestError("QUERY: 'filter' must be a name or a list of names")
-        }
-        switch object["by"] {
-        case nil, is NSNull: break
-        case let text as String:
-            guard let by = TimeBucketing(rawValue: text) else {
-                throw SocketRequestError("QUERY: 'by' must be minute, hour, day or total, not '\(SocketRequest.excerpt(text))'")
-            }
-            query.by = by
-        default: throw SocketRequestError("QUERY: 'by' must be minute, hour, day or total")
-        }
-        return query
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import TCPeekCore
 import TCPeekStore
+import TCPeekWire
 
 /// Answers the socket's requests: `GET`, `REFRESH` and `STATUS` from the
 /// capture's snapshot, `WINDOW` from the in-memory ring and the database, `QUERY`
@@ -75,7 +76,7 @@ public final class SocketResponder: Sendable {
 
     /// `{"error":"..."}`.
     public static func error(_ message: String) -> String {
-        "{\"error\":\(Report.jsonString(message))}"
+        WireJSON.text(ErrorAnswer(error: message))
     }
 
     // MARK: GET, REFRESH
@@ -232,18 +233,10 @@ public final class SocketResponder: Sendable {
     // MARK: FILTERS, HELP
 
     func filters() -> String {
-        func describe(_ filter: Filter) -> String {
-            "{\"name\":\(Report.jsonString(filter.name)),\"direction\":\"\(filter.direction.rawValue)\","
-                + "\"rules\":[\(filter.rules.map { Report.jsonString($0.description) }.joined(separator: ","))],"
-                + "\"expression\":\(Report.jsonString(filter.expression))}"
-        }
-        return "{\"filters\":[\(context.filters.map(describe).joined(separator: ","))],"
-            + "\"exclusions\":[\(context.exclusions.map(describe).joined(separator: ","))]}"
+        WireJSON.text(FiltersAnswer(filters: context.filters, exclusions: context.exclusions))
     }
 
     func help() -> String {
-        "{\"requests\":[" + SocketRequest.descriptions.map {
-            "{\"request\":\(Report.jsonString($0.request)),\"answer\":\(Report.jsonString($0.answer))}"
-        }.joined(separator: ",") + "]}"
+        WireJSON.text(HelpAnswer(requests: SocketRequest.descriptions.map { HelpAnswer.Request(request: $0.request, answer: $0.answer) }))
     }
 }

@@ -1,9 +1,10 @@
 import TCPeekCore
 import TCPeekStore
+import TCPeekWire
 
 /// The socket's `STATUS` answer: the state of the capture, with the figures
 /// of the summary's `attempts` and `pcap stats` blocks taken from the same
-/// snapshot `GET` reads. The one place for its JSON shape:
+/// snapshot `GET` reads. Its JSON is TCPeekWire's `StatusAnswer`:
 ///
 ///     {"source":{"kind":"interface","name":"eth0"},"started":"2026-11-27T10:00:00.123456Z",
 ///      "first_packet":"...","last_packet":"...","packets":N,
@@ -64,19 +65,16 @@ public struct SocketStatus: Sendable, Equatable {
             capture: snapshot.capture, version: context.version, libpcapVersion: context.libpcapVersion)
     }
 
-    /// The JSON object, in the key order above.
-    public var json: String {
-        func time(_ value: Timestamp?) -> String {
-            value.map { "\"\(HistoryJSON.isoTime($0.seconds))\"" } ?? "null"
-        }
-        let pcap = capture.map {
-            "{\"recv\":\($0.received),\"drop\":\($0.dropped),\"ifdrop\":\($0.interfaceDropped)}"
-        } ?? "null"
-        return "{\"source\":{\"kind\":\(Report.jsonString(sourceKind)),\"name\":\(Report.jsonString(source))},"
-            + "\"started\":\(time(startedAt)),\"first_packet\":\(time(firstPacket)),\"last_packet\":\(time(lastPacket)),"
-            + "\"packets\":\(packets),"
-            + "\"attempts\":{\"open\":\(openAttempts),\"evicted\":\(evicted),\"malformed_packets\":\(malformedPackets),"
-            + "\"not_recorded\":\(notRecorded.map { String($0) } ?? "null")},"
-            + "\"pcap\":\(pcap),\"version\":\(Report.jsonString(version)),\"libpcap\":\(Report.jsonString(libpcapVersion))}"
+    /// The answer as it goes on the wire.
+    public var answer: StatusAnswer {
+        func time(_ value: Timestamp?) -> String? { value.map { HistoryJSON.isoTime($0.seconds) } }
+        return StatusAnswer(
+            source: .init(kind: sourceKind, name: source), started: HistoryJSON.isoTime(startedAt.seconds),
+            firstPacket: time(firstPacket), lastPacket: time(lastPacket), packets: packets,
+            attempts: .init(open: openAttempts, evicted: evicted, malformedPackets: malformedPackets, notRecorded: notRecorded),
+            pcap: capture.map(PcapStats.init), version: version, libpcap: libpcapVersion)
     }
+
+    /// The JSON object (`StatusAnswer`).
+    public var json: String { WireJSON.text(answer) }
 }

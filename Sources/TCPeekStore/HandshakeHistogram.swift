@@ -1,3 +1,5 @@
+import TCPeekWire
+
 /// A histogram of handshake times in the buckets of `Schema.handshakeBucket`:
 /// a count per bucket, indexed by bucket (a minute's worth of rows adds up
 /// without hashing; 60 s is bucket ~900).
@@ -34,25 +36,19 @@ struct HandshakeHistogram: Sendable, Equatable {
 }
 
 /// The histogram as `rollups_hour.handshake_buckets` holds it (Schema/0005):
-/// a JSON object from bucket number, as text, to count, the non-zero
-/// buckets in ascending order, `{"212":3,"213":10}`.
+/// TCPeekWire's `HandshakeBuckets`, `{"212":3,"213":10}`.
 extension HandshakeHistogram {
     var bucketsJSON: String {
-        var text = "{"
-        for (bucket, count) in counts.enumerated() where count != 0 {
-            if text.utf8.count > 1 { text += "," }
-            text += "\"\(bucket)\":\(count)"
-        }
-        return text + "}"
+        WireJSON.text(HandshakeBuckets(counts: counts))
     }
 
     /// Adds the counts of a `handshake_buckets` text: what tcpeek writes, SQLite's
     /// `json_group_object` makes and whitespace around either. False, with
     /// the histogram unchanged, for anything else.
     ///
-    /// A hand parser rather than a JSON decoder: a month by hour reads
-    /// hundreds of thousands of buckets, and this stays a fraction of the
-    /// cost of reading the rows.
+    /// A hand parser rather than `HandshakeBuckets`' decoder: a month by
+    /// hour reads hundreds of thousands of buckets, and this stays a
+    /// fraction of the cost of reading the rows.
     mutating func add(bucketsJSON text: UnsafeBufferPointer<UInt8>) -> Bool {
         var parsed: [(bucket: Int, count: Int64)] = []
         var index = 0

@@ -1,28 +1,12 @@
 import Foundation
 import TCPeekCore
+import TCPeekWire
 
-/// The JSON of `tcpeek query --format json`, also the socket's `WINDOW` and
-/// `QUERY` answers: one place for the shape.
+/// `tcpeek query --format json` and the socket's `WINDOW` and `QUERY`
+/// answers: aggregate rows as TCPeekWire's `AggregateAnswer`.
 public enum HistoryJSON {
     public static func aggregates(_ rows: [AggregateRow]) -> String {
-        "[" + rows.map(aggregate).joined(separator: ",") + "]"
-    }
-
-    public static func aggregate(_ row: AggregateRow) -> String {
-        let c = row.counters
-        return "{\"filter\":\(Report.jsonString(row.filter)),\"from\":\"\(isoTime(row.from))\",\"to\":\"\(isoTime(row.to))\","
-            + "\"success\":{\"total\":\(c.success),\"dupsyn\":\(c.successWithDupSYN),\"dupsynack\":\(c.successWithDupSYNACK)},"
-            + "\"failure\":{\"total\":\(c.failure),\"timeout\":\(c.timeout),\"reject\":\(c.reject),"
-            + "\"unreach\":\(c.unreach),\"abort\":\(c.abort)},"
-            + "\"handshake_ms\":{\"p50\":\(number(row.p50)),\"p95\":\(number(row.p95)),\"p99\":\(number(row.p99))}}"
-    }
-
-    /// A millisecond figure with three decimals, or null. (Formatted here:
-    /// Foundation's `String(format:)` was a tenth of a month-by-hour query.)
-    public static func number(_ value: Double?) -> String {
-        guard let value, value.isFinite else { return "null" }
-        let thousandths = Int64((abs(value) * 1000).rounded())
-        return (value < 0 && thousandths > 0 ? "-" : "") + "\(thousandths / 1000)." + padded(thousandths % 1000, 3)
+        WireJSON.text(rows.map(AggregateAnswer.init))
     }
 
     /// UTC, whole seconds unless the time has a fraction.
@@ -42,5 +26,16 @@ public enum HistoryJSON {
     private static func padded(_ value: Int64, _ width: Int) -> String {
         let digits = String(value)
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+}
+
+extension AggregateAnswer {
+    /// The row as the JSON shows it: times in UTC, percentiles to the microsecond.
+    public init(_ row: AggregateRow) {
+        self.init(filter: row.filter, from: HistoryJSON.isoTime(row.from), to: HistoryJSON.isoTime(row.to),
+                  success: SuccessCounts(row.counters), failure: FailureCounts(row.counters),
+                  handshakeMilliseconds: HandshakePercentiles(p50: row.p50.flatMap(WireMilliseconds.init),
+                                                              p95: row.p95.flatMap(WireMilliseconds.init),
+                                                              p99: row.p99.flatMap(WireMilliseconds.init)))
     }
 }

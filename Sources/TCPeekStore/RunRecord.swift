@@ -1,5 +1,6 @@
 import GRDB
 import TCPeekCore
+import TCPeekWire
 
 /// What a `tcpeek record` run writes into its `runs` row.
 public struct RunInfo: Sendable {
@@ -70,9 +71,7 @@ struct RunRecord: Encodable, MutablePersistableRecord {
 
     /// Opens `run`'s row and its filters' rows of `run_filters`; returns the run's id.
     static func open(_ run: RunInfo, in db: Database) throws -> Int64 {
-        let filtersJSON = "[" + run.filters.map {
-            "{\"name\":\(Report.jsonString($0.name)),\"expression\":\(Report.jsonString($0.expression))}"
-        }.joined(separator: ",") + "]"
+        let filtersJSON = WireJSON.text(run.filters.map(RunFilter.init))
         var record = RunRecord(startedAt: run.startedAt, sourceKind: run.sourceKind, source: run.source,
                                filters: filtersJSON, host: run.host, version: run.version, libpcap: run.libpcap)
         try record.insert(db)

@@ -1,6 +1,7 @@
 import Foundation
 import TCPeekCore
 import TCPeekStore
+import TCPeekWire
 
 /// Table, JSON and CSV renderings of query results.
 enum QueryOutput {
@@ -41,18 +42,11 @@ enum QueryOutput {
     static func sessions(_ rows: [HistoryQuery.SessionRow], format: Query.Format, clock: TableClock) -> String {
         switch format {
         case .json:
-            return "[" + rows.map { row in
-                "{\"started_at\":\"\(HistoryJSON.isoTime(row.startedAt))\",\"duration_ms\":\(HistoryJSON.number(row.duration * 1000)),"
-                    + "\"client\":\(Report.jsonString(row.client)),\"client_port\":\(row.clientPort),"
-                    + "\"server\":\(Report.jsonString(row.server)),\"server_port\":\(row.serverPort),"
-                    + "\"direction\":\(row.direction.map(Report.jsonString) ?? "null"),\"outcome\":\"\(row.outcome)\","
-                    + "\"dupsyn\":\(row.dupSYN),\"dupsynack\":\(row.dupSYNACK),"
-                    + "\"filters\":[\(row.filters.map(Report.jsonString).joined(separator: ","))]}"
-            }.joined(separator: ",") + "]\n"
+            return WireJSON.text(rows.map(SessionAnswer.init)) + "\n"
         case .csv:
             var lines = ["started_at,duration_ms,client,client_port,server,server_port,direction,outcome,dupsyn,dupsynack,filters"]
             for row in rows {
-                lines.append([HistoryJSON.isoTime(row.startedAt), HistoryJSON.number(row.duration * 1000), row.client,
+                lines.append([HistoryJSON.isoTime(row.startedAt), WireMilliseconds.text(WireMilliseconds(row.duration * 1000)), row.client,
                               "\(row.clientPort)", row.server, "\(row.serverPort)", row.direction ?? "", row.outcome,
                               "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")].map(csvField).joined(separator: ","))
             }
@@ -71,10 +65,7 @@ enum QueryOutput {
     static func top(_ rows: [HistoryQuery.TopRow], kind: HistoryQuery.TopKind, format: Query.Format) -> String {
         switch format {
         case .json:
-            return "[" + rows.map { row in
-                "{\"\(kind.rawValue)\":\(Report.jsonString(row.key)),\"failures\":\(row.failures),\"timeout\":\(row.timeout),"
-                    + "\"reject\":\(row.reject),\"unreach\":\(row.unreach),\"abort\":\(row.abort),\"attempts\":\(row.attempts)}"
-            }.joined(separator: ",") + "]\n"
+            return WireJSON.text(rows.map { TopAnswer($0, kind: kind) }) + "\n"
         case .csv:
             var lines = ["\(kind.rawValue),failures,timeout,reject,unreach,abort,attempts"]
             for row in rows {
@@ -156,5 +147,21 @@ enum TableClock {
             let offset = abs(parts.tm_gmtoff) / 60
             return text + (parts.tm_gmtoff < 0 ? "-" : "+") + String(format: "%02d:%02d", offset / 60, offset % 60)
         }
+    }
+}
+
+extension SessionAnswer {
+    init(_ row: HistoryQuery.SessionRow) {
+        self.init(startedAt: HistoryJSON.isoTime(row.startedAt), durationMilliseconds: WireMilliseconds(row.duration * 1000),
+                  client: row.client, clientPort: row.clientPort, server: row.server, serverPort: row.serverPort,
+                  direction: row.direction, outcome: row.outcome, dupsyn: row.dupSYN, dupsynack: row.dupSYNACK,
+                  filters: row.filters)
+    }
+}
+
+extension TopAnswer {
+    init(_ row: HistoryQuery.TopRow, kind: HistoryQuery.TopKind) {
+        self.init(kind: kind.rawValue, key: row.key, failures: row.failures, timeout: row.timeout, reject: row.reject,
+                  unreach: row.unreach, abort: row.abort, attempts: row.attempts)
     }
 }

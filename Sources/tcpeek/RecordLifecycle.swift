@@ -6,6 +6,7 @@ import TCPeekCapture
 import TCPeekCore
 import TCPeekServer
 import TCPeekStore
+import TCPeekWire
 
 /// `tcpeek record` from its configuration to its exit status. Opens what
 /// needs root (the capture, the history, the servers' sockets), gives up

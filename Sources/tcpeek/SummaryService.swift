@@ -1,5 +1,6 @@
 import ServiceLifecycle
 import TCPeekCore
+import TCPeekWire
 
 /// The summary on standard error (and `--json-summary` on standard output),
 /// once the capture has ended, every live line is printed and the recorder

@@ -1,4 +1,5 @@
 import Foundation
+import TCPeekWire
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -19,11 +20,12 @@ struct GMetric {
     ]
 
     /// The metrics of a `REFRESH` answer, in filter order.
-    static func metrics(_ counts: StatAnswer.Counts) -> [(name: String, value: UInt32)] {
+    static func metrics(_ counts: CountsAnswer) -> [(name: String, value: UInt32)] {
         counts.filters.flatMap { filter in
             items.map { section, item in
-                let source = section == "success" ? filter.success : filter.failure
-                return ("tcpeek_\(filter.name)_\(section)_\(item)", UInt32(clamping: source[item] ?? 0))
+                let figures = section == "success" ? filter.success.figures : filter.failure.figures
+                let value = figures.first { $0.key == item }?.value ?? 0
+                return ("tcpeek_\(filter.name)_\(section)_\(item)", UInt32(clamping: value))
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TCPeekCore
+import TCPeekWire
 
 /// `tcpeekstat`: asks a running `tcpeek record` over its UNIX socket.
 @main
@@ -93,14 +94,13 @@ struct TCPeekStat: ParsableCommand {
         let client = SocketClient(path: socket ?? SocketClient.defaultPath)
         do throws(ClientError) {
             if gmetric {
-                let answer = try StatAnswer.decode(try client.ask("REFRESH"), path: client.path)
-                let counts = try StatAnswer.counts(answer, path: client.path)
+                let counts = try StatAnswer.decode(CountsAnswer.self, try client.ask("REFRESH"), path: client.path)
                 try GMetric(program: gmetricPath, configuration: gmetricConf).send(GMetric.metrics(counts))
                 return
             }
             if status {
                 let text = try client.ask("STATUS")
-                let answer = try StatAnswer.status(try StatAnswer.decode(text, path: client.path), path: client.path)
+                let answer = try StatAnswer.decode(StatusAnswer.self, text, path: client.path)
                 if json {
                     print(text.trimmingCharacters(in: .whitespacesAndNewlines))
                 } else {
@@ -112,28 +112,26 @@ struct TCPeekStat: ParsableCommand {
             if let window {
                 request = "WINDOW \(window)"
             } else if let since {
-                var fields = ["since": since]
-                if let until { fields["until"] = until }
-                let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-                request = "QUERY " + String(decoding: data, as: UTF8.self)
+                request = "QUERY " + WireJSON.text(QueryRequest(since: since, until: until))
             } else {
                 request = "GET"
             }
             let text = try client.ask(request)
-            let answer = try StatAnswer.decode(text, path: client.path)
-            if json {
-                // Checked for tcpeek's shape first: a stranger's JSON is refused too.
-                if request == "GET" {
-                    _ = try StatAnswer.counts(answer, path: client.path)
+            // Read as tcpeek's shape even for -j: a stranger's JSON is refused too.
+            if request == "GET" {
+                let counts = try StatAnswer.decode(CountsAnswer.self, text, path: client.path)
+                if json {
+                    print(text.trimmingCharacters(in: .whitespacesAndNewlines))
                 } else {
-                    _ = try StatAnswer.aggregates(answer, path: client.path)
+                    print(table ? StatOutput.counts(counts) : StatOutput.blocks(counts), terminator: "")
                 }
-                print(text.trimmingCharacters(in: .whitespacesAndNewlines))
-            } else if request == "GET" {
-                let counts = try StatAnswer.counts(answer, path: client.path)
-                print(table ? StatOutput.counts(counts) : StatOutput.blocks(counts), terminator: "")
             } else {
-                print(StatOutput.aggregates(try StatAnswer.aggregates(answer, path: client.path)), terminator: "")
+                let rows = try StatAnswer.decode([AggregateAnswer].self, text, path: client.path)
+                if json {
+                    print(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                } else {
+                    print(StatOutput.aggregates(rows), terminator: "")
+                }
             }
         } catch {
             FileHandle.standardError.write(Data("tcpeekstat: error: \(error.description)\n".utf8))

@@ -4,6 +4,7 @@
 import Foundation
 import TCPeekCapture
 import TCPeekCore
+import TCPeekWire
 import Testing
 
 enum DatabaseChoice: Sendable {

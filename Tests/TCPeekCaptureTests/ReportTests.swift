@@ -2,6 +2,7 @@
 // and the JSON of GET and REFRESH.
 import Foundation
 import TCPeekCore
+import TCPeekWire
 import Testing
 
 private func ip(_ text: String) -> IPAddress {
@@ -288,11 +289,11 @@ struct ReportTests {
 
     @Test("JSON strings are escaped")
     func escaping() {
-        #expect(Report.jsonString("plain") == #""plain""#)
-        #expect(Report.jsonString("a\"b\\c") == #""a\"b\\c""#)
-        #expect(Report.jsonString("tab\tnl\ncr\r") == #""tab\tnl\ncr\r""#)
-        #expect(Report.jsonString("\u{01}\u{1f}") == #""\u0001\u001f""#)
-        #expect(Report.jsonString("é→✓") == "\"é→✓\"")
+        #expect(WireJSON.quoted("plain") == #""plain""#)
+        #expect(WireJSON.quoted("a\"b\\c") == #""a\"b\\c""#)
+        #expect(WireJSON.quoted("tab\tnl\ncr\r") == #""tab\tnl\ncr\r""#)
+        #expect(WireJSON.quoted("\u{01}\u{1f}") == #""\u0001\u001f""#)
+        #expect(WireJSON.quoted("é→✓") == "\"é→✓\"")
         let odd = Filter(name: "we\"ird\\", direction: .any, rules: [.any], expression: "we\"ird\\:ANY@*:*")
         let json = Report.getJSON(filters: [odd], counters: Counters(filterCount: 1), capture: CaptureStatistics())
         #expect(json.hasPrefix(#"[{"we\"ird\\":{"success""#))

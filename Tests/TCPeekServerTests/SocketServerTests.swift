@@ -8,6 +8,7 @@ import Synchronization
 import TCPeekCore
 import TCPeekServer
 import TCPeekStore
+import TCPeekWire
 import Testing
 
 #if canImport(Glibc)

@@ -6,6 +6,7 @@ import Foundation
 import TCPeekCore
 import TCPeekServer
 import TCPeekStore
+import TCPeekWire
 import Testing
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TCPeekWire
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -95,7 +96,7 @@ struct TCPeekSynth: ParsableCommand {
         try writer.close()
         let elapsed = monotonicSeconds() - began
 
-        print(json(generator.expected, config: config, writer: writer))
+        print(WireJSON.text(SynthSummary(generator.expected, config: config, writer: writer)))
         let mb = Double(writer.fileBytes) / 1_000_000
         let line = "tcpeek-synth: \(writer.packets) packets, \(format(mb)) MB in \(format(elapsed)) s"
             + " (\(format(Double(writer.packets) / max(elapsed, 1e-9) / 1e6)) M packets/s)"
@@ -115,38 +116,6 @@ struct TCPeekSynth: ParsableCommand {
             printError("tcpeek-synth: warning: IPv4 client address/port pairs repeat every \(format(cycleSeconds)) s"
                        + " of packet time, within the 60 s timeout; expected counts may not hold")
         }
-    }
-
-    private func json(_ e: Expected, config: Configuration, writer: PcapWriter) -> String {
-        let fields: [(String, String)] = [
-            ("mode", "\"\(config.mode.rawValue)\""),
-            ("seed", "\(config.seed)"),
-            ("attempts", "\(e.attempts)"),
-            ("success", "\(e.success)"),
-            ("reject", "\(e.reject)"),
-            ("abort", "\(e.abort)"),
-            ("timeout", "\(e.timeout)"),
-            ("unreach", "\(e.unreach)"),
-            ("dupsyn", "\(e.dupsyn)"),
-            ("dupsynack", "\(e.dupsynack)"),
-            ("dupsyn_segments", "\(e.dupsynSegments)"),
-            ("dupsynack_segments", "\(e.dupsynackSegments)"),
-            ("legit", "\(e.legit)"),
-            ("ipv4", "\(e.ipv4)"),
-            ("ipv6", "\(e.ipv6)"),
-            ("vlan", "\(e.vlan)"),
-            ("packets", "\(writer.packets)"),
-            ("bytes", "\(writer.fileBytes)"),
-            ("first_ts", timestamp(writer.firstTimestamp ?? config.startMicros)),
-            ("last_ts", timestamp(writer.packets > 0 ? writer.lastTimestamp : config.startMicros)),
-        ]
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-    }
-
-    /// Unix seconds with exactly six decimals, as a JSON number.
-    private func timestamp(_ micros: UInt64) -> String {
-        let frac = String(micros % 1_000_000)
-        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - frac.count) + frac
     }
 
     private func format(_ x: Double) -> String {

@@ -1,0 +1,47 @@
+/// One row of `tcpeek query --format json`, and of the socket's `WINDOW` and
+/// `QUERY` answers (a list of them): a filter's figures over a time range.
+///
+///     {"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z",
+///      "success":{"total":N,"dupsyn":N,"dupsynack":N},
+///      "failure":{"total":N,"timeout":N,"reject":N,"unreach":N,"abort":N},
+///      "handshake_ms":{"p50":1.250,"p95":null,"p99":null}}
+public struct AggregateAnswer: Codable, Sendable, Equatable {
+    public var filter: String
+    /// UTC ISO-8601, whole seconds unless the time has a fraction.
+    public var from: String
+    public var to: String
+    public var success: SuccessCounts
+    public var failure: FailureCounts
+    public var handshakeMilliseconds: HandshakePercentiles
+
+    public init(filter: String, from: String, to: String, success: SuccessCounts, failure: FailureCounts,
+                handshakeMilliseconds: HandshakePercentiles) {
+        self.filter = filter
+        self.from = from
+        self.to = to
+        self.success = success
+        self.failure = failure
+        self.handshakeMilliseconds = handshakeMilliseconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case filter, from, to, success, failure
+        case handshakeMilliseconds = "handshake_ms"
+    }
+}
+
+/// Handshake-time percentiles of the successful attempts, in milliseconds;
+/// null without any.
+public struct HandshakePercentiles: Codable, Sendable, Equatable {
+    public var p50: WireMilliseconds?
+    public var p95: WireMilliseconds?
+    public var p99: WireMilliseconds?
+
+    public init(p50: WireMilliseconds?, p95: WireMilliseconds?, p99: WireMilliseconds?) {
+        self.p50 = p50
+        self.p95 = p95
+        self.p99 = p99
+    }
+
+    enum CodingKeys: String, CodingKey { case p50, p95, p99 }
+}

@@ -1,0 +1,15 @@
+import TCPeekCore
+
+/// The JSON beside the text layouts of `Report`: what `--json-summary`
+/// prints and the socket's `GET` and `REFRESH` answer.
+extension Report {
+    /// `CountsAnswer` of `GET` (and `--json-summary`), as text.
+    public static func getJSON(filters: [Filter], counters: Counters, capture: CaptureStatistics?) -> String {
+        WireJSON.text(CountsAnswer(filters: filters, counters: counters, capture: capture))
+    }
+
+    /// `CountsAnswer` of `REFRESH`, as text.
+    public static func refreshJSON(filters: [Filter], deltas: [FilterCounters]) -> String {
+        WireJSON.text(CountsAnswer(filters: filters, refreshDeltas: deltas))
+    }
+}
