@@ -37,53 +37,40 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     }
 }
 
-/// Where an attempt stands in the handshake.
-enum HandshakeState: UInt8 {
-    /// The client's SYN was seen.
-    case synSent
-    /// Both sides sent a SYN (simultaneous open, or a split handshake).
-    case simultaneousOpen
-    /// Both sides sent a SYN and the client acknowledged the server's; the
-    /// server has yet to acknowledge the client's.
-    case serverSYNAcknowledged
-    /// The server's SYN/ACK acknowledging the client's SYN was seen.
-    case synReceived
-}
-
-/// One entry of the flow table: an open attempt.
+/// One entry of the flow table: an attempt, open or settling, with the
+/// table's own bookkeeping beside its handshake.
 struct Attempt {
     var key: FlowKey
     var startedAt: Timestamp
-    /// The tracker's clock when a segment of this attempt was last seen;
-    /// the expiry list is ordered by it.
+    /// The tracker's clock when a segment of this attempt was last seen, or
+    /// when its failure began settling; the table's lists are ordered by it.
     var lastSeen: Timestamp
     var filters: FilterMask
-    var clientISN: UInt32
-    var serverISN: UInt32
-    /// A second server ISN, when the server restarted its SYN/ACK.
-    var otherServerISN: UInt32
-    /// Bytes (and FIN) the server was seen to send after its SYN: the
-    /// client's ACK may acknowledge up to server ISN + 1 + this.
-    var serverSent: UInt32
-    /// Payload carried by the SYN (TCP Fast Open): it may be acknowledged.
-    var synPayload: UInt32
-    var dupSYN: UInt32
-    var dupSYNACK: UInt32
-    var hash: UInt32
-    /// Expiry list links (slot indices, -1 for none).
-    var previous: Int32
-    var next: Int32
-    var state: HandshakeState
-    var hasOtherServerISN: Bool
+    var handshake: HandshakeMachine
     var direction: Direction?
-    /// The failure that decided the attempt while it settles (SPEC §1: the
-    /// client may still retry the same SYN); nil while it is open.
-    var pendingVerdict: Outcome? = nil
-    /// What decided a pending `unreach`.
-    var icmpType: UInt8 = 0
-    var icmpCode: UInt8 = 0
-    /// Packet time of the segment or ICMP error behind `pendingVerdict`.
-    var decidedAt: Timestamp = .zero
+    /// The flow hash's low half, set by the table.
+    var hash: UInt32 = 0
+    /// Links of the list the table keeps the attempt on (slot indices, -1
+    /// for none), and which list that is: the settling failures' or the
+    /// open attempts'.
+    var previous: Int32 = -1
+    var next: Int32 = -1
+    var isSettling = false
+    /// Unused: keeps the stride at two cache lines (128 bytes), so that a
+    /// slot of a table whose storage is aligned (as `TableMemory` maps
+    /// large ones) never touches a third line, and `prefetchAttempt`, which
+    /// loads the first and the last byte, loads all of it.
+    private var padding: (UInt32, UInt8) = (0, 0)
+
+    init(key: FlowKey, startedAt: Timestamp, lastSeen: Timestamp, filters: FilterMask,
+         handshake: HandshakeMachine, direction: Direction?) {
+        self.key = key
+        self.startedAt = startedAt
+        self.lastSeen = lastSeen
+        self.filters = filters
+        self.handshake = handshake
+        self.direction = direction
+    }
 }
 
 /// An open-addressing hash table of attempts with two intrusive lists, open
@@ -108,7 +95,7 @@ final class AttemptTable {
     private(set) var count = 0
     /// Open attempts, oldest and newest by last activity.
     private var open = SlotList()
-    /// Settling attempts (a pending verdict), oldest and newest by the time
+    /// Settling attempts (a failure not final yet), oldest and newest by the time
     /// they were decided: with one settling window for all, oldest settles first.
     private var settling = SlotList()
     private(set) var settlingCount = 0
@@ -229,7 +216,7 @@ final class AttemptTable {
     func insert(flowHash: UInt64, _ attempt: Attempt) -> Int32 {
         var attempt = attempt
         attempt.hash = UInt32(truncatingIfNeeded: flowHash)
-        attempt.pendingVerdict = nil
+        attempt.isSettling = false
         let slot = takeFreeSlot()
         (slots + Int(slot)).initialize(to: attempt)
         append(slot, to: &open)
@@ -249,11 +236,11 @@ final class AttemptTable {
         append(slot, to: &open)
     }
 
-    /// Moves an open attempt to the settling list with its verdict; `time`
-    /// (the tracker's clock) starts its settling window.
-    func beginSettling(_ slot: Int32, verdict: Outcome, at time: Timestamp) {
+    /// Moves an open attempt to the settling list; `time` (the tracker's
+    /// clock) starts its settling window.
+    func beginSettling(_ slot: Int32, at time: Timestamp) {
         unlink(slot, from: &open)
-        slots[Int(slot)].pendingVerdict = verdict
+        slots[Int(slot)].isSettling = true
         slots[Int(slot)].lastSeen = time
         append(slot, to: &settling)
         settlingCount += 1
@@ -263,13 +250,13 @@ final class AttemptTable {
     func reopen(_ slot: Int32, at time: Timestamp) {
         unlink(slot, from: &settling)
         settlingCount -= 1
-        slots[Int(slot)].pendingVerdict = nil
+        slots[Int(slot)].isSettling = false
         slots[Int(slot)].lastSeen = time
         append(slot, to: &open)
     }
 
     func remove(_ slot: Int32) {
-        if slots[Int(slot)].pendingVerdict == nil {
+        if !slots[Int(slot)].isSettling {
             unlink(slot, from: &open)
         } else {
             unlink(slot, from: &settling)

@@ -17,6 +17,11 @@ public struct TrackerStatistics: Sendable, Equatable {
 /// with an outcome. Pure: packet time only, no I/O, no clock, no locks.
 /// Steady-state processing does not allocate.
 ///
+/// Each attempt's handshake is a `HandshakeMachine` value in its table
+/// slot, which decides what every segment, ICMP error and deadline means;
+/// the tracker finds the attempt, keeps the table, the deadlines and the
+/// remembered successes, and carries out the machine's `Action`.
+///
 /// Capture thread only.
 public struct HandshakeTracker {
     public let timeout: Timestamp.Duration
@@ -85,9 +90,7 @@ public struct HandshakeTracker {
             if settleDeadline <= now && settleDeadline <= timeoutDeadline {
                 settle(settled, closing: sink)
             } else if timingOut >= 0 && timeoutDeadline <= now {
-                let attempt = table[timingOut]
-                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
-                table.remove(timingOut)
+                perform(table[timingOut].handshake.timeoutPassed(), slot: timingOut, at: now, closing: sink)
             } else {
                 nextDeadline = min(timeoutDeadline, settleDeadline)
                 return
@@ -106,7 +109,9 @@ public struct HandshakeTracker {
         var slot = table.oldest
         while slot >= 0 {
             let attempt = table[slot]
-            sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
+            if case .close(let outcome) = attempt.handshake.timeoutPassed() {
+                sink(closedSession(attempt, outcome: outcome, at: now))
+            }
             slot = attempt.next
         }
         table.removeAll()
@@ -201,34 +206,15 @@ public struct HandshakeTracker {
             }
             return
         }
-        let attempt = table[slot]
-        let fromClient = segment.source == attempt.key.client && segment.sourcePort == attempt.key.clientPort
-        if attempt.pendingVerdict != nil {
-            handleWhileSettling(segment, slot: slot, fromClient: fromClient, at: time, flowHash: flowHash,
-                                closing: sink)
-            return
-        }
-        let flags = segment.flags.intersection(TCPFlags.control)
-        if flags.contains(.rst) {
-            // A plausible RST decides the attempt; any other fits no attempt
-            // (SPEC §1) and so does not postpone its timeout either.
-            handleReset(segment, slot: slot, fromClient: fromClient, at: time, closing: sink)
-            return
-        }
-        // Anything else of the attempt postpones its timeout. A client SYN
-        // with a new ISN is not of this attempt but starts the next one: the
-        // old attempt's timeout duration runs from its own last segment.
-        if !(fromClient && flags == .syn && segment.sequence != attempt.clientISN) {
-            table.touch(slot, at: now)
-        }
-        if fromClient {
-            handleFromClient(segment, flags: flags, slot: slot, at: time, closing: sink)
-        } else {
-            // A SYN/ACK: the client's ACK, a round trip later, will likely
-            // make this a success to remember; start loading its set now.
-            if flags == [.syn, .ack] { recentSuccesses.prefetch(flowHash) }
-            handleFromServer(segment, flags: flags, slot: slot, at: time, closing: sink)
-        }
+        let key = table[slot].key
+        let side: HandshakeMachine.Side = segment.source == key.client && segment.sourcePort == key.clientPort
+            ? .client : .server
+        // A SYN/ACK: the client's ACK, a round trip later, will likely make
+        // this a success to remember; start loading its set now.
+        if side == .server && segment.flags.isSYNACK { recentSuccesses.prefetch(flowHash) }
+        let action = table[slot].handshake.received(segment, from: side, at: time)
+        perform(action, slot: slot, at: time, closing: sink)
+        if case .closeAndOpenNext = action { openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink) }
     }
 
     private mutating func process(_ message: ICMPUnreachable, at time: Timestamp, flowHash: UInt64,
@@ -240,21 +226,50 @@ public struct HandshakeTracker {
             statistics.ignoredUnreachable &+= 1
             return
         }
-        let attempt = table[slot]
-        // Only an answer to this attempt's own SYN decides it, once.
-        guard attempt.pendingVerdict == nil,
-              attempt.key.client == message.quotedSource,
-              attempt.key.clientPort == message.quotedSourcePort,
-              message.quotedSequence == attempt.clientISN else {
-            statistics.ignoredUnreachable &+= 1
-            return
-        }
-        table[slot].icmpType = message.type
-        table[slot].icmpCode = message.code
-        fail(slot, as: .unreach, at: time)
+        let key = table[slot].key
+        let side: HandshakeMachine.Side = message.quotedSource == key.client
+            && message.quotedSourcePort == key.clientPort ? .client : .server
+        perform(table[slot].handshake.unreachable(message, quoting: side, at: time), slot: slot, at: time,
+                closing: sink)
     }
 
-    // MARK: Transitions
+    // MARK: Actions
+
+    /// Carries out what the attempt's machine decided about an event at
+    /// packet `time`. Of `.closeAndOpenNext` only the closing: the caller,
+    /// which holds the segment, opens the next attempt.
+    @inline(__always)
+    private mutating func perform(_ action: HandshakeMachine.Action, slot: Int32, at time: Timestamp,
+                                  closing sink: (Session) -> Void) {
+        switch action {
+        case .none:
+            break
+        case .postponeTimeout:
+            table.touch(slot, at: now)
+        case .ignoreReset:
+            statistics.ignoredRST &+= 1
+        case .ignoreUnreachable:
+            statistics.ignoredUnreachable &+= 1
+        case .startSettling:
+            // The client may retry the same SYN within `retryWindow` (SPEC
+            // §1, one connect() is one attempt); handed over once the window
+            // passes (`closeDue`).
+            table.beginSettling(slot, at: now)
+            if now + retryWindow < nextDeadline { nextDeadline = now + retryWindow }
+        case .reopen:
+            table.reopen(slot, at: now)
+        case .close(let outcome), .closeAndOpenNext(let outcome):
+            let attempt = table[slot]
+            table.remove(slot)
+            if outcome == .success {
+                recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key),
+                                         clientISN: attempt.handshake.clientISN, now: now, expires: now + timeout)
+            }
+            sink(closedSession(attempt, outcome: outcome, at: time))
+        }
+    }
+
+    // MARK: Opening
 
     private mutating func open(_ segment: TCPSegment, at time: Timestamp, flowHash: UInt64, closing sink: (Session) -> Void) {
         let client = segment.source, server = segment.destination
@@ -277,9 +292,7 @@ public struct HandshakeTracker {
             key: FlowKey(client: client, server: server, clientPort: segment.sourcePort,
                          serverPort: segment.destinationPort, vlan: segment.vlan),
             startedAt: time, lastSeen: now, filters: mask,
-            clientISN: segment.sequence, serverISN: 0, otherServerISN: 0, serverSent: 0,
-            synPayload: segment.payloadLength, dupSYN: 0, dupSYNACK: 0, hash: 0, previous: -1, next: -1,
-            state: .synSent, hasOtherServerISN: false,
+            handshake: HandshakeMachine(clientISN: segment.sequence, synPayload: segment.payloadLength),
             direction: FilterSet.direction(client: client, server: server, local: localAddresses)))
     }
 
@@ -295,192 +308,11 @@ public struct HandshakeTracker {
         table.remove(slot)
     }
 
-    private mutating func handleFromClient(
-        _ segment: TCPSegment, flags: TCPFlags, slot: Int32, at time: Timestamp, closing sink: (Session) -> Void
-    ) {
-        let attempt = table[slot]
-        if flags == .syn {
-            if segment.sequence == attempt.clientISN {
-                table[slot].dupSYN &+= 1
-            } else {
-                // The port is reused with a new ISN: the old attempt was
-                // never answered.
-                sink(session(attempt, outcome: .timeout, duration: timeoutDuration(attempt)))
-                table.remove(slot)
-                open(segment, at: time, flowHash: Self.flowHash(of: .tcp(segment)), closing: sink)
-            }
-            return
-        }
-        guard flags.contains(.ack) else { return }
-        // The client's segment right after its SYN: seq = ISN + 1 (its own
-        // SYN/ACK in a simultaneous open repeats the ISN), or later within
-        // the data its SYN carried. Anything else is not this handshake's.
-        let expectedSequence = flags.contains(.syn) ? attempt.clientISN : attempt.clientISN &+ 1
-        guard isWithin(segment.sequence, from: expectedSequence, length: attempt.synPayload) else { return }
-        let completes: Bool
-        switch attempt.state {
-        case .synReceived:
-            // The client acknowledges the server's SYN/ACK: ISN + 1, or
-            // later if it already acknowledges data the server sent.
-            completes = acknowledgesServerSYN(segment.acknowledgment, attempt)
-        case .simultaneousOpen:
-            // Both sides sent a SYN, the server's SYN did not acknowledge the
-            // client's: once the client acknowledges the server's SYN, the
-            // handshake still waits for the server to acknowledge the client's.
-            if acknowledgesServerSYN(segment.acknowledgment, attempt) {
-                table[slot].state = .serverSYNAcknowledged
-            }
-            completes = false
-        case .synSent:
-            // The SYN/ACK was not captured (drop, reordering), but a client
-            // only sends an ACK right after its SYN once it received one.
-            // An ack number of 0 is what a client sends when it never
-            // received a SYN/ACK (a TFO client closing), so it proves nothing.
-            completes = !flags.contains(.syn) && segment.acknowledgment != 0
-        case .serverSYNAcknowledged:
-            completes = false
-        }
-        if completes { succeed(slot, at: time, closing: sink) }
-    }
-
-    private mutating func handleFromServer(
-        _ segment: TCPSegment, flags: TCPFlags, slot: Int32, at time: Timestamp, closing sink: (Session) -> Void
-    ) {
-        let attempt = table[slot]
-        let acknowledgesClientSYN = flags.contains(.ack)
-            && isWithin(segment.acknowledgment, from: attempt.clientISN &+ 1, length: attempt.synPayload)
-        switch flags {
-        case .syn:
-            // Simultaneous open: the server side sends its own SYN.
-            if attempt.state == .synSent {
-                table[slot].state = .simultaneousOpen
-                table[slot].serverISN = segment.sequence
-            }
-        case [.syn, .ack]:
-            guard acknowledgesClientSYN else { return }
-            switch attempt.state {
-            case .synSent, .simultaneousOpen:
-                table[slot].state = .synReceived
-                table[slot].serverISN = segment.sequence
-                table[slot].serverSent = segment.payloadLength
-            case .serverSYNAcknowledged:
-                // Simultaneous open: now both SYNs are acknowledged.
-                succeed(slot, at: time, closing: sink)
-            case .synReceived:
-                if segment.sequence == attempt.serverISN
-                    || (attempt.hasOtherServerISN && segment.sequence == attempt.otherServerISN) {
-                    // The same SYN/ACK again: a retransmission.
-                    table[slot].dupSYNACK &+= 1
-                } else {
-                    // A server that restarted its handshake: the client may
-                    // acknowledge either ISN. A new ISN is not a duplicate
-                    // (SPEC §1 counts dup_synack for the same server ISN).
-                    table[slot].otherServerISN = segment.sequence
-                    table[slot].hasOtherServerISN = true
-                }
-                table[slot].serverSent = max(attempt.serverSent, segment.payloadLength)
-            }
-        default:
-            guard flags.contains(.ack) else { return }
-            switch attempt.state {
-            case .serverSYNAcknowledged:
-                // Split handshake: the server's ACK of the client's SYN
-                // (following its own SYN) completes it.
-                if acknowledgesClientSYN && segment.sequence == attempt.serverISN &+ 1 {
-                    succeed(slot, at: time, closing: sink)
-                }
-            case .synReceived:
-                // Data (or a FIN) the server sent after its SYN/ACK: the
-                // client's ACK may acknowledge it.
-                let length = segment.payloadLength &+ (flags.contains(.fin) ? 1 : 0)
-                var sent = attempt.serverSent
-                let offset = segment.sequence &- (attempt.serverISN &+ 1)
-                if offset < Self.sequenceWindow { sent = max(sent, offset &+ length) }
-                if attempt.hasOtherServerISN {
-                    let otherOffset = segment.sequence &- (attempt.otherServerISN &+ 1)
-                    if otherOffset < Self.sequenceWindow { sent = max(sent, otherOffset &+ length) }
-                }
-                table[slot].serverSent = sent
-            default:
-                return
-            }
-        }
-    }
-
-    private mutating func handleReset(
-        _ segment: TCPSegment, slot: Int32, fromClient: Bool, at time: Timestamp, closing sink: (Session) -> Void
-    ) {
-        let attempt = table[slot]
-        let plausible: Bool
-        if fromClient {
-            // The client gives up or refuses the SYN/ACK: its RST carries the
-            // sequence number following its SYN (some stacks repeat the ISN).
-            plausible = isWithin(segment.sequence, from: attempt.clientISN, length: attempt.synPayload &+ 1)
-        } else {
-            // An answer to the SYN must acknowledge it; after its own SYN the
-            // server may also reset with the sequence number following it.
-            let acknowledgesSYN = segment.flags.contains(.ack)
-                && isWithin(segment.acknowledgment, from: attempt.clientISN &+ 1, length: attempt.synPayload)
-            let followsServerSYN = attempt.state != .synSent
-                && (segment.sequence == attempt.serverISN &+ 1
-                    || (attempt.hasOtherServerISN && segment.sequence == attempt.otherServerISN &+ 1))
-            plausible = acknowledgesSYN || followsServerSYN
-        }
-        guard plausible else {
-            statistics.ignoredRST &+= 1
-            return
-        }
-        fail(slot, as: fromClient ? .abort : .reject, at: time)
-    }
-
     // MARK: Settling failures
-
-    /// A reject, abort or unreach is not final yet: the client may retry
-    /// the same SYN within `retryWindow` (SPEC §1, one connect() is one
-    /// attempt). Handed over once the window passes (`closeDue`).
-    private mutating func fail(_ slot: Int32, as verdict: Outcome, at time: Timestamp) {
-        table[slot].decidedAt = time
-        table.beginSettling(slot, verdict: verdict, at: now)
-        if now + retryWindow < nextDeadline { nextDeadline = now + retryWindow }
-    }
-
-    /// A segment of a 4-tuple whose attempt failed and is settling. The
-    /// client's SYN with the same ISN retries the attempt, which goes on;
-    /// any other opening SYN is a new attempt, so the failure is final. The
-    /// rest belongs to no open attempt, as it would once the attempt is gone.
-    private mutating func handleWhileSettling(
-        _ segment: TCPSegment, slot: Int32, fromClient: Bool, at time: Timestamp, flowHash: UInt64,
-        closing sink: (Session) -> Void
-    ) {
-        guard segment.flags.isOpeningSYN else {
-            if segment.flags.contains(.rst) { statistics.ignoredRST &+= 1 }
-            return
-        }
-        if fromClient && segment.sequence == table[slot].clientISN {
-            table[slot].dupSYN &+= 1
-            table[slot].state = .synSent
-            table[slot].serverISN = 0
-            table[slot].otherServerISN = 0
-            table[slot].hasOtherServerISN = false
-            table[slot].serverSent = 0
-            table[slot].icmpType = 0
-            table[slot].icmpCode = 0
-            table.reopen(slot, at: now)
-            return
-        }
-        settle(slot, closing: sink)
-        openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink)
-    }
 
     /// Hands over a settling failure with its verdict: it is final.
     private mutating func settle(_ slot: Int32, closing sink: (Session) -> Void) {
-        let attempt = table[slot]
-        var closed = session(attempt, outcome: attempt.pendingVerdict ?? .timeout,
-                             duration: elapsed(attempt, until: attempt.decidedAt))
-        closed.icmpType = attempt.icmpType
-        closed.icmpCode = attempt.icmpCode
-        table.remove(slot)
-        sink(closed)
+        perform(table[slot].handshake.retryWindowPassed(), slot: slot, at: now, closing: sink)
     }
 
     /// An opening SYN for a flow with no open attempt: a late copy of a
@@ -498,30 +330,25 @@ public struct HandshakeTracker {
         open(segment, at: time, flowHash: flow, closing: sink)
     }
 
-    // MARK: Helpers
+    // MARK: Sessions
 
-    /// How far past a server ISN + 1 a segment may start and still be the
-    /// server's (a maximal TCP window).
-    private static var sequenceWindow: UInt32 { 1 << 30 }
-
-    private func acknowledgesServerSYN(_ ack: UInt32, _ attempt: Attempt) -> Bool {
-        // ISN + 1, "or later" up to the data (and FIN) the server was seen
-        // to send: an ack beyond that acknowledges nothing sent.
-        if isWithin(ack, from: attempt.serverISN &+ 1, length: attempt.serverSent) { return true }
-        return attempt.hasOtherServerISN && isWithin(ack, from: attempt.otherServerISN &+ 1, length: attempt.serverSent)
-    }
-
-    private mutating func succeed(_ slot: Int32, at time: Timestamp, closing sink: (Session) -> Void) {
-        let attempt = table[slot]
-        table.remove(slot)
-        recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key), clientISN: attempt.clientISN,
-                                  now: now, expires: now + timeout)
-        sink(session(attempt, outcome: .success, duration: elapsed(attempt, until: time)))
-    }
-
-    /// Whether `value` lies in `[from, from + length]`, with wrapping.
-    private func isWithin(_ value: UInt32, from start: UInt32, length: UInt32) -> Bool {
-        value &- start <= length
+    /// The session an attempt closed with `outcome` at packet `time` hands
+    /// over. Its duration runs from the first SYN to the segment deciding
+    /// a success, to the segment or ICMP error deciding a failure, and for
+    /// a timeout to the last segment seen plus the timeout.
+    private func closedSession(_ attempt: Attempt, outcome: Outcome, at time: Timestamp) -> Session {
+        switch outcome {
+        case .success:
+            return session(attempt, outcome: outcome, duration: elapsed(attempt, until: time))
+        case .timeout:
+            return session(attempt, outcome: outcome, duration: timeoutDuration(attempt))
+        case .reject, .abort, .unreach:
+            let failure = attempt.handshake.failure
+            var closed = session(attempt, outcome: outcome, duration: elapsed(attempt, until: failure?.decidedAt ?? time))
+            closed.icmpType = failure?.icmpType ?? 0
+            closed.icmpCode = failure?.icmpCode ?? 0
+            return closed
+        }
     }
 
     private func elapsed(_ attempt: Attempt, until time: Timestamp) -> Timestamp.Duration {
@@ -538,7 +365,7 @@ public struct HandshakeTracker {
             client: attempt.key.client, server: attempt.key.server,
             clientPort: attempt.key.clientPort, serverPort: attempt.key.serverPort, vlan: attempt.key.vlan,
             startedAt: attempt.startedAt, duration: duration, outcome: outcome,
-            dupSYN: attempt.dupSYN, dupSYNACK: attempt.dupSYNACK, filters: attempt.filters,
+            dupSYN: attempt.handshake.dupSYN, dupSYNACK: attempt.handshake.dupSYNACK, filters: attempt.filters,
             direction: attempt.direction)
     }
 }

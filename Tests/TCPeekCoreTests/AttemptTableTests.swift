@@ -37,9 +37,8 @@ private func key(_ n: Int, v6: Bool = false) -> FlowKey {
 
 private func attempt(_ key: FlowKey, at time: Int64 = 0) -> Attempt {
     Attempt(key: key, startedAt: Timestamp(microseconds: time), lastSeen: Timestamp(microseconds: time),
-            filters: FilterMask(rawValue: 1), clientISN: UInt32(truncatingIfNeeded: time), serverISN: 0,
-            otherServerISN: 0, serverSent: 0, synPayload: 0, dupSYN: 0, dupSYNACK: 0, hash: 0, previous: -1, next: -1,
-            state: .synSent, hasOtherServerISN: false, direction: nil)
+            filters: FilterMask(rawValue: 1),
+            handshake: HandshakeMachine(clientISN: UInt32(truncatingIfNeeded: time), synPayload: 0), direction: nil)
 }
 
 /// The bucket a key hashes to in a table of `buckets` buckets.
