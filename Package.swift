@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "CPrefetch"),
         .target(name: "TCPeekCore", dependencies: ["CPrefetch"], swiftSettings: packetPathSettings),
         // The few POSIX wrappers the tools share; the core stays pure Swift.
-        .target(name: "TCPeekSystem"),
+        .target(name: "TCPeekSystem", dependencies: ["TCPeekCore"]),
         .target(
             name: "TCPeekCapture",
             dependencies: [
@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "TCPeekStore",
             dependencies: [
-                "TCPeekCore", "TCPeekWire",
+                "TCPeekCore", "TCPeekSystem", "TCPeekWire",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the per-session inserts (SessionInserts).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -96,7 +96,7 @@ let package = Package(
             path: "Bench/Sources/tcpeek-synth"
         ),
         .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
-        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore", "TCPeekSystem", "TCPeekWire"]),
         .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore", "TCPeekWire"]),
         .testTarget(name: "TCPeekServerTests", dependencies: ["TCPeekServer", "TCPeekStore", "TCPeekCore", "TCPeekWire"]),
         .testTarget(name: "TCPeekWireTests", dependencies: ["TCPeekWire", "TCPeekCore"]),

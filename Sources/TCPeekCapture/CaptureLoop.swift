@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import Synchronization
 import TCPeekCore
+import TCPeekSystem
 
 /// How the tracker is set up for one capture.
 public struct TrackingOptions: Sendable {

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 import TCPeekCore
+import TCPeekSystem
 
 /// The Prometheus exposition over HTTP/1 (`--metrics-listen`): `GET
 /// /metrics` in the Prometheus text format, or OpenMetrics when the

@@ -1,4 +1,5 @@
 import TCPeekCore
+import TCPeekSystem
 
 /// A server started by `tcpeek record` (UNIX socket, metrics). `stop()`
 /// closes it and removes what it created (the socket file); it is called

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import TCPeekCore
+import TCPeekSystem
 
 /// The UNIX socket server of `tcpeek record` (SPEC §4, "Socket protocol"):
 /// one request line in, one JSON document out, then the connection closes.

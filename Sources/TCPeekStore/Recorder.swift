@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import TCPeekCore
+import TCPeekSystem
 
 /// Tuning of the writer (`--batch-size`, `--batch-ms`, retention).
 public struct RecorderOptions: Sendable {

@@ -1,4 +1,5 @@
 import TCPeekCore
+import TCPeekSystem
 
 /// The writer thread of DESIGN.md: takes closed sessions from the queue
 /// and writes them in batches (size or time, whichever comes first),

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import TCPeekCore
+import TCPeekSystem
 import TCPeekServer
 
 /// `--metrics-listen` and `--host-label`: the Prometheus exposition.

@@ -1,5 +1,6 @@
 import ServiceLifecycle
 import TCPeekCore
+import TCPeekSystem
 
 /// Prints a line per closed session on a thread of its own, so that a slow
 /// terminal or pipe never holds up the capture: the live lines on standard

@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import TCPeekCapture
 import TCPeekCore
+import TCPeekSystem
 import TCPeekServer
 import TCPeekStore
 import TCPeekWire

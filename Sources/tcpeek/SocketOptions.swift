@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TCPeekCore
+import TCPeekSystem
 import TCPeekServer
 
 /// `-U/--socket` and friends: the UNIX socket server for tcpeekstat.

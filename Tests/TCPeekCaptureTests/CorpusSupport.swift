@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import TCPeekCapture
 import TCPeekCore
+import TCPeekSystem
 import Testing
 
 #if canImport(Glibc)

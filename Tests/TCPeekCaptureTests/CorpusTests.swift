@@ -9,6 +9,7 @@
 import Foundation
 import TCPeekCapture
 import TCPeekCore
+import TCPeekSystem
 import Testing
 
 /// One capture of the corpus and what the packets say about it (filter `ALL:ANY@*:*`).

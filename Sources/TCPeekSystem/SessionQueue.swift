@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TCPeekCore
 
 /// The bounded hand-off of closed sessions from the capture thread to one
 /// consumer (the live printer, the recorder). The capture thread pushes
