@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "TCPeekCore", dependencies: ["CPrefetch"], swiftSettings: packetPathSettings),
         // The few POSIX wrappers the tools share; the core stays pure Swift.
         .target(name: "TCPeekSystem", dependencies: ["TCPeekCore"]),
+        // The text layouts people read: live lines, the summary, tables, times.
+        .target(name: "TCPeekText", dependencies: ["TCPeekCore"]),
         .target(
             name: "TCPeekCapture",
             dependencies: [
@@ -74,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeek",
             dependencies: [
-                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekSystem", "TCPeekWire",
+                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekSystem", "TCPeekText", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -83,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "tcpeekstat",
             dependencies: [
-                "TCPeekCore", "TCPeekSystem", "TCPeekWire",
+                "TCPeekCore", "TCPeekSystem", "TCPeekText", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -96,7 +98,7 @@ let package = Package(
             path: "Bench/Sources/tcpeek-synth"
         ),
         .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
-        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore", "TCPeekSystem", "TCPeekWire"]),
+        .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore", "TCPeekSystem", "TCPeekText", "TCPeekWire"]),
         .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore", "TCPeekWire"]),
         .testTarget(name: "TCPeekServerTests", dependencies: ["TCPeekServer", "TCPeekStore", "TCPeekCore", "TCPeekWire"]),
         .testTarget(name: "TCPeekWireTests", dependencies: ["TCPeekWire", "TCPeekCore"]),

@@ -83,7 +83,7 @@ public final class SocketResponder: Sendable {
 
     func get() -> String {
         let snapshot = context.snapshot()
-        return Report.getJSON(filters: context.filters, counters: snapshot.counters,
+        return CountsAnswer.getJSON(filters: context.filters, counters: snapshot.counters,
                               capture: snapshot.capture)
     }
 
@@ -96,7 +96,7 @@ public final class SocketResponder: Sendable {
             base = now
             return deltas
         }
-        return Report.refreshJSON(filters: context.filters, deltas: deltas)
+        return CountsAnswer.refreshJSON(filters: context.filters, deltas: deltas)
     }
 
     // MARK: STATUS

@@ -1,5 +1,6 @@
 import ServiceLifecycle
 import TCPeekCore
+import TCPeekText
 import TCPeekSystem
 
 /// Prints a line per closed session on a thread of its own, so that a slow

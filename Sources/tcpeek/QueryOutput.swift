@@ -1,5 +1,6 @@
 import Foundation
 import TCPeekCore
+import TCPeekText
 import TCPeekStore
 import TCPeekWire
 
@@ -35,7 +36,7 @@ enum QueryOutput {
                 if isTerminal, bucketing != .total { cells.append(bar(c.failure, of: maxFailures)) }
                 table.append(cells)
             }
-            return render(table, leftAligned: [0, 1, 2, 14])
+            return TextTable.render(table, leftAligned: [0, 1, 2, 14])
         }
     }
 
@@ -58,7 +59,7 @@ enum QueryOutput {
                               endpoint(row.client, row.clientPort), endpoint(row.server, row.serverPort),
                               row.direction ?? "-", row.outcome, "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")])
             }
-            return render(table, leftAligned: [0, 2, 3, 4, 5, 8])
+            return TextTable.render(table, leftAligned: [0, 2, 3, 4, 5, 8])
         }
     }
 
@@ -79,23 +80,11 @@ enum QueryOutput {
                 table.append([row.key, "\(row.failures)", "\(row.timeout)", "\(row.reject)", "\(row.unreach)",
                               "\(row.abort)", "\(row.attempts)"])
             }
-            return render(table, leftAligned: [0])
+            return TextTable.render(table, leftAligned: [0])
         }
     }
 
     // MARK: Helpers
-
-    static func render(_ table: [[String]], leftAligned: Set<Int>) -> String {
-        let columns = table.map(\.count).max() ?? 0
-        var widths = Array(repeating: 0, count: columns)
-        for row in table { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        return table.map { row in
-            row.enumerated().map { i, cell in
-                let padding = String(repeating: " ", count: widths[i] - cell.count)
-                return leftAligned.contains(i) ? cell + padding : padding + cell
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
-        }.joined(separator: "\n") + "\n"
-    }
 
     static func bar(_ value: UInt64, of maximum: UInt64) -> String {
         guard maximum > 0, value > 0 else { return "" }
@@ -131,22 +120,10 @@ enum TableClock {
     case utc, local
 
     func text(_ seconds: Double) -> String {
-        var time = time_t(seconds.rounded(.down))
-        var parts = tm()
-        switch self {
-        case .utc: gmtime_r(&time, &parts)
-        case .local: localtime_r(&time, &parts)
-        }
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &parts)
-        let text = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        switch self {
-        case .utc:
-            return text + "Z"
-        case .local:
-            let offset = abs(parts.tm_gmtoff) / 60
-            return text + (parts.tm_gmtoff < 0 ? "-" : "+") + String(format: "%02d:%02d", offset / 60, offset % 60)
-        }
+        let (text, offset) = TimeText.format(Int64(seconds.rounded(.down)), "%Y-%m-%d %H:%M:%S", in: self == .utc ? .utc : .local)
+        guard self == .local else { return text + "Z" }
+        let minutes = abs(offset) / 60
+        return text + (offset < 0 ? "-" : "+") + TextTable.zeroPad(minutes / 60, 2) + ":" + TextTable.zeroPad(minutes % 60, 2)
     }
 }
 

@@ -1,5 +1,6 @@
 import ServiceLifecycle
 import TCPeekCore
+import TCPeekText
 import TCPeekWire
 
 /// The summary on standard error (and `--json-summary` on standard output),
@@ -47,7 +48,7 @@ struct SummaryService: Service {
             notRecorded: recorder?.recorder.notRecorded)
         Terminal.write("\n" + Report.summary(filters: filters, counters: snapshot.counters, context: context) + "\n")
         if printsJSON {
-            let json = Report.getJSON(filters: filters, counters: snapshot.counters, capture: snapshot.capture)
+            let json = CountsAnswer.getJSON(filters: filters, counters: snapshot.counters, capture: snapshot.capture)
             StandardStream.output.write(json + "\n")
         }
     }

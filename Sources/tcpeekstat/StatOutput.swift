@@ -1,4 +1,5 @@
 import Foundation
+import TCPeekText
 import TCPeekWire
 
 /// The readable outputs of tcpeekstat.
@@ -21,7 +22,7 @@ enum StatOutput {
                 let others = items.keys.filter { !section.order.contains($0) }.sorted()
                 for item in known + others {
                     let value = String(items[item] ?? 0)
-                    lines.append("     " + padRight(item, 10) + " " + padLeft(value, 10))
+                    lines.append("     " + TextTable.padRight(item, 10) + " " + TextTable.padLeft(value, 10))
                 }
             }
         }
@@ -52,7 +53,7 @@ enum StatOutput {
             table.append([filter.name, text(s.total), text(s.dupsyn), text(s.dupsynack), text(f.total),
                           text(f.timeout), text(f.reject), text(f.unreach), text(f.abort)])
         }
-        var output = render(table)
+        var output = TextTable.render(table, leftAligned: [0])
         if let pcap = counts.pcap {
             output += "\npcap: recv \(pcap.recv), drop \(pcap.drop), ifdrop \(pcap.ifdrop)\n"
         }
@@ -69,7 +70,7 @@ enum StatOutput {
                           text(f.total), text(f.timeout), text(f.reject), text(f.unreach), text(f.abort),
                           milliseconds(times.p50), milliseconds(times.p95), milliseconds(times.p99)])
         }
-        return render(table, leftAligned: [0, 1, 2])
+        return TextTable.render(table, leftAligned: [0, 1, 2])
     }
 
     /// `STATUS`: one figure a line, the summary's wording.
@@ -91,38 +92,13 @@ enum StatOutput {
         }
         rows.append(("version", "tcpeek \(status.version), \(status.libpcap)"))
         let width = rows.map(\.0.count).max() ?? 0
-        return rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + " : " + $0.1 }.joined(separator: "\n") + "\n"
+        return rows.map { TextTable.padRight($0.0, width) + " : " + $0.1 }.joined(separator: "\n") + "\n"
     }
 
     private static func text(_ value: UInt64?) -> String { value.map(String.init) ?? "-" }
 
-    /// Python's `%-Ns`.
-    private static func padRight(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-    }
-
-    /// Python's `%Ns`.
-    private static func padLeft(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-    }
-
     private static func milliseconds(_ value: WireMilliseconds?) -> String {
         guard let value else { return "-" }
         return String(format: "%.3f", value.milliseconds)
-    }
-
-    static func render(_ table: [[String]], leftAligned: Set<Int> = [0]) -> String {
-        let columns = table.map(\.count).max() ?? 0
-        var widths = Array(repeating: 0, count: columns)
-        for row in table { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        return table.map { row in
-            var line = ""
-            for (i, cell) in row.enumerated() {
-                let padding = String(repeating: " ", count: widths[i] - cell.count)
-                if i > 0 { line += "  " }
-                line += leftAligned.contains(i) ? cell + (i == row.count - 1 ? "" : padding) : padding + cell
-            }
-            return line
-        }.joined(separator: "\n") + "\n"
     }
 }

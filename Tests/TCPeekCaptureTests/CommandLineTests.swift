@@ -4,6 +4,7 @@
 import Foundation
 import TCPeekCapture
 import TCPeekCore
+import TCPeekText
 import TCPeekWire
 import Testing
 
@@ -80,7 +81,7 @@ struct CommandLineTests {
         let result = try await runTCPeek(["-q", "-r", path, "--json-summary"])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let run = try await runCapture(path)
-        let expected = Report.getJSON(filters: run.filters, counters: run.snapshot.counters, capture: nil)
+        let expected = CountsAnswer.getJSON(filters: run.filters, counters: run.snapshot.counters, capture: nil)
         #expect(result.stdout == expected + "\n")
         let parsed = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
         #expect(parsed?.count == 1, "ALL alone: libpcap's counts are a live capture's")

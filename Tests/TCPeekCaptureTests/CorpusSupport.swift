@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import TCPeekCapture
 import TCPeekCore
+import TCPeekText
 import TCPeekSystem
 import Testing
 

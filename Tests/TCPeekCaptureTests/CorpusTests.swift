@@ -9,6 +9,7 @@
 import Foundation
 import TCPeekCapture
 import TCPeekCore
+import TCPeekText
 import TCPeekSystem
 import Testing
 

@@ -2,6 +2,7 @@
 // and the JSON of GET and REFRESH.
 import Foundation
 import TCPeekCore
+import TCPeekText
 import TCPeekWire
 import Testing
 
@@ -254,7 +255,7 @@ struct ReportTests {
             session("192.0.2.1", 6, "198.51.100.1", 80, at: t0, milliseconds: 1, .abort, filters: 0b101),
             session("198.51.100.1", 7, "192.0.2.9", 22, at: t0, milliseconds: 1, .abort, filters: 0b010),
         ]
-        let json = Report.getJSON(filters: filters, counters: counters(3, sessions),
+        let json = CountsAnswer.getJSON(filters: filters, counters: counters(3, sessions),
                                   capture: CaptureStatistics(received: 1234, dropped: 5, interfaceDropped: 6))
         #expect(json == #"[{"RX":{"success":{"total":2,"dupsyn":1,"dupsynack":1},"failure":{"total":4,"timeout":1,"reject":1,"unreach":1,"abort":1}}},"#
             + #"{"TX":{"success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":1,"timeout":0,"reject":0,"unreach":0,"abort":1}}},"#
@@ -281,10 +282,10 @@ struct ReportTests {
             session("192.0.2.1", 7, "198.51.100.1", 5432, at: t0, milliseconds: 1, .abort, filters: 0b11),
         ] { after.record(next) }
         let deltas = (0..<2).map { after[$0].subtracting(before[$0]) }
-        #expect(Report.refreshJSON(filters: filters, deltas: deltas)
+        #expect(CountsAnswer.refreshJSON(filters: filters, deltas: deltas)
             == #"[{"ALL":{"success":{"total":1,"dupsyn":0,"dupsynack":1},"failure":{"total":4,"timeout":1,"reject":3}}},"#
             + #"{"db":{"success":{"total":1,"dupsyn":0,"dupsynack":1},"failure":{"total":2,"timeout":1,"reject":1}}}]"#)
-        #expect(Report.refreshJSON(filters: [], deltas: []) == "[]")
+        #expect(CountsAnswer.refreshJSON(filters: [], deltas: []) == "[]")
     }
 
     @Test("JSON strings are escaped")
@@ -295,7 +296,7 @@ struct ReportTests {
         #expect(WireJSON.quoted("\u{01}\u{1f}") == #""\u0001\u001f""#)
         #expect(WireJSON.quoted("é→✓") == "\"é→✓\"")
         let odd = Filter(name: "we\"ird\\", direction: .any, rules: [.any], expression: "we\"ird\\:ANY@*:*")
-        let json = Report.getJSON(filters: [odd], counters: Counters(filterCount: 1), capture: CaptureStatistics())
+        let json = CountsAnswer.getJSON(filters: [odd], counters: Counters(filterCount: 1), capture: CaptureStatistics())
         #expect(json.hasPrefix(#"[{"we\"ird\\":{"success""#))
         #expect((try? JSONSerialization.jsonObject(with: Data(json.utf8))) != nil, "valid JSON")
     }

@@ -70,7 +70,7 @@ func socketStart(_ capture: SocketFakeCapture, path: String, isLive: Bool = true
 struct SocketServerTests {
     // MARK: GET and REFRESH
 
-    @Test("GET is Report.getJSON of the snapshot; REFRESH gives deltas with unreach and abort counted as reject")
+    @Test("GET is CountsAnswer.getJSON of the snapshot; REFRESH gives deltas with unreach and abort counted as reject")
     func getAndRefresh() async throws {
         let folder = try SocketTempFolder()
         let capture = try SocketFakeCapture(filterNames: ["RX", "TX", "web"])
@@ -89,7 +89,7 @@ struct SocketServerTests {
         let path = server.path
 
         let get = try await socketAskAsync(path, "GET")
-        let expected = Report.getJSON(filters: capture.filters, counters: capture.current.counters,
+        let expected = CountsAnswer.getJSON(filters: capture.filters, counters: capture.current.counters,
                                       capture: CaptureStatistics(received: 1234, dropped: 5, interfaceDropped: 6))
         #expect(get == expected + "\n")
         #expect(get.hasPrefix(#"[{"RX":{"success":{"total":2,"dupsyn":1,"dupsynack":1},"failure":{"total":2,"timeout":0,"reject":1,"unreach":1,"abort":0}}}"#))
@@ -111,7 +111,7 @@ struct SocketServerTests {
             + #"{"TX":{"success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":1,"timeout":1,"reject":0}}},"#
             + #"{"web":{"success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":1,"timeout":0,"reject":1}}}]"# + "\n")
         let third = try await socketAskAsync(path, "refresh")
-        #expect(third == Report.refreshJSON(filters: capture.filters, deltas: Array(repeating: FilterCounters(), count: 3)) + "\n")
+        #expect(third == CountsAnswer.refreshJSON(filters: capture.filters, deltas: Array(repeating: FilterCounters(), count: 3)) + "\n")
         // REFRESH never changes GET's totals.
         let again = try await socketAskAsync(path, "GET")
         #expect(again.contains(#"{"RX":{"success":{"total":3,"dupsyn":1,"dupsynack":1},"failure":{"total":3,"timeout":0,"reject":1,"unreach":1,"abort":1}}}"#))

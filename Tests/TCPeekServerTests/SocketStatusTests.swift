@@ -79,7 +79,7 @@ struct SocketStatusTests {
         // GET is untouched: the original's shape, no trace of evictions.
         let get = try await socketAskAsync(server.path, "GET")
         let current = capture.current
-        #expect(get == Report.getJSON(filters: capture.filters, counters: current.counters,
+        #expect(get == CountsAnswer.getJSON(filters: capture.filters, counters: current.counters,
                                       capture: current.capture) + "\n")
         #expect(!get.contains("evicted"))
 

@@ -59,10 +59,10 @@ struct AnswerShapeTests {
         #expect(get.filters[0].failure == FailureCounts(total: 2, timeout: 0, reject: 0, unreach: 1, abort: 1))
         #expect(get.filters[1].failure == FailureCounts(total: 2, timeout: 1, reject: 0, unreach: 0, abort: 1))
         #expect(get.pcap == capture.map(PcapStats.init))
-        #expect(try WireJSON.decode(CountsAnswer.self, from: Report.getJSON(filters: filters, counters: counters, capture: capture)) == get)
+        #expect(try WireJSON.decode(CountsAnswer.self, from: CountsAnswer.getJSON(filters: filters, counters: counters, capture: capture)) == get)
         let refresh = CountsAnswer(filters: filters, refreshDeltas: counters.perFilter)
         #expect(refresh.filters[0].failure == FailureCounts(total: 2, timeout: 0, reject: 2))
-        #expect(try WireJSON.decode(CountsAnswer.self, from: Report.refreshJSON(filters: filters, deltas: counters.perFilter)) == refresh)
+        #expect(try WireJSON.decode(CountsAnswer.self, from: CountsAnswer.refreshJSON(filters: filters, deltas: counters.perFilter)) == refresh)
     }
 
     @Test("WINDOW, QUERY and tcpeek query --format json")

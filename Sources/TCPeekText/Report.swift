@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TCPeekCore
 
 /// The text layouts of SPEC §4: live lines and the summary. One place for
 /// each shape; their JSON (`GET`, `REFRESH`) is TCPeekWire's `CountsAnswer`.
@@ -109,31 +105,19 @@ public enum Report {
 
     // MARK: Helpers
 
-    static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-    }
+    private static func pad(_ text: String, _ width: Int) -> String { TextTable.padLeft(text, width) }
+    private static func padRight(_ text: String, _ width: Int) -> String { TextTable.padRight(text, width) }
+    private static func zeroPad(_ value: Int, _ width: Int) -> String { TextTable.zeroPad(value, width) }
 
-    static func padRight(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-    }
-
-    static func zeroPad(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
-
-    static func floorMod(_ value: Int64, _ modulus: Int64) -> Int64 {
+    private static func floorMod(_ value: Int64, _ modulus: Int64) -> Int64 {
         let r = value % modulus
         return r < 0 ? r + modulus : r
     }
 
-    /// Formats a time in the local time zone with `strftime`.
+    /// `time` in the local time zone, laid out by a `strftime` format.
     public static func localTime(_ time: Timestamp, format: String) -> String {
-        var seconds = time_t(time.microseconds >= 0 ? time.microseconds / 1_000_000 : (time.microseconds - 999_999) / 1_000_000)
-        var parts = tm()
-        localtime_r(&seconds, &parts)
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = strftime(&buffer, buffer.count, format, &parts)
-        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let micro = time.microseconds
+        let seconds = micro >= 0 ? micro / 1_000_000 : (micro - 999_999) / 1_000_000
+        return TimeText.format(seconds, format, in: .local).text
     }
 }

@@ -1,8 +1,8 @@
 import TCPeekCore
 
-/// The JSON beside the text layouts of `Report`: what `--json-summary`
-/// prints and the socket's `GET` and `REFRESH` answer.
-extension Report {
+/// What `--json-summary` prints and the socket's `GET` and `REFRESH`
+/// answer, as text.
+extension CountsAnswer {
     /// `CountsAnswer` of `GET` (and `--json-summary`), as text.
     public static func getJSON(filters: [Filter], counters: Counters, capture: CaptureStatistics?) -> String {
         WireJSON.text(CountsAnswer(filters: filters, counters: counters, capture: capture))
