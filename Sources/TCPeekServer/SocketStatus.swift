@@ -67,9 +67,9 @@ public struct SocketStatus: Sendable, Equatable {
 
     /// The answer as it goes on the wire.
     public var answer: StatusAnswer {
-        func time(_ value: Timestamp?) -> String? { value.map { HistoryJSON.isoTime($0.seconds) } }
+        func time(_ value: Timestamp?) -> String? { value.map { WireTime.text($0.seconds) } }
         return StatusAnswer(
-            source: .init(kind: sourceKind, name: source), started: HistoryJSON.isoTime(startedAt.seconds),
+            source: .init(kind: sourceKind, name: source), started: WireTime.text(startedAt.seconds),
             firstPacket: time(firstPacket), lastPacket: time(lastPacket), packets: packets,
             attempts: .init(open: openAttempts, evicted: evicted, malformedPackets: malformedPackets, notRecorded: notRecorded),
             pcap: capture.map(PcapStats.init), version: version, libpcap: libpcapVersion)

@@ -1,4 +1,5 @@
 import Foundation
+import TCPeekWire
 import GRDB
 import Logging
 
@@ -98,7 +99,7 @@ struct HistoryPruner {
     private mutating func report() {
         defer { pruned = PrunedHistory() }
         if pruned.sessions > 0, let days = pruned.sessionDays {
-            logger.notice("pruned \(pruned.sessions) sessions started \(HistoryJSON.isoTime(pruned.from.rounded(.down))) .. \(HistoryJSON.isoTime(pruned.to.rounded(.down))), older than \(days.formatted()) days (--retention-days)",
+            logger.notice("pruned \(pruned.sessions) sessions started \(WireTime.text(pruned.from.rounded(.down))) .. \(WireTime.text(pruned.to.rounded(.down))), older than \(days.formatted()) days (--retention-days)",
                           metadata: ["store.path": "\(database.path)"])
         }
         if pruned.rollupMinutes + pruned.rollupHours > 0, let days = pruned.rollupDays {

@@ -1,31 +1,16 @@
 import GRDB
 import TCPeekCore
+import TCPeekWire
 
 /// The sessions themselves: listed (`--sessions`) and ranked (`--top`).
 extension HistoryQuery {
-    /// One recorded session, as `tcpeek query --sessions` lists it.
-    public struct SessionRow: Sendable, Equatable {
-        public var startedAt: Double
-        public var duration: Double
-        public var client: String
-        public var clientPort: Int
-        public var server: String
-        public var serverPort: Int
-        public var direction: String?
-        public var outcome: String
-        public var dupSYN: Int
-        public var dupSYNACK: Int
-        /// The filters that counted the session, in bit order.
-        public var filters: [String]
-    }
-
     /// Sessions newest first, every condition a bound parameter. `client`
     /// and `server` match an address however it was written (they are
     /// parsed values) or every address of a network.
     public static func sessions(
         _ database: HistoryDatabase, since: Double, until: Double, filters: [String]?, outcome: String?,
         client: IPNetwork?, server: IPNetwork?, port: Int?, limit: Int
-    ) throws(StoreError) -> [SessionRow] {
+    ) throws(StoreError) -> [SessionAnswer] {
         var conditions = SessionConditions(since: since, until: until, filters: filters)
         if let outcome { conditions.append("s.outcome = ?", [outcome]) }
         var networks: [IPNetwork] = []
@@ -52,7 +37,7 @@ extension HistoryQuery {
             """
         return try database.read { db in
             if !networks.isEmpty { db.add(function: SessionAddressFunction.make(networks)) }
-            return try SessionRow.fetchAll(db, sql: sql, arguments: StatementArguments(conditions.arguments + [limit]))
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(conditions.arguments + [limit])).map(sessionAnswer)
         }
     }
 
@@ -69,20 +54,10 @@ extension HistoryQuery {
         }
     }
 
-    public struct TopRow: Sendable, Equatable {
-        public var key: String
-        public var failures: Int64
-        public var timeout: Int64
-        public var reject: Int64
-        public var unreach: Int64
-        public var abort: Int64
-        public var attempts: Int64
-    }
-
     /// The endpoints with the most failures.
     public static func top(
         _ database: HistoryDatabase, kind: TopKind, since: Double, until: Double, filters: [String]?, limit: Int
-    ) throws(StoreError) -> [TopRow] {
+    ) throws(StoreError) -> [TopAnswer] {
         let conditions = SessionConditions(since: since, until: until, filters: filters)
         // The column name comes from the enum above, never from the user.
         let sql = """
@@ -95,14 +70,14 @@ extension HistoryQuery {
             ORDER BY failures DESC, key LIMIT ?
             """
         return try database.read { db in
-            try TopRow.fetchAll(db, sql: sql, arguments: StatementArguments(conditions.arguments + [limit]))
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(conditions.arguments + [limit])).map { topAnswer($0, kind: kind) }
         }
     }
 }
 
-extension HistoryQuery.SessionRow: FetchableRecord {
-    public init(row: Row) throws {
-        self.init(
+extension HistoryQuery {
+    private static func sessionAnswer(_ row: Row) -> SessionAnswer {
+        SessionAnswer(
             startedAt: row["started_at"], duration: row["duration"], client: row["client_addr"],
             clientPort: row["client_port"], server: row["server_addr"], serverPort: row["server_port"],
             direction: row["direction"], outcome: row["outcome"], dupSYN: row["dup_syn"],
@@ -110,11 +85,9 @@ extension HistoryQuery.SessionRow: FetchableRecord {
             // U+001F, a control character, cannot be in a filter's name.
             filters: ((row["filters"] as String?) ?? "").split(separator: "\u{1F}").map(String.init))
     }
-}
 
-extension HistoryQuery.TopRow: FetchableRecord {
-    public init(row: Row) throws {
-        self.init(key: row["key"], failures: row["failures"], timeout: row["timeout"], reject: row["reject"],
-                  unreach: row["unreach"], abort: row["abort"], attempts: row["attempts"])
+    private static func topAnswer(_ row: Row, kind: TopKind) -> TopAnswer {
+        TopAnswer(kind: kind.rawValue, key: row["key"], failures: row["failures"], timeout: row["timeout"],
+                  reject: row["reject"], unreach: row["unreach"], abort: row["abort"], attempts: row["attempts"])
     }
 }

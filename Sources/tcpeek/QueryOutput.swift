@@ -16,7 +16,7 @@ enum QueryOutput {
             var lines = ["filter,from,to,success,dupsyn,dupsynack,failure,timeout,reject,unreach,abort,p50_ms,p95_ms,p99_ms"]
             for row in rows {
                 let c = row.counters
-                lines.append([row.filter, HistoryJSON.isoTime(row.from), HistoryJSON.isoTime(row.to), "\(c.success)",
+                lines.append([row.filter, WireTime.text(row.from), WireTime.text(row.to), "\(c.success)",
                               "\(c.successWithDupSYN)", "\(c.successWithDupSYNACK)", "\(c.failure)", "\(c.timeout)",
                               "\(c.reject)", "\(c.unreach)", "\(c.abort)", csvNumber(row.p50), csvNumber(row.p95),
                               csvNumber(row.p99)].map(csvField).joined(separator: ","))
@@ -40,14 +40,14 @@ enum QueryOutput {
         }
     }
 
-    static func sessions(_ rows: [HistoryQuery.SessionRow], format: Query.Format, clock: TableClock) -> String {
+    static func sessions(_ rows: [SessionAnswer], format: Query.Format, clock: TableClock) -> String {
         switch format {
         case .json:
-            return WireJSON.text(rows.map(SessionAnswer.init)) + "\n"
+            return WireJSON.text(rows) + "\n"
         case .csv:
             var lines = ["started_at,duration_ms,client,client_port,server,server_port,direction,outcome,dupsyn,dupsynack,filters"]
             for row in rows {
-                lines.append([HistoryJSON.isoTime(row.startedAt), WireMilliseconds.text(WireMilliseconds(row.duration * 1000)), row.client,
+                lines.append([WireTime.text(row.startedAt), WireMilliseconds.text(WireMilliseconds(row.duration * 1000)), row.client,
                               "\(row.clientPort)", row.server, "\(row.serverPort)", row.direction ?? "", row.outcome,
                               "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")].map(csvField).joined(separator: ","))
             }
@@ -63,10 +63,10 @@ enum QueryOutput {
         }
     }
 
-    static func top(_ rows: [HistoryQuery.TopRow], kind: HistoryQuery.TopKind, format: Query.Format) -> String {
+    static func top(_ rows: [TopAnswer], kind: HistoryQuery.TopKind, format: Query.Format) -> String {
         switch format {
         case .json:
-            return WireJSON.text(rows.map { TopAnswer($0, kind: kind) }) + "\n"
+            return WireJSON.text(rows) + "\n"
         case .csv:
             var lines = ["\(kind.rawValue),failures,timeout,reject,unreach,abort,attempts"]
             for row in rows {
@@ -124,21 +124,5 @@ enum TableClock {
         guard self == .local else { return text + "Z" }
         let minutes = abs(offset) / 60
         return text + (offset < 0 ? "-" : "+") + TextTable.zeroPad(minutes / 60, 2) + ":" + TextTable.zeroPad(minutes % 60, 2)
-    }
-}
-
-extension SessionAnswer {
-    init(_ row: HistoryQuery.SessionRow) {
-        self.init(startedAt: HistoryJSON.isoTime(row.startedAt), durationMilliseconds: WireMilliseconds(row.duration * 1000),
-                  client: row.client, clientPort: row.clientPort, server: row.server, serverPort: row.serverPort,
-                  direction: row.direction, outcome: row.outcome, dupsyn: row.dupSYN, dupsynack: row.dupSYNACK,
-                  filters: row.filters)
-    }
-}
-
-extension TopAnswer {
-    init(_ row: HistoryQuery.TopRow, kind: HistoryQuery.TopKind) {
-        self.init(kind: kind.rawValue, key: row.key, failures: row.failures, timeout: row.timeout, reject: row.reject,
-                  unreach: row.unreach, abort: row.abort, attempts: row.attempts)
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import TCPeekCore
 import TCPeekServer
 import TCPeekStore
+import TCPeekWire
 import Testing
 
 @Suite("socket WINDOW and QUERY against known data")
@@ -152,7 +153,7 @@ struct SocketWindowTests {
         }
         #expect(counts(row)["success.total"] == 2)  // the ring holds the last two
         // The window starts where memory's coverage does: just after the third session's start.
-        #expect(row?["from"] as? String == HistoryJSON.isoTime(Double(start.microseconds + 3001) / 1_000_000))
+        #expect(row?["from"] as? String == WireTime.text(Double(start.microseconds + 3001) / 1_000_000))
     }
 
     @Test("QUERY answers from the database in tcpeek query's JSON, with its errors")
@@ -177,7 +178,7 @@ struct SocketWindowTests {
         defer { server.stop() }
         let database = try HistoryDatabase.openForReading(path: path)
         defer { database.close() }
-        let since = HistoryJSON.isoTime(now - 3600), until = HistoryJSON.isoTime(now + 60)
+        let since = WireTime.text(now - 3600), until = WireTime.text(now + 60)
 
         let total = try await socketAskAsync(server.path, #"QUERY {"since":"\#(since)","until":"\#(until)"}"#)
         #expect(total == HistoryJSON.aggregates(try HistoryQuery.aggregate(database, since: now - 3600, until: now + 60,

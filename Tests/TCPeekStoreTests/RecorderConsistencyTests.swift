@@ -2,6 +2,7 @@
 // summary is a row, the rollups equal a GROUP BY over the sessions, and
 // `tcpeek query` percentiles agree with exact ones.
 import Foundation
+import TCPeekWire
 import GRDB
 import Testing
 @testable import TCPeekStore
@@ -75,7 +76,7 @@ struct RecorderConsistencyTests {
         let windows: [(Double, Double)] = [(start, start + 480), (start + 17.25, start + 301.5), (start + 60, start + 120)]
         for (since, until) in windows {
             let result = try await query(db: db, in: folder.path, [
-                "--since", HistoryJSON.isoTime(since), "--until", HistoryJSON.isoTime(until), "--format", "json",
+                "--since", WireTime.text(since), "--until", WireTime.text(until), "--format", "json",
             ])
             try #require(result.status == 0, "\(result)")
             let rows = try parseJSONArray(result.stdout)

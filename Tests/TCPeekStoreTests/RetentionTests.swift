@@ -2,6 +2,7 @@
 // recording, never prunes on a file read unless asked, says what it removed,
 // and never changes what a reader in the middle of a query sees.
 import Foundation
+import TCPeekWire
 import GRDB
 import Logging
 import Testing
@@ -73,7 +74,7 @@ struct RetentionTests {
         #expect(try Self.sessions(db, from: Self.now - 2 * Self.day, to: Self.now) == 300, "recent ones are kept")
         let line = try #require(pruning.stderr.split(separator: "\n").first { $0.contains("pruned 100 sessions") },
                                 "the prune is logged: \(pruning.stderr)")
-        #expect(line.contains("started \(HistoryJSON.isoTime(Double(old)))"), "with its time range: \(line)")
+        #expect(line.contains("started \(WireTime.text(Double(old)))"), "with its time range: \(line)")
         #expect(line.contains("older than 30 days"))
         try inspect(db) { (db) throws in
             #expect(try Int.fetchOne(db, sql: "SELECT sum(success + failure) FROM rollups_minute WHERE minute < ?",
