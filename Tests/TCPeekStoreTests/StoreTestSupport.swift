@@ -166,8 +166,11 @@ final class Child: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
-    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+    /// Decoded leniently: a tool's output need not be UTF-8 (readelf cuts
+    /// long symbol names inside a character), and failing to read it as
+    /// such must not look like empty output.
+    var stdout: String { (FileManager.default.contents(atPath: outPath)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+    var stderr: String { (FileManager.default.contents(atPath: errPath)).map { String(decoding: $0, as: UTF8.self) } ?? "" }
 
     /// The exit status; nil while running or after a signal.
     var status: Int32? {
