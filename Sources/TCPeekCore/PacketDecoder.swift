@@ -197,6 +197,7 @@ public struct PacketDecoder: Sendable {
         // A first fragment's transport checksum covers the whole datagram.
         let verifiesTransport = checksumMode == .all && fragment & 0x2000 == 0
         let proto = bytes.u8(start + 9)
+        let timeToLive = bytes.u8(start + 8)
         let source = IPAddress(ipv4: bytes.u32(start + 12))
         var destination = IPAddress(ipv4: bytes.u32(start + 16))
         if headerLength > 20, let routed = Self.sourceRouteDestination(bytes, options: start + 20, end: start + headerLength) {
@@ -211,9 +212,10 @@ public struct PacketDecoder: Sendable {
                 pseudo = Checksum.pseudoHeaderIPv4(source: source, destination: destination, length: payloadLength, proto: 6)
             }
             return decodeTCP(bytes, at: payload, length: payloadLength, source: source, destination: destination,
-                             verifies: verifiesTransport, pseudoHeaderSum: pseudo, vlan: vlan)
+                             verifies: verifiesTransport, pseudoHeaderSum: pseudo, vlan: vlan, hopLimit: timeToLive)
         case 1:
-            return decodeICMPv4(bytes, at: payload, length: payloadLength, verifies: verifiesTransport, vlan: vlan)
+            return decodeICMPv4(bytes, at: payload, length: payloadLength, verifies: verifiesTransport, vlan: vlan,
+                                sender: source, hopLimit: timeToLive)
         default:
             return .ignored
         }
@@ -252,6 +254,7 @@ public struct PacketDecoder: Sendable {
         if payloadLength == 0 { payloadLength = bytes.count - start - 40 }  // jumbogram: trust the capture
         let source = IPAddress(high: bytes.u64(start + 8), low: bytes.u64(start + 16))
         let destination = IPAddress(high: bytes.u64(start + 24), low: bytes.u64(start + 32))
+        let hopLimit = bytes.u8(start + 7)
         switch skipExtensionHeaders(bytes, nextHeader: bytes.u8(start + 6), at: start + 40, remaining: payloadLength) {
         case .failure(let reason):
             return .malformed(reason)
@@ -267,14 +270,14 @@ public struct PacketDecoder: Sendable {
                     pseudo = Checksum.pseudoHeaderIPv6(source: source, destination: destination, length: remaining, proto: 6)
                 }
                 return decodeTCP(bytes, at: offset, length: remaining, source: source, destination: destination,
-                                 verifies: verifiesTransport, pseudoHeaderSum: pseudo, vlan: vlan)
+                                 verifies: verifiesTransport, pseudoHeaderSum: pseudo, vlan: vlan, hopLimit: hopLimit)
             case 58:
                 var pseudo: UInt32 = 0
                 if verifiesTransport {
                     pseudo = Checksum.pseudoHeaderIPv6(source: source, destination: destination, length: remaining, proto: 58)
                 }
                 return decodeICMPv6(bytes, at: offset, length: remaining, verifies: verifiesTransport,
-                                    pseudoHeaderSum: pseudo, vlan: vlan)
+                                    pseudoHeaderSum: pseudo, vlan: vlan, sender: source, hopLimit: hopLimit)
             default:
                 return .ignored
             }
@@ -329,7 +332,7 @@ public struct PacketDecoder: Sendable {
 
     private func decodeTCP(
         _ bytes: Bytes, at start: Int, length: Int, source: IPAddress, destination: IPAddress,
-        verifies: Bool, pseudoHeaderSum: UInt32, vlan: VLANPath
+        verifies: Bool, pseudoHeaderSum: UInt32, vlan: VLANPath, hopLimit: UInt8
     ) -> DecodedPacket {
         guard length >= 20 else { return .malformed(.badTCPHeaderLength) }
         guard bytes.count >= start + 20 else { return .malformed(.truncatedTCPHeader) }
@@ -341,17 +344,44 @@ public struct PacketDecoder: Sendable {
            Checksum.ones(bytes, from: start, count: length, initial: pseudoHeaderSum) != 0xFFFF {
             return .malformed(.badTCPChecksum)
         }
+        let flags = TCPFlags(rawValue: offsetAndFlags & 0x01FF)
+        // Only opening segments carry the options worth keeping; the
+        // options that were captured (a short snap length may cut them).
+        let synOptions = flags.contains(.syn)
+            ? Self.synOptions(bytes, from: start + 20, to: min(bytes.count, start + headerLength)) : SYNOptions()
         return .tcp(TCPSegment(
             source: source, destination: destination,
             sourcePort: bytes.u16(start), destinationPort: bytes.u16(start + 2),
             sequence: bytes.u32(start + 4), acknowledgment: bytes.u32(start + 8),
-            flags: TCPFlags(rawValue: offsetAndFlags & 0x01FF),
-            payloadLength: UInt32(length - headerLength), vlan: vlan))
+            flags: flags, payloadLength: UInt32(length - headerLength), vlan: vlan, hopLimit: hopLimit,
+            synOptions: synOptions))
+    }
+
+    /// MSS and window scale from a TCP header's options (RFC 9293 §3.1):
+    /// kinds 0 (end) and 1 (no-op) are one byte, every other kind gives its
+    /// length; a malformed list ends the walk with what was read.
+    static func synOptions(_ bytes: Bytes, from start: Int, to end: Int) -> SYNOptions {
+        var options = SYNOptions()
+        var cursor = start
+        while cursor < end {
+            let kind = bytes.u8(cursor)
+            if kind == 0 { break }
+            if kind == 1 { cursor += 1; continue }
+            guard cursor + 1 < end else { break }
+            let length = Int(bytes.u8(cursor + 1))
+            guard length >= 2, cursor + length <= end else { break }
+            if kind == 2, length == 4 { options.maximumSegmentSize = bytes.u16(cursor + 2) }
+            if kind == 3, length == 3 { options.windowScale = bytes.u8(cursor + 2) }
+            cursor += length
+        }
+        return options
     }
 
     // MARK: ICMP
 
-    private func decodeICMPv4(_ bytes: Bytes, at start: Int, length: Int, verifies: Bool, vlan: VLANPath) -> DecodedPacket {
+    private func decodeICMPv4(
+        _ bytes: Bytes, at start: Int, length: Int, verifies: Bool, vlan: VLANPath, sender: IPAddress, hopLimit: UInt8
+    ) -> DecodedPacket {
         guard interpretsICMP else { return .ignored }
         guard length >= 8, bytes.count >= start + 8 else { return .malformed(.truncatedICMP) }
         let type = bytes.u8(start), code = bytes.u8(start + 1)
@@ -376,11 +406,13 @@ public struct PacketDecoder: Sendable {
             quotedSource: IPAddress(ipv4: bytes.u32(quote + 12)),
             quotedDestination: IPAddress(ipv4: bytes.u32(quote + 16)),
             quotedSourcePort: bytes.u16(tcp), quotedDestinationPort: bytes.u16(tcp + 2),
-            quotedSequence: bytes.u32(tcp + 4), type: type, code: code, isICMPv6: false, vlan: vlan))
+            quotedSequence: bytes.u32(tcp + 4), type: type, code: code, isICMPv6: false, vlan: vlan,
+            sender: sender, hopLimit: hopLimit))
     }
 
     private func decodeICMPv6(
-        _ bytes: Bytes, at start: Int, length: Int, verifies: Bool, pseudoHeaderSum: UInt32, vlan: VLANPath
+        _ bytes: Bytes, at start: Int, length: Int, verifies: Bool, pseudoHeaderSum: UInt32, vlan: VLANPath,
+        sender: IPAddress, hopLimit: UInt8
     ) -> DecodedPacket {
         guard interpretsICMP else { return .ignored }
         guard length >= 8, bytes.count >= start + 8 else { return .malformed(.truncatedICMP) }
@@ -404,7 +436,8 @@ public struct PacketDecoder: Sendable {
             return .unreachable(ICMPUnreachable(
                 quotedSource: quotedSource, quotedDestination: quotedDestination,
                 quotedSourcePort: bytes.u16(tcp), quotedDestinationPort: bytes.u16(tcp + 2),
-                quotedSequence: bytes.u32(tcp + 4), type: type, code: code, isICMPv6: true, vlan: vlan))
+                quotedSequence: bytes.u32(tcp + 4), type: type, code: code, isICMPv6: true, vlan: vlan,
+                sender: sender, hopLimit: hopLimit))
         case .failure:
             return .malformed(.truncatedICMP)
         default:

@@ -60,11 +60,17 @@ public struct TCPSegment: Hashable, Sendable, BitwiseCopyable {
     /// Bytes of TCP payload as the IP header states them (not as captured).
     public var payloadLength: UInt32
     public var vlan: VLANPath
+    /// The IPv4 TTL or IPv6 hop limit as captured: how far the sender is
+    /// (hops from a typical initial 64, 128 or 255), the evidence that tells
+    /// a server's RST from a middlebox's.
+    public var hopLimit: UInt8
+    /// A SYN's or SYN/ACK's options (empty on other segments).
+    public var synOptions: SYNOptions
 
     public init(
         source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
         sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, payloadLength: UInt32 = 0,
-        vlan: VLANPath = .none
+        vlan: VLANPath = .none, hopLimit: UInt8 = 64, synOptions: SYNOptions = SYNOptions()
     ) {
         self.source = source
         self.destination = destination
@@ -75,6 +81,22 @@ public struct TCPSegment: Hashable, Sendable, BitwiseCopyable {
         self.flags = flags
         self.payloadLength = payloadLength
         self.vlan = vlan
+        self.hopLimit = hopLimit
+        self.synOptions = synOptions
+    }
+}
+
+/// The options of a SYN or SYN/ACK that say something about its sender:
+/// the largest segment it takes, and its window scale.
+public struct SYNOptions: Hashable, Sendable, BitwiseCopyable {
+    /// Maximum segment size (option 2); nil when absent.
+    public var maximumSegmentSize: UInt16?
+    /// Window scale shift (option 3); nil when absent.
+    public var windowScale: UInt8?
+
+    public init(maximumSegmentSize: UInt16? = nil, windowScale: UInt8? = nil) {
+        self.maximumSegmentSize = maximumSegmentSize
+        self.windowScale = windowScale
     }
 }
 
@@ -92,11 +114,16 @@ public struct ICMPUnreachable: Hashable, Sendable, BitwiseCopyable {
     public var code: UInt8
     public var isICMPv6: Bool
     public var vlan: VLANPath
+    /// Who sent the error (its IP source): the server's host itself, or a
+    /// router on the way.
+    public var sender: IPAddress
+    /// The error's TTL or hop limit as captured.
+    public var hopLimit: UInt8
 
     public init(
         quotedSource: IPAddress, quotedDestination: IPAddress, quotedSourcePort: UInt16,
         quotedDestinationPort: UInt16, quotedSequence: UInt32, type: UInt8, code: UInt8,
-        isICMPv6: Bool, vlan: VLANPath = .none
+        isICMPv6: Bool, vlan: VLANPath = .none, sender: IPAddress = IPAddress(ipv4: 0), hopLimit: UInt8 = 64
     ) {
         self.quotedSource = quotedSource
         self.quotedDestination = quotedDestination
@@ -107,6 +134,8 @@ public struct ICMPUnreachable: Hashable, Sendable, BitwiseCopyable {
         self.code = code
         self.isICMPv6 = isICMPv6
         self.vlan = vlan
+        self.sender = sender
+        self.hopLimit = hopLimit
     }
 
     /// Whether the code means "unreachable" for SPEC §1 (ICMPv4 codes

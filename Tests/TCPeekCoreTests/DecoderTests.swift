@@ -101,7 +101,9 @@ private func expected(
     .tcp(TCPSegment(
         source: source, destination: destination, sourcePort: tcp.sourcePort, destinationPort: tcp.destinationPort,
         sequence: tcp.sequence, acknowledgment: tcp.acknowledgment, flags: tcp.flags,
-        payloadLength: UInt32(payloadLength ?? tcp.payload.count), vlan: vlanPath(vlan)))
+        payloadLength: UInt32(payloadLength ?? tcp.payload.count), vlan: vlanPath(vlan), hopLimit: 64,
+        synOptions: tcp.flags.contains(.syn) && tcp.options == FrameBuilder.TCP.linuxSYNOptions
+            ? SYNOptions(maximumSegmentSize: 1460, windowScale: 7) : SYNOptions()))
 }
 
 private func expected4(_ tcp: FrameBuilder.TCP = syn(), vlan: [UInt16] = [], payloadLength: Int? = nil) -> Decoded {
@@ -492,7 +494,8 @@ extension DecoderTests {
             .unreachable(ICMPUnreachable(
                 quotedSource: v6 ? Host.client6 : Host.client4, quotedDestination: v6 ? Host.server6 : Host.server4,
                 quotedSourcePort: 49_152, quotedDestinationPort: 443, quotedSequence: 0x5EED_F00D,
-                type: v6 ? 1 : 3, code: code, isICMPv6: v6, vlan: vlanPath(vlan)))
+                type: v6 ? 1 : 3, code: code, isICMPv6: v6, vlan: vlanPath(vlan),
+                sender: v6 ? Host.router6 : Host.router4, hopLimit: 64))
         }
 
         @Test(arguments: UInt8(0)...15)
@@ -894,8 +897,18 @@ extension DecoderTests {
                     let got = decode(Array(whole.prefix(length)), as: kind.builder.linkType, checksum: mode)
                     let region = kind.regions.first { length < $0.below }
                     switch got {
-                    case .tcp, .unreachable:
-                        // Enough was captured: the answer is the whole frame's, never another.
+                    case .tcp(var segment):
+                        // Enough was captured: the answer is the whole frame's, never another, but for
+                        // SYN options the capture cut off (those before the cut are the whole frame's).
+                        #expect(region == nil, "\(length) bytes: \(got)")
+                        if let whole = full.segment {
+                            let cut = segment.synOptions
+                            #expect(cut.maximumSegmentSize == nil || cut.maximumSegmentSize == whole.synOptions.maximumSegmentSize)
+                            #expect(cut.windowScale == nil || cut.windowScale == whole.synOptions.windowScale)
+                            segment.synOptions = whole.synOptions
+                        }
+                        #expect(Decoded.tcp(segment) == full, "\(length) bytes")
+                    case .unreachable:
                         #expect(region == nil, "\(length) bytes: \(got)")
                         #expect(got == full, "\(length) bytes")
                     case .malformed(let reason):
@@ -935,6 +948,53 @@ extension DecoderTests {
             for linkType in [LinkType.raw, .ipv4, .ipv6] {
                 #expect(decode([], as: linkType) == .malformed(.truncatedIPHeader))
             }
+        }
+    }
+}
+
+// MARK: - Evidence (issue 15): hop counts, SYN options, the ICMP sender
+
+extension DecoderTests {
+    @Suite struct Evidence {
+        @Test("the IPv4 TTL and the IPv6 hop limit reach the segment", arguments: [UInt8(1), 63, 64, 128, 255])
+        func hopLimit(_ value: UInt8) {
+            var v4 = ipv4(syn())
+            v4.ttl = value
+            #expect(decode(frame(v4)).segment?.hopLimit == value)
+            var v6 = ipv6(syn())
+            v6.hopLimit = value
+            #expect(decode(frame(v6)).segment?.hopLimit == value)
+        }
+
+        @Test("a SYN/ACK's MSS and window scale, in any order and among other options")
+        func synACKOptions() {
+            let options: [UInt8] = [1, 1, 4, 2, 3, 3, 14, 1, 2, 4, 0x23, 0x28]  // NOP NOP SACKOK WS=14 NOP MSS=9000
+            let synACK = FrameBuilder.TCP(sourcePort: 443, destinationPort: 49_152, sequence: 7, acknowledgment: 1,
+                                          flags: [.syn, .ack], options: options)
+            let segment = decode(frame(ipv4(synACK, from: Host.server4, to: Host.client4))).segment
+            #expect(segment?.synOptions == SYNOptions(maximumSegmentSize: 9000, windowScale: 14))
+        }
+
+        @Test("options are read only from opening segments, and a broken list keeps what came before it")
+        func optionsOnlyOnSYN() {
+            let ack = FrameBuilder.TCP(sequence: 1, acknowledgment: 8, flags: .ack, options: FrameBuilder.TCP.linuxSYNOptions)
+            #expect(decode(frame(ipv4(ack))).segment?.synOptions == SYNOptions())
+            // MSS, then an option claiming 40 bytes: the walk stops, the MSS stays.
+            let broken = syn(options: [2, 4, 0x05, 0xB4, 8, 40, 0, 0])
+            #expect(decode(frame(ipv4(broken))).segment?.synOptions == SYNOptions(maximumSegmentSize: 1460))
+            // An MSS option of the wrong length is not an MSS.
+            #expect(decode(frame(ipv4(syn(options: [2, 3, 5, 0])))).segment?.synOptions == SYNOptions())
+        }
+
+        @Test("an ICMP error names its sender and hop count")
+        func icmpSender() {
+            let quoted = ipv4(syn(sequence: 0x5EED_F00D))
+            var error = FrameBuilder.IPv4(source: Host.router4, destination: Host.client4,
+                                          payload: .icmpv4(FrameBuilder.ICMPv4(type: 3, code: 13, quoting: quoted)))
+            error.ttl = 62
+            let message = decode(frame(error)).message
+            #expect(message?.sender == Host.router4)
+            #expect(message?.hopLimit == 62)
         }
     }
 }
