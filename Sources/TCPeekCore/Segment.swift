@@ -56,16 +56,18 @@ public struct TCPSegment: Hashable, Sendable, BitwiseCopyable {
     public var destinationPort: UInt16
     public var sequence: UInt32
     public var acknowledgment: UInt32
-    public var flags: TCPFlags
     /// Bytes of TCP payload as the IP header states them (not as captured).
     public var payloadLength: UInt32
-    public var vlan: VLANPath
+    public var flags: TCPFlags
     /// The IPv4 TTL or IPv6 hop limit as captured: how far the sender is
     /// (hops from a typical initial 64, 128 or 255), the evidence that tells
     /// a server's RST from a middlebox's.
     public var hopLimit: UInt8
     /// A SYN's or SYN/ACK's options (empty on other segments).
     public var synOptions: SYNOptions
+    // Declared in this order, the fields fill 64 bytes, one cache line
+    // (a test pins it): the segment is handed on by value for every packet.
+    public var vlan: VLANPath
 
     public init(
         source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
@@ -87,16 +89,28 @@ public struct TCPSegment: Hashable, Sendable, BitwiseCopyable {
 }
 
 /// The options of a SYN or SYN/ACK that say something about its sender:
-/// the largest segment it takes, and its window scale.
+/// the largest segment it takes, and its window scale. Three bytes: an
+/// absent option is a value no sender sends (MSS 0, shift 255), not an
+/// Optional's extra tag bytes.
 public struct SYNOptions: Hashable, Sendable, BitwiseCopyable {
-    /// Maximum segment size (option 2); nil when absent.
-    public var maximumSegmentSize: UInt16?
-    /// Window scale shift (option 3); nil when absent.
-    public var windowScale: UInt8?
+    private var mss: UInt16 = 0
+    private var shift: UInt8 = .max
 
     public init(maximumSegmentSize: UInt16? = nil, windowScale: UInt8? = nil) {
         self.maximumSegmentSize = maximumSegmentSize
         self.windowScale = windowScale
+    }
+
+    /// Maximum segment size (option 2); nil when absent.
+    public var maximumSegmentSize: UInt16? {
+        get { mss == 0 ? nil : mss }
+        set { mss = newValue ?? 0 }
+    }
+
+    /// Window scale shift (option 3); nil when absent.
+    public var windowScale: UInt8? {
+        get { shift == .max ? nil : shift }
+        set { shift = newValue ?? .max }
     }
 }
 
@@ -113,12 +127,12 @@ public struct ICMPUnreachable: Hashable, Sendable, BitwiseCopyable {
     public var type: UInt8
     public var code: UInt8
     public var isICMPv6: Bool
+    /// The error's TTL or hop limit as captured.
+    public var hopLimit: UInt8
     public var vlan: VLANPath
     /// Who sent the error (its IP source): the server's host itself, or a
     /// router on the way.
     public var sender: IPAddress
-    /// The error's TTL or hop limit as captured.
-    public var hopLimit: UInt8
 
     public init(
         quotedSource: IPAddress, quotedDestination: IPAddress, quotedSourcePort: UInt16,

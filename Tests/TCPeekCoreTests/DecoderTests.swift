@@ -998,3 +998,11 @@ extension DecoderTests {
         }
     }
 }
+
+extension DecoderTests.Evidence {
+    @Test("a TCP segment stays one cache line with its evidence")
+    func segmentSize() {
+        #expect(MemoryLayout<TCPSegment>.size == 64)
+        #expect(MemoryLayout<SYNOptions>.size == 3)
+    }
+}
