@@ -50,6 +50,10 @@ public struct Session: Sendable, Hashable, BitwiseCopyable {
     public var icmpCode: UInt8
     /// Closed early as `timeout` because the open-attempt table was full.
     public var wasEvicted: Bool
+    /// What the packets said beyond the outcome.
+    public var evidence = HandshakeEvidence()
+    /// A failure's cause, or a success's flags, decided from `evidence`.
+    public var cause = Causes()
 
     public init(
         client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16,
