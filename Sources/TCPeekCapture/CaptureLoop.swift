@@ -52,6 +52,9 @@ public final class CaptureLoop: @unchecked Sendable {
     /// Checked at each publication (per batch, never per packet): once told,
     /// the user needs no reminder.
     private var hasWarnedOfChecksumOffload = false
+    /// libpcap's drop count at the last publication: when it grows, the
+    /// tracker marks the attempts open now (their answer may be lost).
+    private var droppedSoFar: UInt64 = 0
 
     public init(handle: PcapHandle, options: TrackingOptions, queues: [SessionQueue], logger: Logger) {
         self.handle = handle
@@ -213,6 +216,10 @@ public final class CaptureLoop: @unchecked Sendable {
         snapshot.tracker = state.path.tracker.statistics
         snapshot.openAttempts = state.path.tracker.openCount
         snapshot.capture = handle.statistics()
+        if let dropped = snapshot.capture?.dropped, dropped > droppedSoFar {
+            droppedSoFar = dropped
+            state.path.tracker.noteCaptureLoss()
+        }
         snapshot.firstPacket = state.path.firstPacket
         snapshot.lastPacket = state.path.lastPacket
         snapshot.fileOffset = handle.fileOffset

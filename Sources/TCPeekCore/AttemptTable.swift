@@ -4,9 +4,11 @@ import CPrefetch
 public struct FlowKey: Hashable, Sendable, BitwiseCopyable {
     public var client: IPAddress
     public var server: IPAddress
+    // The ports last: the key's size is then 44 bytes, and the slot's
+    // next 4-byte field fills what would be padding before `vlan`.
+    public var vlan: VLANPath
     public var clientPort: UInt16
     public var serverPort: UInt16
-    public var vlan: VLANPath
 
     public init(client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16, vlan: VLANPath) {
         self.client = client
@@ -39,38 +41,48 @@ public struct FlowKey: Hashable, Sendable, BitwiseCopyable {
 
 /// One entry of the flow table: an attempt, open or settling, with the
 /// table's own bookkeeping beside its handshake.
+///
+/// Two cache lines (128 bytes, a test pins it), so that a slot of a table
+/// whose storage is aligned (as `TableMemory` maps large ones) never
+/// touches a third line, and `prefetchAttempt`, which loads the first and
+/// the last byte, loads all of it. The fields are declared in the order
+/// that leaves no padding between them.
 struct Attempt {
     var key: FlowKey
-    var startedAt: Timestamp
+    /// The flow hash's low half, set by the table.
+    var hash: UInt32 = 0
     /// The tracker's clock when a segment of this attempt was last seen, or
     /// when its failure began settling; the table's lists are ordered by it.
     var lastSeen: Timestamp
     var filters: FilterMask
-    var handshake: HandshakeMachine
-    var direction: Direction?
-    /// The flow hash's low half, set by the table.
-    var hash: UInt32 = 0
     /// Links of the list the table keeps the attempt on (slot indices, -1
     /// for none), and which list that is: the settling failures' or the
     /// open attempts'.
     var previous: Int32 = -1
     var next: Int32 = -1
+    var handshake: HandshakeMachine
+    var direction: Direction?
     var isSettling = false
-    /// Unused: keeps the stride at two cache lines (128 bytes), so that a
-    /// slot of a table whose storage is aligned (as `TableMemory` maps
-    /// large ones) never touches a third line, and `prefetchAttempt`, which
-    /// loads the first and the last byte, loads all of it.
-    private var padding: (UInt32, UInt8) = (0, 0)
 
-    init(key: FlowKey, startedAt: Timestamp, lastSeen: Timestamp, filters: FilterMask,
-         handshake: HandshakeMachine, direction: Direction?) {
+    init(key: FlowKey, lastSeen: Timestamp, filters: FilterMask, handshake: HandshakeMachine,
+         direction: Direction?) {
         self.key = key
-        self.startedAt = startedAt
         self.lastSeen = lastSeen
         self.filters = filters
         self.handshake = handshake
         self.direction = direction
     }
+
+    /// Packet time of the first SYN.
+    var startedAt: Timestamp { handshake.openedAt }
+}
+
+/// Who sent the ICMP error deciding a settling `unreach`, and from how far:
+/// kept beside the slots rather than in them (16 bytes the slot has no room
+/// for, needed only by the rare attempt an ICMP error decides).
+struct UnreachableSource {
+    var sender: IPAddress
+    var hopLimit: UInt8
 }
 
 /// An open-addressing hash table of attempts with two intrusive lists, open
@@ -82,6 +94,8 @@ struct Attempt {
 /// Capture thread only: not thread-safe.
 final class AttemptTable {
     private var slots: UnsafeMutablePointer<Attempt>
+    /// Parallel to `slots`: valid only for an attempt an ICMP error decided.
+    private var unreachableSources: UnsafeMutablePointer<UnreachableSource>
     private var slotCapacity: Int
     /// Slots below this index have been used at least once.
     private var highWater = 0
@@ -117,6 +131,7 @@ final class AttemptTable {
     init(initialCapacity: Int = 1024) {
         slotCapacity = max(16, initialCapacity)
         slots = TableMemory.allocate(Attempt.self, capacity: slotCapacity)
+        unreachableSources = TableMemory.allocate(UnreachableSource.self, capacity: slotCapacity)
         let bucketCount = Self.bucketCount(for: slotCapacity)
         buckets = TableMemory.allocate(UInt64.self, capacity: bucketCount)
         buckets.initialize(repeating: Self.emptyBucket, count: bucketCount)
@@ -125,7 +140,14 @@ final class AttemptTable {
 
     deinit {
         TableMemory.free(slots, capacity: slotCapacity)
+        TableMemory.free(unreachableSources, capacity: slotCapacity)
         TableMemory.free(buckets, capacity: bucketMask + 1)
+    }
+
+    /// Who sent the ICMP error that decided the attempt in `slot`.
+    subscript(unreachableSourceOf slot: Int32) -> UnreachableSource {
+        get { unreachableSources[Int(slot)] }
+        set { unreachableSources[Int(slot)] = newValue }
     }
 
     private static func bucketCount(for slots: Int) -> Int {
@@ -320,6 +342,10 @@ final class AttemptTable {
         newSlots.moveInitialize(from: slots, count: highWater)
         TableMemory.free(slots, capacity: slotCapacity)
         slots = newSlots
+        let newSources = TableMemory.allocate(UnreachableSource.self, capacity: newCapacity)
+        newSources.moveInitialize(from: unreachableSources, count: highWater)
+        TableMemory.free(unreachableSources, capacity: slotCapacity)
+        unreachableSources = newSources
         slotCapacity = newCapacity
         // Re-bucket from the old buckets, sequentially: no slot is touched.
         let oldBuckets = buckets, oldCount = bucketMask + 1

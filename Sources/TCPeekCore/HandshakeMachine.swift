@@ -48,6 +48,28 @@ struct HandshakeMachine: Equatable {
         /// What decided an `unreach`; zero otherwise.
         var icmpType: UInt8 = 0
         var icmpCode: UInt8 = 0
+        /// The deciding RST's hop limit; 0 for an ICMP error.
+        var resetHopLimit: UInt8 = 0
+    }
+
+    /// What the attempt's packets said beyond their verdict, kept compact
+    /// (15 bytes) so that the machine still fits its table slot: times are
+    /// microseconds since the first SYN, saturating (71 minutes), and an
+    /// absent hop limit is 0, which no captured packet carries.
+    struct Evidence: Equatable {
+        /// The last SYN before the first SYN/ACK: later ones are the
+        /// client missing the answer, not time lost waiting for it.
+        var lastSYNAt: UInt32 = 0
+        /// The first SYN/ACK acknowledging the client's SYN; `.max` if none.
+        var synAckAt: UInt32 = .max
+        var synAckOptions = SYNOptions()
+        var synHopLimit: UInt8
+        var synAckHopLimit: UInt8 = 0
+        /// RSTs that fit no part of the attempt (saturating), and the last one's hop limit.
+        var ignoredResets: UInt8 = 0
+        var ignoredResetHopLimit: UInt8 = 0
+
+        var sawSYNACK: Bool { synAckAt != .max }
     }
 
     /// The server's SYN/ACK as seen, once it acknowledged the client's SYN.
@@ -101,6 +123,8 @@ struct HandshakeMachine: Equatable {
         case settling(Failure)
     }
 
+    /// Packet time of the client's first SYN.
+    let openedAt: Timestamp
     let clientISN: UInt32
     /// Payload carried by the SYN (TCP Fast Open): it may be acknowledged.
     let synPayload: UInt32
@@ -108,12 +132,21 @@ struct HandshakeMachine: Equatable {
     private(set) var dupSYN: UInt32 = 0
     /// Copies of the server's SYN/ACK (same server ISN) after the first.
     private(set) var dupSYNACK: UInt32 = 0
+    private(set) var evidence: Evidence
     private var state = State.synSent
 
-    /// An attempt opened by the client's SYN.
-    init(clientISN: UInt32, synPayload: UInt32) {
+    /// An attempt opened by the client's SYN at packet time `openedAt`.
+    init(clientISN: UInt32, synPayload: UInt32, openedAt: Timestamp = .zero, synHopLimit: UInt8 = 64) {
+        self.openedAt = openedAt
         self.clientISN = clientISN
         self.synPayload = synPayload
+        self.evidence = Evidence(synHopLimit: synHopLimit)
+    }
+
+    /// Initialised `opening` by the client's SYN `segment` at `time`.
+    init(opening segment: TCPSegment, at time: Timestamp) {
+        self.init(clientISN: segment.sequence, synPayload: segment.payloadLength, openedAt: time,
+                  synHopLimit: segment.hopLimit)
     }
 
     /// The verdict waiting for the retry window to pass; nil while open.
@@ -132,8 +165,8 @@ struct HandshakeMachine: Equatable {
         let flags = segment.flags.intersection(TCPFlags.control)
         if flags.contains(.rst) { return reset(segment, from: side, at: time) }
         switch side {
-        case .client: return fromClient(segment, flags: flags)
-        case .server: return fromServer(segment, flags: flags)
+        case .client: return fromClient(segment, flags: flags, at: time)
+        case .server: return fromServer(segment, flags: flags, at: time)
         }
     }
 
@@ -163,11 +196,12 @@ struct HandshakeMachine: Equatable {
 
     // MARK: Transitions
 
-    private mutating func fromClient(_ segment: TCPSegment, flags: TCPFlags) -> Action {
+    private mutating func fromClient(_ segment: TCPSegment, flags: TCPFlags, at time: Timestamp) -> Action {
         if flags == .syn {
             // A new ISN: the port is reused, the old attempt was never answered.
             guard segment.sequence == clientISN else { return .closeAndOpenNext(.timeout) }
             dupSYN &+= 1
+            if !evidence.sawSYNACK { evidence.lastSYNAt = offset(of: time) }
             return .postponeTimeout
         }
         guard flags.contains(.ack) else { return .postponeTimeout }
@@ -197,7 +231,7 @@ struct HandshakeMachine: Equatable {
         return .postponeTimeout
     }
 
-    private mutating func fromServer(_ segment: TCPSegment, flags: TCPFlags) -> Action {
+    private mutating func fromServer(_ segment: TCPSegment, flags: TCPFlags, at time: Timestamp) -> Action {
         let acknowledgesClientSYN = flags.contains(.ack)
             && isWithin(segment.acknowledgment, from: clientISN &+ 1, length: synPayload)
         switch flags {
@@ -206,6 +240,7 @@ struct HandshakeMachine: Equatable {
             if case .synSent = state { state = .simultaneousOpen(serverISN: segment.sequence) }
         case [.syn, .ack]:
             guard acknowledgesClientSYN else { break }
+            noteSYNACK(segment, at: time)
             switch state {
             case .synSent, .simultaneousOpen:
                 state = .synReceived(ServerSYN(isn: segment.sequence, sent: segment.payloadLength))
@@ -263,9 +298,13 @@ struct HandshakeMachine: Equatable {
                 && isWithin(segment.acknowledgment, from: clientISN &+ 1, length: synPayload)
             plausible = acknowledgesSYN || followsServerSYN(segment.sequence)
         }
-        guard plausible else { return .ignoreReset }
+        guard plausible else {
+            evidence.ignoredResets = evidence.ignoredResets == .max ? .max : evidence.ignoredResets + 1
+            evidence.ignoredResetHopLimit = segment.hopLimit
+            return .ignoreReset
+        }
         let verdict: Outcome = side == .client ? .abort : .reject
-        state = .settling(Failure(decidedAt: time, verdict: verdict))
+        state = .settling(Failure(decidedAt: time, verdict: verdict, resetHopLimit: segment.hopLimit))
         return .startSettling(verdict)
     }
 
@@ -280,6 +319,21 @@ struct HandshakeMachine: Equatable {
         dupSYN &+= 1
         state = .synSent
         return .reopen
+    }
+
+    /// The first SYN/ACK acknowledging the client's SYN: when, from how
+    /// far, with which options.
+    private mutating func noteSYNACK(_ segment: TCPSegment, at time: Timestamp) {
+        guard !evidence.sawSYNACK else { return }
+        evidence.synAckAt = offset(of: time)
+        evidence.synAckHopLimit = segment.hopLimit
+        evidence.synAckOptions = segment.synOptions
+    }
+
+    /// Microseconds from the first SYN to `time`, saturating.
+    private func offset(of time: Timestamp) -> UInt32 {
+        let micros = (time - openedAt).microseconds
+        return micros <= 0 ? 0 : UInt32(clamping: micros)
     }
 
     private func followsServerSYN(_ sequence: UInt32) -> Bool {

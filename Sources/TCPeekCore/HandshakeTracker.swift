@@ -40,6 +40,10 @@ public struct HandshakeTracker {
     public private(set) var now: Timestamp = .zero
     private let table: AttemptTable
     private let recentSuccesses: RecentSuccesses
+    private let judge = CauseJudge()
+    /// The tracker's clock when libpcap last reported dropped packets: an
+    /// attempt open then may have lost its answer.
+    private var captureLossAt: Timestamp?
 
     public init(filters: FilterSet, localAddresses: LocalAddresses = .none,
                 timeout: Timestamp.Duration = .seconds(60), retryWindow: Timestamp.Duration = .seconds(3),
@@ -101,6 +105,12 @@ public struct HandshakeTracker {
     /// No entry of the table falls due before this.
     private var nextDeadline: Timestamp = .zero
 
+    /// libpcap reports packets dropped since it was last asked: attempts
+    /// open now carry `captureDropped`, and such timeouts are `uncertain`.
+    public mutating func noteCaptureLoss() {
+        captureLossAt = now
+    }
+
     /// The end of a capture file, where nothing will ever answer: every
     /// settling failure stands (`settleAll`), every open attempt is closed
     /// as `timeout`.
@@ -110,7 +120,7 @@ public struct HandshakeTracker {
         while slot >= 0 {
             let attempt = table[slot]
             if case .close(let outcome) = attempt.handshake.timeoutPassed() {
-                sink(closedSession(attempt, outcome: outcome, at: now))
+                sink(closedSession(attempt, slot: slot, outcome: outcome, at: now))
             }
             slot = attempt.next
         }
@@ -229,8 +239,11 @@ public struct HandshakeTracker {
         let key = table[slot].key
         let side: HandshakeMachine.Side = message.quotedSource == key.client
             && message.quotedSourcePort == key.clientPort ? .client : .server
-        perform(table[slot].handshake.unreachable(message, quoting: side, at: time), slot: slot, at: time,
-                closing: sink)
+        let action = table[slot].handshake.unreachable(message, quoting: side, at: time)
+        if case .startSettling = action {
+            table[unreachableSourceOf: slot] = UnreachableSource(sender: message.sender, hopLimit: message.hopLimit)
+        }
+        perform(action, slot: slot, at: time, closing: sink)
     }
 
     // MARK: Actions
@@ -265,7 +278,7 @@ public struct HandshakeTracker {
                 recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key),
                                          clientISN: attempt.handshake.clientISN, now: now, expires: now + timeout)
             }
-            sink(closedSession(attempt, outcome: outcome, at: time))
+            sink(closedSession(attempt, slot: slot, outcome: outcome, at: time))
         }
     }
 
@@ -291,8 +304,7 @@ public struct HandshakeTracker {
         _ = table.insert(flowHash: flowHash, Attempt(
             key: FlowKey(client: client, server: server, clientPort: segment.sourcePort,
                          serverPort: segment.destinationPort, vlan: segment.vlan),
-            startedAt: time, lastSeen: now, filters: mask,
-            handshake: HandshakeMachine(clientISN: segment.sequence, synPayload: segment.payloadLength),
+            lastSeen: now, filters: mask, handshake: HandshakeMachine(opening: segment, at: time),
             direction: FilterSet.direction(client: client, server: server, local: localAddresses)))
     }
 
@@ -303,6 +315,8 @@ public struct HandshakeTracker {
         guard slot >= 0 else { return }
         var closed = session(table[slot], outcome: .timeout, duration: now - table[slot].startedAt)
         closed.wasEvicted = true
+        closed.evidence = evidence(of: table[slot], slot: slot, outcome: .timeout, at: now)
+        judge.decide(&closed)
         statistics.evicted &+= 1
         sink(closed)
         table.remove(slot)
@@ -336,19 +350,53 @@ public struct HandshakeTracker {
     /// over. Its duration runs from the first SYN to the segment deciding
     /// a success, to the segment or ICMP error deciding a failure, and for
     /// a timeout to the last segment seen plus the timeout.
-    private func closedSession(_ attempt: Attempt, outcome: Outcome, at time: Timestamp) -> Session {
+    /// Its evidence and cause come with it.
+    private func closedSession(_ attempt: Attempt, slot: Int32, outcome: Outcome, at time: Timestamp) -> Session {
+        var closed: Session
         switch outcome {
         case .success:
-            return session(attempt, outcome: outcome, duration: elapsed(attempt, until: time))
+            closed = session(attempt, outcome: outcome, duration: elapsed(attempt, until: time))
         case .timeout:
-            return session(attempt, outcome: outcome, duration: timeoutDuration(attempt))
+            closed = session(attempt, outcome: outcome, duration: timeoutDuration(attempt))
         case .reject, .abort, .unreach:
             let failure = attempt.handshake.failure
-            var closed = session(attempt, outcome: outcome, duration: elapsed(attempt, until: failure?.decidedAt ?? time))
+            closed = session(attempt, outcome: outcome, duration: elapsed(attempt, until: failure?.decidedAt ?? time))
             closed.icmpType = failure?.icmpType ?? 0
             closed.icmpCode = failure?.icmpCode ?? 0
-            return closed
         }
+        closed.evidence = evidence(of: attempt, slot: slot, outcome: outcome, at: time)
+        judge.decide(&closed)
+        return closed
+    }
+
+    /// The machine's compact evidence, spelled out, with what the tracker
+    /// knows besides: the ICMP error's sender, and capture loss.
+    private func evidence(of attempt: Attempt, slot: Int32, outcome: Outcome, at time: Timestamp) -> HandshakeEvidence {
+        let compact = attempt.handshake.evidence
+        var evidence = HandshakeEvidence()
+        evidence.synHopLimit = compact.synHopLimit
+        evidence.synRetryTime = Timestamp.Duration(microseconds: Int64(compact.lastSYNAt))
+        if compact.sawSYNACK {
+            evidence.synAckHopLimit = compact.synAckHopLimit
+            evidence.synAckOptions = compact.synAckOptions
+            evidence.synToSynAck = Timestamp.Duration(microseconds: Int64(compact.synAckAt) - Int64(compact.lastSYNAt))
+            if outcome == .success {
+                let synAck = attempt.startedAt + Timestamp.Duration(microseconds: Int64(compact.synAckAt))
+                evidence.synAckToAck = Timestamp.Duration(microseconds: max(0, (time - synAck).microseconds))
+            }
+        }
+        if let failure = attempt.handshake.failure {
+            if failure.resetHopLimit != 0 { evidence.resetHopLimit = failure.resetHopLimit }
+            if failure.verdict == .unreach {
+                let source = table[unreachableSourceOf: slot]
+                evidence.unreachableSender = source.sender
+                evidence.unreachableHopLimit = source.hopLimit
+            }
+        }
+        evidence.ignoredResets = UInt16(compact.ignoredResets)
+        if compact.ignoredResets > 0 { evidence.ignoredResetHopLimit = compact.ignoredResetHopLimit }
+        if let captureLossAt, captureLossAt >= attempt.startedAt { evidence.captureDropped = true }
+        return evidence
     }
 
     private func elapsed(_ attempt: Attempt, until time: Timestamp) -> Timestamp.Duration {

@@ -36,9 +36,10 @@ private func key(_ n: Int, v6: Bool = false) -> FlowKey {
 }
 
 private func attempt(_ key: FlowKey, at time: Int64 = 0) -> Attempt {
-    Attempt(key: key, startedAt: Timestamp(microseconds: time), lastSeen: Timestamp(microseconds: time),
+    Attempt(key: key, lastSeen: Timestamp(microseconds: time),
             filters: FilterMask(rawValue: 1),
-            handshake: HandshakeMachine(clientISN: UInt32(truncatingIfNeeded: time), synPayload: 0), direction: nil)
+            handshake: HandshakeMachine(clientISN: UInt32(truncatingIfNeeded: time), synPayload: 0,
+                                        openedAt: Timestamp(microseconds: time)), direction: nil)
 }
 
 /// The bucket a key hashes to in a table of `buckets` buckets.

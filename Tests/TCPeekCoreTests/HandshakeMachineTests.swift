@@ -183,7 +183,8 @@ private struct Handshake {
     @Test func aServerResetRejects() {
         var h = Handshake()
         #expect(h.refusal(at: 250_000) == .startSettling(.reject))
-        #expect(h.machine.failure == HandshakeMachine.Failure(decidedAt: t(250_000), verdict: .reject))
+        #expect(h.machine.failure == HandshakeMachine.Failure(decidedAt: t(250_000), verdict: .reject,
+                                                                         resetHopLimit: 64))
     }
 
     /// From the server, a RST that acknowledges nothing fits only after its
@@ -214,7 +215,7 @@ private struct Handshake {
         var isn = h
         #expect(isn.client(.rst, seq: cISN, at: 10) == .startSettling(.abort))
         #expect(h.client([.rst, .ack], seq: cISN + 1, ack: sISN + 1, at: 20) == .startSettling(.abort))
-        #expect(h.machine.failure == HandshakeMachine.Failure(decidedAt: t(20), verdict: .abort))
+        #expect(h.machine.failure == HandshakeMachine.Failure(decidedAt: t(20), verdict: .abort, resetHopLimit: 64))
     }
 
     // MARK: ICMP
@@ -314,11 +315,13 @@ private struct Handshake {
 
     /// The machine lives inline in the table's slots: trivial (no reference
     /// counting, no allocation when a slot is written), and an attempt
-    /// stays exactly two cache lines.
+    /// stays exactly two cache lines with its evidence.
     @Test func theMachineIsASmallTrivialValue() {
         #expect(_isPOD(HandshakeMachine.self))
         #expect(_isPOD(Attempt.self))
-        #expect(MemoryLayout<HandshakeMachine>.size <= 32)
+        #expect(MemoryLayout<HandshakeMachine.Evidence>.size <= 15)
+        #expect(MemoryLayout<HandshakeMachine>.size <= 56)
+        #expect(MemoryLayout<Attempt>.size <= 128)
         #expect(MemoryLayout<Attempt>.stride == 128)
     }
 }

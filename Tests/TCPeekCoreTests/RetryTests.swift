@@ -123,7 +123,7 @@ private final class Capture {
 
     func take() -> [Session] {
         defer { closed = [] }
-        return closed
+        return closed.map(\.withoutEvidence)
     }
 }
 
@@ -245,14 +245,14 @@ extension TrackerTests {
                 TCPSegment(source: from, destination: to, sourcePort: port, destinationPort: serverPort,
                            sequence: clientISN, acknowledgment: 0, flags: .syn)
             }
-            tracker.process(syn(refused.client, refused.server, port: clientPort), at: at(0)) { closed.append($0) }
+            tracker.process(syn(refused.client, refused.server, port: clientPort), at: at(0)) { closed.append($0.withoutEvidence) }
             tracker.process(TCPSegment(source: refused.server, destination: refused.client, sourcePort: serverPort,
                                        destinationPort: clientPort, sequence: 0, acknowledgment: clientISN &+ 1,
-                                       flags: [.rst, .ack]), at: at(0, 100)) { closed.append($0) }
-            tracker.process(syn(waiting.client, waiting.server, port: clientPort), at: at(0, 200)) { closed.append($0) }
+                                       flags: [.rst, .ack]), at: at(0, 100)) { closed.append($0.withoutEvidence) }
+            tracker.process(syn(waiting.client, waiting.server, port: clientPort), at: at(0, 200)) { closed.append($0.withoutEvidence) }
             #expect(closed.isEmpty)
             tracker.process(syn(waiting.client, waiting.server, port: clientPort + 1), at: at(0, 300)) {
-                closed.append($0)
+                closed.append($0.withoutEvidence)
             }
             #expect(closed == [refused.session(.reject, start: at(0), end: at(0, 100))])
             #expect(tracker.statistics.evicted == 0)

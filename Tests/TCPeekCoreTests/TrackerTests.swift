@@ -54,28 +54,33 @@ private struct Flow {
     }
 
     /// Client → server.
-    func c(_ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, length: UInt32 = 0) -> TCPSegment {
+    func c(_ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, length: UInt32 = 0, ttl: UInt8 = 64,
+           options: SYNOptions = SYNOptions()) -> TCPSegment {
         TCPSegment(source: client, destination: server, sourcePort: clientPort, destinationPort: serverPort,
-                   sequence: seq, acknowledgment: ack, flags: flags, payloadLength: length, vlan: vlan)
+                   sequence: seq, acknowledgment: ack, flags: flags, payloadLength: length, vlan: vlan,
+                   hopLimit: ttl, synOptions: options)
     }
 
     /// Server → client.
-    func s(_ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, length: UInt32 = 0) -> TCPSegment {
+    func s(_ flags: TCPFlags, seq: UInt32, ack: UInt32 = 0, length: UInt32 = 0, ttl: UInt8 = 64,
+           options: SYNOptions = SYNOptions()) -> TCPSegment {
         TCPSegment(source: server, destination: client, sourcePort: serverPort, destinationPort: clientPort,
-                   sequence: seq, acknowledgment: ack, flags: flags, payloadLength: length, vlan: vlan)
+                   sequence: seq, acknowledgment: ack, flags: flags, payloadLength: length, vlan: vlan,
+                   hopLimit: ttl, synOptions: options)
     }
 
     /// An ICMP destination unreachable quoting a segment of this flow: by
     /// default the client's SYN; `fromServerSide` quotes a segment the
     /// server sent.
     func unreachable(quoting seq: UInt32, type: UInt8? = nil, code: UInt8 = 3,
-                     fromServerSide: Bool = false) -> ICMPUnreachable {
+                     fromServerSide: Bool = false, sender: IPAddress? = nil, ttl: UInt8 = 64) -> ICMPUnreachable {
         let v6 = !client.isIPv4
         return ICMPUnreachable(
             quotedSource: fromServerSide ? server : client, quotedDestination: fromServerSide ? client : server,
             quotedSourcePort: fromServerSide ? serverPort : clientPort,
             quotedDestinationPort: fromServerSide ? clientPort : serverPort,
-            quotedSequence: seq, type: type ?? (v6 ? 1 : 3), code: code, isICMPv6: v6, vlan: vlan)
+            quotedSequence: seq, type: type ?? (v6 ? 1 : 3), code: code, isICMPv6: v6, vlan: vlan,
+            sender: sender ?? (fromServerSide ? client : server), hopLimit: ttl)
     }
 
     /// The session the tracker should hand over for this flow.
@@ -134,8 +139,14 @@ private final class Run {
         closed += out
     }
 
-    /// The sessions closed since the previous call.
+    /// The sessions closed since the previous call, without their
+    /// evidence and cause (`EvidenceTests` looks at those).
     func take() -> [Session] {
+        takeWithEvidence().map(\.withoutEvidence)
+    }
+
+    /// The sessions closed since the previous call, as handed over.
+    func takeWithEvidence() -> [Session] {
         defer { closed = [] }
         return closed
     }
@@ -148,6 +159,13 @@ private final class Run {
         tracker.settleAll { out.append($0) }
         closed += out
         return take()
+    }
+
+    func takeSettledWithEvidence() -> [Session] {
+        var out: [Session] = []
+        tracker.settleAll { out.append($0) }
+        closed += out
+        return takeWithEvidence()
     }
 
     var settling: Int { tracker.settlingCount }
@@ -1372,4 +1390,204 @@ extension TrackerTests {
     #expect(closed.allSatisfy { $0.outcome == .success })
     #expect(tracker.statistics.lateDuplicateSYN == lateDuplicates)
     #expect(tracker.trackedCount <= 2)
+}
+
+extension Session {
+    /// The session as the tracker handed it over before it gathered
+    /// evidence: what the tests of SPEC §1's outcomes compare.
+    var withoutEvidence: Session {
+        var session = self
+        session.evidence = HandshakeEvidence()
+        session.cause = Causes()
+        return session
+    }
+}
+
+// MARK: - Evidence and causes (issue 15)
+
+private func one(_ sessions: [Session], sourceLocation: SourceLocation = #_sourceLocation) -> Session? {
+    #expect(sessions.count == 1, "\(sessions)", sourceLocation: sourceLocation)
+    return sessions.first
+}
+
+@Suite struct EvidenceTests {
+    fileprivate let flow = Flow()
+
+    @Test func aSuccessSplitsItsHandshakeAndKeepsTheServersHopCountAndOptions() throws {
+        let run = try Run()
+        run.send(flow.c(.syn, seq: cISN, ttl: 64, options: SYNOptions(maximumSegmentSize: 1460, windowScale: 7)),
+                 at: t(0))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 57,
+                        options: SYNOptions(maximumSegmentSize: 1400, windowScale: 9)), at: t(700))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(1_000))
+        let session = try #require(one(run.takeWithEvidence()))
+        let evidence = session.evidence
+        #expect(session.outcome == .success && session.cause.isEmpty)
+        #expect(evidence.synHopLimit == 64 && evidence.synAckHopLimit == 57 && evidence.sawSYNACK)
+        #expect(evidence.synAckOptions == SYNOptions(maximumSegmentSize: 1400, windowScale: 9))
+        #expect(evidence.synToSynAck == micros(700) && evidence.synAckToAck == micros(300))
+        #expect(evidence.synRetryTime == micros(0) && evidence.resetHopLimit == nil && !evidence.captureDropped)
+    }
+
+    @Test func retriesAreTimeLostBeforeTheAnsweredSYN() throws {
+        let run = try Run()
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.c(.syn, seq: cISN), at: t(sec(1)))
+        run.send(flow.c(.syn, seq: cISN), at: t(sec(3)))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 63), at: t(sec(3) + 400))
+        // The client missed the SYN/ACK and sends its SYN again: not time
+        // lost waiting for the server, which had answered.
+        run.send(flow.c(.syn, seq: cISN), at: t(sec(4)))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(sec(4) + 500))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.cause == Causes(.afterRetries) && session.dupSYN == 3)
+        #expect(session.evidence.synRetryTime == micros(sec(3)))
+        #expect(session.evidence.synToSynAck == micros(400))
+        #expect(session.evidence.synAckToAck == micros(sec(1) + 100))
+    }
+
+    @Test func aSuccessWithoutASYNACKIsInferred() throws {
+        let run = try Run()
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(500))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.outcome == .success && session.cause == Causes(.inferred))
+        #expect(!session.evidence.sawSYNACK && session.evidence.synToSynAck == nil)
+    }
+
+    @Test func anIgnoredResetIsAnInjectedResetOnTheSuccess() throws {
+        // zeek__tcp-rst-inject-rae.pcap's shape: the RST acknowledges the
+        // ISN itself, from fewer hops than the server.
+        let run = try Run()
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.s([.rst, .ack], seq: 0, ack: cISN, ttl: 46), at: t(300))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 49), at: t(600))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(900))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.outcome == .success && session.cause == Causes(.injectedReset))
+        #expect(session.evidence.ignoredResets == 1 && session.evidence.ignoredResetHopLimit == 46)
+        #expect(run.stats.ignoredRST == 1)
+    }
+
+    /// A RST from the server's hop count closes the port; from another, a
+    /// box on the path answered; with no packet of the server's to compare
+    /// with, nobody can say.
+    @Test(arguments: [(UInt8(63), Cause.closedPort), (64, .resetByMiddlebox), (62, .resetByMiddlebox)])
+    func aResetIsAttributedByTheServersHopCount(resetTTL: UInt8, cause: Cause) throws {
+        let run = try Run()
+        let open = Flow("198.51.100.7", 40_001, "203.0.113.9", 80)
+        run.send(open.c(.syn, seq: cISN), at: t(0))
+        run.send(open.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 63), at: t(100))
+        run.send(open.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(200))
+        let closed = Flow("198.51.100.7", 40_002, "203.0.113.9", 81)
+        run.send(closed.c(.syn, seq: cISN), at: t(1_000))
+        run.send(closed.s([.rst, .ack], seq: 0, ack: cISN + 1, ttl: resetTTL), at: t(1_100))
+        let session = try #require(run.takeSettledWithEvidence().last)
+        #expect(session.outcome == .reject && session.cause == Causes(cause))
+        #expect(session.evidence.resetHopLimit == resetTTL && session.evidence.synAckHopLimit == nil)
+    }
+
+    @Test func aResetWithNothingToCompareIsUnattributedUnlessThisHostIsTheServer() throws {
+        let remote = try Run()
+        remote.send(flow.c(.syn, seq: cISN), at: t(0))
+        remote.send(flow.s([.rst, .ack], seq: 0, ack: cISN + 1, ttl: 63), at: t(100))
+        #expect(try #require(one(remote.takeSettledWithEvidence())).cause == Causes(.resetUnattributed))
+
+        // Captured on the server itself, its own RST leaves with the
+        // stack's initial hop limit.
+        let local = try Run(local: ["203.0.113.9"])
+        local.send(flow.c(.syn, seq: cISN, ttl: 57), at: t(0))
+        local.send(flow.s([.rst, .ack], seq: 0, ack: cISN + 1, ttl: 64), at: t(100))
+        #expect(try #require(one(local.takeSettledWithEvidence())).cause == Causes(.closedPort))
+    }
+
+    @Test(arguments: [
+        (false, UInt8(13), Cause.filtered), (false, 10, .filtered), (false, 9, .filtered), (false, 0, .noRoute),
+        (false, 1, .hostUnreachable), (false, 2, .protocolUnreachable), (false, 3, .portUnreachable),
+        (true, 1, .filtered), (true, 0, .noRoute), (true, 3, .hostUnreachable), (true, 4, .portUnreachable),
+    ])
+    func anICMPErrorNamesItsCauseAndSender(v6: Bool, code: UInt8, cause: Cause) throws {
+        let run = try Run()
+        let flow = v6 ? Flow("2001:db8::7", 40_000, "2001:db8:1::9", 443) : Flow()
+        let sender = ip(v6 ? "2001:db8::fe" : "198.51.100.254")
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.unreachable(quoting: cISN, code: code, sender: sender, ttl: 255), at: t(100))
+        let session = try #require(one(run.takeSettledWithEvidence()))
+        #expect(session.outcome == .unreach && session.cause == Causes(cause))
+        #expect(session.evidence.unreachableSender == sender && session.evidence.unreachableHopLimit == 255)
+    }
+
+    @Test func aTimeoutIsNoAnswerUnlessThePortServedOthers() throws {
+        let run = try Run(timeout: 5)
+        let served = Flow("198.51.100.8", 41_000, "203.0.113.9", 80)
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(served.c(.syn, seq: 5), at: t(sec(1)))
+        run.send(served.s([.syn, .ack], seq: sISN, ack: 6), at: t(sec(1) + 100))
+        run.send(served.c(.ack, seq: 6, ack: sISN + 1), at: t(sec(1) + 200))
+        let other = Flow("198.51.100.7", 40_009, "203.0.113.9", 5432)
+        run.send(other.c(.syn, seq: cISN), at: t(sec(2)))
+        run.advance(to: t(sec(60)))
+        let sessions = run.takeWithEvidence()
+        #expect(sessions.map(\.outcome) == [.success, .timeout, .timeout])
+        #expect(sessions.first { $0.serverPort == 80 && $0.outcome == .timeout }?.cause
+                == Causes(.droppedWhileServing))
+        #expect(sessions.first { $0.serverPort == 5432 }?.cause == Causes(.noAnswer))
+    }
+
+    @Test func aTimeoutAfterASYNACKIsAFinalACKLost() throws {
+        let run = try Run(timeout: 5)
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 61), at: t(100))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 61), at: t(sec(1)))
+        run.advance(to: t(sec(30)))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.outcome == .timeout && session.cause == Causes(.finalACKLost))
+        #expect(session.evidence.synAckHopLimit == 61 && session.evidence.synAckToAck == nil)
+    }
+
+    @Test func captureLossMakesATimeoutUncertain() throws {
+        let run = try Run(timeout: 5)
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.tracker.noteCaptureLoss()
+        // Opened after the loss: not concerned.
+        let later = Flow("198.51.100.7", 40_001)
+        run.send(later.c(.syn, seq: cISN), at: t(sec(1)))
+        run.advance(to: t(sec(30)))
+        let sessions = run.takeWithEvidence()
+        #expect(sessions.map(\.cause) == [Causes(.uncertain), Causes(.noAnswer)])
+        #expect(sessions.map(\.evidence.captureDropped) == [true, false])
+    }
+
+    @Test func anEvictedAttemptIsTableFull() throws {
+        let run = try Run(maxPending: 1)
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(Flow("198.51.100.7", 40_001).c(.syn, seq: cISN), at: t(100))
+        #expect(try #require(one(run.takeWithEvidence())).cause == Causes(.tableFull))
+    }
+
+    @Test func aClientResetGaveUpOrRefusedTheSYNACK() throws {
+        let run = try Run()
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.c(.rst, seq: cISN + 1), at: t(100))
+        let refusing = Flow("198.51.100.7", 40_001)
+        run.send(refusing.c(.syn, seq: cISN), at: t(200))
+        run.send(refusing.s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(300))
+        run.send(refusing.c(.rst, seq: cISN + 1), at: t(400))
+        let sessions = run.takeSettledWithEvidence()
+        #expect(sessions.map(\.outcome) == [.abort, .abort])
+        #expect(sessions.map(\.cause) == [Causes(.clientGaveUp), Causes(.clientRefusedSYNACK)])
+    }
+}
+
+@Suite struct CauseNameTests {
+    @Test func everyNameReadsBackAndFailuresBelongToOneOutcome() {
+        for cause in Cause.allCases {
+            #expect(Cause(cause.description) == cause)
+            #expect(cause.isSuccessFlag == (cause.outcome == nil))
+        }
+        let flags: Causes = [Cause.afterRetries, .injectedReset].reduce(into: Causes()) { $0.insert($1) }
+        #expect(flags.description == "after-retries,injected-reset")
+        #expect(Causes("after-retries,injected-reset") == flags)
+        #expect(Causes("") == Causes() && Causes("no-such-cause") == nil)
+    }
 }
