@@ -224,96 +224,67 @@ func findTool(_ name: String) -> String? {
     return nil
 }
 
-// MARK: - The lab
+// MARK: - What every lab shares
 
-final class NetworkNamespaceLab {
-    static let clientAddress4 = "198.51.100.1"
-    static let serverAddress4 = "198.51.100.2"
-    static let clientAddress6 = "2001:db8::1"
-    static let serverAddress6 = "2001:db8::2"
-    /// Interface names; they only exist inside the lab's own namespaces.
-    static let clientInterface = "tcpk-c"
-    static let serverInterface = "tcpk-s"
-    /// Locally administered MAC addresses, so the neighbour entries can be static.
-    static let clientMAC = "02:7c:70:6b:00:01"
-    static let serverMAC = "02:7c:70:6b:00:02"
-
-    /// Namespace names are `tcpk-c-<pid>` / `tcpk-s-<pid>` (the probe uses
-    /// `tcpk-probe-<pid>`); the pid identifies the run that owns them.
-    private static var ownedName: Regex<(Substring, Substring)> { #/^tcpk-(?:c|s|probe)-(\d+)$/# }
+/// Namespaces a lab created and deletes, processes it started in them and
+/// stops, and the commands to configure them. The labs (`NetworkNamespaceLab`,
+/// `RoutedNamespaceLab`) add their topology on top.
+///
+/// Namespace names are `tcpk-<role>-<pid>`, the pid identifying the run that
+/// owns them, so that a crashed run's namespaces are found and removed by the
+/// next one. Building a lab removes the process's own namespaces of an
+/// earlier lab too: one lab at a time per process (the suites are nested in
+/// the serialized `NamespaceCaptureTests`).
+class NamespaceLab {
+    /// The roles used in namespace names (`probe` is the availability probe's).
+    private static var ownedName: Regex<(Substring, Substring)> { #/^tcpk-(?:c|s|rc|rr|rs|probe)-(\d+)$/# }
 
     let ip: String
-    let clientNamespace: String
-    let serverNamespace: String
     private var children: [ChildProcess] = []
     private var namespacesToDelete: [String] = []
 
-    /// Builds the lab. `serverRuleset` (nft syntax) is loaded into the server
-    /// namespace, `clientSysctls` (path under /proc/sys -> value) are set in
-    /// the client namespace; a path prefixed with `?` is set only if the
-    /// kernel has it.
-    init(serverRuleset: String, clientSysctls: [(String, String)]) throws {
+    init() throws {
         guard let ip = findTool("ip") else { throw LabError("`ip` (iproute2) not found") }
         self.ip = ip
-        let pid = getpid()
-        clientNamespace = "tcpk-c-\(pid)"
-        serverNamespace = "tcpk-s-\(pid)"
         Self.removeLeftovers(ip: ip)
-        do {
-            try build(serverRuleset: serverRuleset, clientSysctls: clientSysctls)
-        } catch {
-            teardown()
-            throw error
-        }
     }
 
     deinit { teardown() }
 
-    private func build(serverRuleset: String, clientSysctls: [(String, String)]) throws {
-        let c = clientNamespace, s = serverNamespace
-        let ci = Self.clientInterface, si = Self.serverInterface
-        try mustRun([ip, "netns", "add", c])
-        namespacesToDelete.append(c)
-        try mustRun([ip, "netns", "add", s])
-        namespacesToDelete.append(s)
-        try mustRun([ip, "-n", c, "link", "add", ci, "address", Self.clientMAC, "type", "veth",
-                     "peer", "name", si, "address", Self.serverMAC, "netns", s])
-        let ends = [(ns: c, dev: ci, v4: Self.clientAddress4, v6: Self.clientAddress6,
-                     peer4: Self.serverAddress4, peer6: Self.serverAddress6, peerMAC: Self.serverMAC),
-                    (ns: s, dev: si, v4: Self.serverAddress4, v6: Self.serverAddress6,
-                     peer4: Self.clientAddress4, peer6: Self.clientAddress6, peerMAC: Self.clientMAC)]
-        for end in ends {
-            try mustRun([ip, "-n", end.ns, "link", "set", "lo", "up"])
-            try mustRun([ip, "-n", end.ns, "addr", "add", "\(end.v4)/24", "dev", end.dev])
-            try mustRun([ip, "-n", end.ns, "addr", "add", "\(end.v6)/64", "dev", end.dev, "nodad"])
-            try mustRun([ip, "-n", end.ns, "link", "set", end.dev, "up"])
-            // Static neighbours: no ARP / neighbour discovery, whose first
-            // exchange can hold the first packets back by a second while the
-            // fresh interfaces settle, which would shift every timing.
-            for peer in [end.peer4, end.peer6] {
-                try mustRun([ip, "-n", end.ns, "neigh", "replace", peer, "lladdr", end.peerMAC,
-                             "dev", end.dev, "nud", "permanent"])
-            }
-        }
-        try waitUntilReady(ends.map { ($0.ns, $0.dev) })
-        for (key, value) in clientSysctls {
+    /// `tcpk-<role>-<pid>`.
+    static func namespaceName(role: String) -> String { "tcpk-\(role)-\(getpid())" }
+
+    /// Creates namespace `ns` with its loopback up; teardown deletes it.
+    func addNamespace(_ ns: String) throws {
+        try mustRun([ip, "netns", "add", ns])
+        namespacesToDelete.append(ns)
+        try mustRun([ip, "-n", ns, "link", "set", "lo", "up"])
+    }
+
+    /// Sets `sysctls` (path under /proc/sys -> value) in namespace `ns`; a
+    /// path prefixed with `?` is set only if the kernel has it.
+    func setSysctls(_ sysctls: [(String, String)], in ns: String) throws {
+        for (key, value) in sysctls {
             let optional = key.hasPrefix("?")
             let file = "/proc/sys/" + (optional ? String(key.dropFirst()) : key)
             let script = optional
                 ? "if [ -e \(file) ]; then echo \(value) > \(file) && [ \"$(cat \(file))\" = \(value) ]; fi"
                 : "echo \(value) > \(file) && [ \"$(cat \(file))\" = \(value) ]"
-            try mustRun(inNamespace(c, ["/bin/sh", "-c", script]))
-        }
-        if !serverRuleset.isEmpty {
-            guard let nft = findTool("nft") else { throw LabError("`nft` (nftables) not found") }
-            try mustRun(inNamespace(s, [nft, "-f", "-"]), stdin: serverRuleset)
+            try mustRun(inNamespace(ns, ["/bin/sh", "-c", script]))
         }
     }
 
-    /// Waits until both ends are up with carrier and none of the lab's
-    /// addresses is still tentative (an IPv6 address accepts no traffic
-    /// before that; the link-local ones, unused here, may finish DAD later).
-    private func waitUntilReady(_ ends: [(String, String)], timeout: TimeInterval = 10) throws {
+    /// Loads `ruleset` (nft syntax) into namespace `ns`'s own firewall.
+    func loadRuleset(_ ruleset: String, in ns: String) throws {
+        guard let nft = findTool("nft") else { throw LabError("`nft` (nftables) not found") }
+        try mustRun(inNamespace(ns, [nft, "-f", "-"]), stdin: ruleset)
+    }
+
+    /// Waits until every (namespace, interface) is up with carrier and none
+    /// of the lab's addresses is still tentative (an IPv6 address accepts no
+    /// traffic before that; the link-local ones, unused here, may finish DAD
+    /// later).
+    func waitUntilReady(_ ends: [(String, String)], timeout: TimeInterval = 10) throws {
         let deadline = Date().addingTimeInterval(timeout)
         var pending: [String] = []
         repeat {
@@ -346,11 +317,17 @@ final class NetworkNamespaceLab {
     }
 
     /// Starts a long-running process inside `ns`; teardown stops it.
-    /// The lab's TCP server (Scripts/e2e_server.py) listening on `ports`
-    /// in the server namespace, once it says it is ready.
-    func startServer(ports: [Int]) async throws -> ChildProcess {
+    func spawn(_ name: String, in ns: String, _ argv: [String]) throws -> ChildProcess {
+        let child = try ChildProcess(name: name, argv: inNamespace(ns, argv))
+        children.append(child)
+        return child
+    }
+
+    /// The lab's TCP server (Scripts/e2e_server.py) listening on `ports` in
+    /// namespace `ns`, once it says it is ready.
+    func startServer(ports: [Int], in ns: String) async throws -> ChildProcess {
         guard let python = findTool("python3") else { throw LabError("python3 not found") }
-        let server = try spawn("server", in: serverNamespace,
+        let server = try spawn("server", in: ns,
                                [python, scriptsDirectory.appendingPathComponent("e2e_server.py").path] + ports.map(String.init))
         guard await server.wait(timeout: 10, until: { $0.stdout.text.hasPrefix("ready") }) else {
             throw LabError("the test server did not start: \(server.transcript)")
@@ -358,14 +335,8 @@ final class NetworkNamespaceLab {
         return server
     }
 
-    func spawn(_ name: String, in ns: String, _ argv: [String]) throws -> ChildProcess {
-        let child = try ChildProcess(name: name, argv: inNamespace(ns, argv))
-        children.append(child)
-        return child
-    }
-
-    /// Stops every process of the lab and deletes both namespaces (which also
-    /// destroys the veth pair). Safe to call more than once.
+    /// Stops every process of the lab and deletes its namespaces (which also
+    /// destroys their interfaces). Safe to call more than once.
     func teardown() {
         for child in children.reversed() { child.stop(SIGTERM, grace: 2) }
         children.removeAll()
@@ -445,6 +416,74 @@ final class NetworkNamespaceLab {
             return result("cannot create a network namespace: \(error)")
         }
         return result(nil)
+    }
+}
+
+// MARK: - The two-namespace lab
+
+final class NetworkNamespaceLab: NamespaceLab {
+    static let clientAddress4 = "198.51.100.1"
+    static let serverAddress4 = "198.51.100.2"
+    static let clientAddress6 = "2001:db8::1"
+    static let serverAddress6 = "2001:db8::2"
+    /// Interface names; they only exist inside the lab's own namespaces.
+    static let clientInterface = "tcpk-c"
+    static let serverInterface = "tcpk-s"
+    /// Locally administered MAC addresses, so the neighbour entries can be static.
+    static let clientMAC = "02:7c:70:6b:00:01"
+    static let serverMAC = "02:7c:70:6b:00:02"
+
+    let clientNamespace: String
+    let serverNamespace: String
+
+    /// Builds the lab. `serverRuleset` (nft syntax) is loaded into the server
+    /// namespace, `clientSysctls` (path under /proc/sys -> value) are set in
+    /// the client namespace; a path prefixed with `?` is set only if the
+    /// kernel has it.
+    init(serverRuleset: String, clientSysctls: [(String, String)]) throws {
+        clientNamespace = Self.namespaceName(role: "c")
+        serverNamespace = Self.namespaceName(role: "s")
+        try super.init()
+        do {
+            try build(serverRuleset: serverRuleset, clientSysctls: clientSysctls)
+        } catch {
+            teardown()
+            throw error
+        }
+    }
+
+    private func build(serverRuleset: String, clientSysctls: [(String, String)]) throws {
+        let c = clientNamespace, s = serverNamespace
+        let ci = Self.clientInterface, si = Self.serverInterface
+        try addNamespace(c)
+        try addNamespace(s)
+        try mustRun([ip, "-n", c, "link", "add", ci, "address", Self.clientMAC, "type", "veth",
+                     "peer", "name", si, "address", Self.serverMAC, "netns", s])
+        let ends = [(ns: c, dev: ci, v4: Self.clientAddress4, v6: Self.clientAddress6,
+                     peer4: Self.serverAddress4, peer6: Self.serverAddress6, peerMAC: Self.serverMAC),
+                    (ns: s, dev: si, v4: Self.serverAddress4, v6: Self.serverAddress6,
+                     peer4: Self.clientAddress4, peer6: Self.clientAddress6, peerMAC: Self.clientMAC)]
+        for end in ends {
+            try mustRun([ip, "-n", end.ns, "addr", "add", "\(end.v4)/24", "dev", end.dev])
+            try mustRun([ip, "-n", end.ns, "addr", "add", "\(end.v6)/64", "dev", end.dev, "nodad"])
+            try mustRun([ip, "-n", end.ns, "link", "set", end.dev, "up"])
+            // Static neighbours: no ARP / neighbour discovery, whose first
+            // exchange can hold the first packets back by a second while the
+            // fresh interfaces settle, which would shift every timing.
+            for peer in [end.peer4, end.peer6] {
+                try mustRun([ip, "-n", end.ns, "neigh", "replace", peer, "lladdr", end.peerMAC,
+                             "dev", end.dev, "nud", "permanent"])
+            }
+        }
+        try waitUntilReady(ends.map { ($0.ns, $0.dev) })
+        try setSysctls(clientSysctls, in: c)
+        if !serverRuleset.isEmpty { try loadRuleset(serverRuleset, in: s) }
+    }
+
+    /// The lab's TCP server (Scripts/e2e_server.py) listening on `ports`
+    /// in the server namespace, once it says it is ready.
+    func startServer(ports: [Int]) async throws -> ChildProcess {
+        try await startServer(ports: ports, in: serverNamespace)
     }
 }
 
