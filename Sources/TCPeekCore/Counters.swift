@@ -131,9 +131,13 @@ extension FilterCounters {
 /// The counters of every counting filter, indexed like `FilterSet.counting`.
 public struct Counters: Sendable, Equatable {
     public private(set) var perFilter: [FilterCounters]
+    /// Sessions per filter and `Cause` (a success counts once per flag):
+    /// `Cause.allCases.count` figures for filter 0, then filter 1, …
+    private var causeCounts: [UInt64]
 
     public init(filterCount: Int) {
         perFilter = Array(repeating: FilterCounters(), count: filterCount)
+        causeCounts = Array(repeating: 0, count: filterCount * Cause.allCases.count)
     }
 
     /// Counts a closed session in every filter of its mask. Never allocates.
@@ -141,12 +145,32 @@ public struct Counters: Sendable, Equatable {
         var bits = session.filters.rawValue
         while bits != 0 {
             let index = bits.trailingZeroBitCount
-            if index < perFilter.count { perFilter[index].record(session) }
+            if index < perFilter.count {
+                perFilter[index].record(session)
+                var causes = session.cause.rawValue
+                while causes != 0 {
+                    causeCounts[index * Cause.allCases.count + causes.trailingZeroBitCount] &+= 1
+                    causes &= causes &- 1
+                }
+            }
             bits &= bits &- 1
         }
     }
 
     public subscript(index: Int) -> FilterCounters { perFilter[index] }
+
+    /// How many sessions filter `index` counted with `cause`.
+    public func count(of cause: Cause, filter index: Int) -> UInt64 {
+        causeCounts[index * Cause.allCases.count + Int(cause.rawValue)]
+    }
+
+    /// Filter `index`'s causes that counted something, in `Cause.allCases` order.
+    public func causes(filter index: Int) -> [(cause: Cause, count: UInt64)] {
+        Cause.allCases.compactMap { cause in
+            let count = count(of: cause, filter: index)
+            return count == 0 ? nil : (cause, count)
+        }
+    }
 }
 
 /// libpcap's own counts since the handle was opened (`pcap_stats`).

@@ -26,9 +26,10 @@ public struct MetricsFigures: Sendable, Equatable {
 ///
 /// Cardinality is fixed when it is made: a `host` label with one value on
 /// every series, `filter` with one value per counting filter (at most 64),
-/// `outcome` with five, `reason` with one per malformed-packet reason, and
-/// `version`/`libpcap` with one each. No label ever carries an address or a
-/// port.
+/// `outcome` with five, `cause` with one per failure `Cause` of that
+/// outcome (a success has none: its flags are `flag` on their own family),
+/// `reason` with one per malformed-packet reason, and `version`/`libpcap`
+/// with one each. No label ever carries an address or a port.
 ///
 /// Counters mirror the capture's own counts (the summary's figures) at each
 /// `update(_:)`; the histogram is fed closed sessions with `record(_:)`.
@@ -44,17 +45,23 @@ public final class MetricsExporter: Sendable {
     public static let hostLabelName = "host"
 
     private struct FilterSeries: Sendable {
-        var outcomes: [Counter]  // indexed like Outcome.allCases
+        var success: Counter
+        /// Indexed like `Cause.allCases`: a failure cause's
+        /// `handshakes_total{outcome,cause}`, a success flag's `success_flags_total{flag}`.
+        var causes: [Counter]
         var synRetransmittedSessions: Counter
         var synackRetransmittedSessions: Counter
         var synRetransmits: Counter
         var synackRetransmits: Counter
         var duration: ValueHistogram
+        var synToSynAck: ValueHistogram
+        var synAckToAck: ValueHistogram
     }
 
     /// What the counters have been raised to so far.
     private struct Exported: Sendable {
-        var perFilter: [FilterCounters]
+        var counters: Counters
+        var perFilter: [FilterCounters] { counters.perFilter }
         var capture = CaptureStatistics()
         var malformed: [UInt64] = Array(repeating: 0, count: MalformedReason.allCases.count)
         var evicted: UInt64 = 0
@@ -83,12 +90,23 @@ public final class MetricsExporter: Sendable {
                 descriptor: MetricNameDescriptor(namespace: "tcpeek", metricName: name, unitName: "total", helpText: help),
                 labels: [host] + labels)
         }
+        func histogram(_ name: String, _ help: String, _ filter: (String, String)) -> ValueHistogram {
+            registry.makeValueHistogram(
+                descriptor: MetricNameDescriptor(namespace: "tcpeek", metricName: name, unitName: "seconds", helpText: help),
+                labels: [host, filter], buckets: Self.durationBuckets)
+        }
+        let handshakesHelp = "Connection attempts closed, by filter, outcome and (for a failure) cause."
         filters = filterNames.map { name in
             let filter = ("filter", name)
             return FilterSeries(
-                outcomes: Outcome.allCases.map { outcome in
-                    counter("handshakes", "Connection attempts closed, by filter and outcome.",
-                            [filter, ("outcome", outcome.description)])
+                success: counter("handshakes", handshakesHelp, [filter, ("outcome", Outcome.success.description)]),
+                causes: Cause.allCases.map { cause in
+                    guard let outcome = cause.outcome else {
+                        return counter("success_flags", "Successful handshakes with this flag (see the README's causes).",
+                                       [filter, ("flag", cause.description)])
+                    }
+                    return counter("handshakes", handshakesHelp,
+                                   [filter, ("outcome", outcome.description), ("cause", cause.description)])
                 },
                 synRetransmittedSessions: counter(
                     "syn_retransmitted_sessions", "Successful handshakes that had at least one retransmitted SYN.", [filter]),
@@ -102,7 +120,11 @@ public final class MetricsExporter: Sendable {
                     descriptor: MetricNameDescriptor(
                         namespace: "tcpeek", metricName: "handshake_duration", unitName: "seconds",
                         helpText: "Time from the first SYN to the handshake's final ACK, successful handshakes only."),
-                    labels: [host, filter], buckets: Self.durationBuckets))
+                    labels: [host, filter], buckets: Self.durationBuckets),
+                synToSynAck: histogram(
+                    "syn_to_synack", "Successful handshakes: from the answered SYN to the server's SYN/ACK.", filter),
+                synAckToAck: histogram(
+                    "synack_to_ack", "Successful handshakes: from the server's SYN/ACK to the client's ACK.", filter))
         }
         received = counter("pcap_received_packets", "Packets received by libpcap (pcap_stats ps_recv; 0 for a file).")
         dropped = counter(
@@ -127,7 +149,7 @@ public final class MetricsExporter: Sendable {
                 helpText: "Always 1; the labels name the tcpeek and libpcap versions."),
             labels: [host, ("version", version), ("libpcap", libpcapVersion)]
         ).set(to: 1)
-        exported = Mutex(Exported(perFilter: Array(repeating: FilterCounters(), count: filterNames.count)))
+        exported = Mutex(Exported(counters: Counters(filterCount: filterNames.count)))
     }
 
     /// Brings the counters and gauges to `figures`. Counters only rise: a
@@ -139,15 +161,18 @@ public final class MetricsExporter: Sendable {
                 let now = figures.counters[index]
                 let before = exported.perFilter[index]
                 let series = filters[index]
-                for (position, outcome) in Outcome.allCases.enumerated() {
-                    series.outcomes[position].raise(from: before[outcome], to: now[outcome])
+                series.success.raise(from: before.success, to: now.success)
+                for cause in Cause.allCases {
+                    series.causes[Int(cause.rawValue)].raise(
+                        from: exported.counters.count(of: cause, filter: index),
+                        to: figures.counters.count(of: cause, filter: index))
                 }
                 series.synRetransmittedSessions.raise(from: before.successWithDupSYN, to: now.successWithDupSYN)
                 series.synackRetransmittedSessions.raise(from: before.successWithDupSYNACK, to: now.successWithDupSYNACK)
                 series.synRetransmits.raise(from: before.dupSYNSegments, to: now.dupSYNSegments)
                 series.synackRetransmits.raise(from: before.dupSYNACKSegments, to: now.dupSYNACKSegments)
-                exported.perFilter[index] = now
             }
+            if figures.counters.perFilter.count == filters.count { exported.counters = figures.counters }
             received.raise(wrappingFrom: exported.capture.received, to: figures.capture.received)
             dropped.raise(wrappingFrom: exported.capture.dropped, to: figures.capture.dropped)
             interfaceDropped.raise(wrappingFrom: exported.capture.interfaceDropped, to: figures.capture.interfaceDropped)
@@ -164,15 +189,21 @@ public final class MetricsExporter: Sendable {
         }
     }
 
-    /// Observes the duration of every successful session in each of its
-    /// filters. Allocates nothing per session.
+    /// Observes the duration of every successful session, and its two
+    /// halves when its SYN/ACK was seen, in each of its filters. Allocates
+    /// nothing per session.
     public func record(_ sessions: [Session]) {
+        func seconds(_ duration: Timestamp.Duration) -> Double { Double(max(0, duration.microseconds)) / 1_000_000 }
         for session in sessions where session.outcome == .success {
-            let seconds = Double(max(0, session.duration.microseconds)) / 1_000_000
+            let evidence = session.evidence
             var bits = session.filters.rawValue
             while bits != 0 {
                 let index = bits.trailingZeroBitCount
-                if index < filters.count { filters[index].duration.record(seconds) }
+                if index < filters.count {
+                    filters[index].duration.record(seconds(session.duration))
+                    if let half = evidence.synToSynAck { filters[index].synToSynAck.record(seconds(half)) }
+                    if let half = evidence.synAckToAck { filters[index].synAckToAck.record(seconds(half)) }
+                }
                 bits &= bits &- 1
             }
         }

@@ -4,12 +4,14 @@ import TCPeekCore
 /// each shape; their JSON (`GET`, `REFRESH`) is TCPeekWire's `CountsAnswer`.
 public enum Report {
     public static let liveHeader = """
-         TIME(s) |       TIMESTAMP       |      SRC IP:PORT            DST IP:PORT     |      RESULTS      | DUP SYN  DUP S/A
+         TIME(s) |       TIMESTAMP       |      SRC IP:PORT            DST IP:PORT     |      RESULTS      | DUP SYN  DUP S/A  CAUSE
         ----------------------------------------------------------------------------------------------------------------------
         """
 
     /// One live line, in the original's layout
-    /// (`%4d.%03d | %s.%03d | %15s:%-5u %15s:%-5u | %-17s | %7u  %7u`).
+    /// (`%4d.%03d | %s.%03d | %15s:%-5u %15s:%-5u | %-17s | %7u  %7u`),
+    /// followed by the cause when there is one: the original's columns stay
+    /// where scripts reading them expect them.
     public static func liveLine(_ session: Session) -> String {
         // Rounded to the millisecond shown: 0.00164 s is 0.002, not 0.001.
         let milliseconds = (max(0, session.duration.microseconds) + 500) / 1000
@@ -20,6 +22,7 @@ public enum Report {
         line += " " + pad(hostText(session.server), 15) + ":" + padRight(String(session.serverPort), 5)
         line += " | " + resultText(session.outcome)
         line += " | " + pad(String(session.dupSYN), 7) + "  " + pad(String(session.dupSYNACK), 7)
+        if !session.cause.isEmpty { line += "  " + session.cause.description }
         return line
     }
 
@@ -83,6 +86,13 @@ public enum Report {
             lines.append("     Connection Rejected   : " + pad(String(c.reject), 6))
             lines.append("     ICMP Unreachable      : " + pad(String(c.unreach), 6))
             lines.append("     Connection Aborted    : " + pad(String(c.abort), 6))
+            let causes = counters.causes(filter: index)
+            if !causes.isEmpty {
+                lines.append("   Causes:")
+                for (cause, count) in causes {
+                    lines.append("     " + TextTable.padRight(cause.description, 22) + ": " + pad(String(count), 6))
+                }
+            }
         }
         lines.append(rule)
         lines.append(" attempts")

@@ -96,8 +96,11 @@ struct CommandLineTests {
         let expected = "\n" + Report.liveHeader + "\n" + run.sessions.map { Report.liveLine($0) + "\n" }.joined()
         #expect(result.stderr.contains(expected))
         #expect(result.stderr.contains(
-            "   1.161 | 13-08-22 20:00:33.570 |     192.168.0.4:26242  212.227.15.188:110   | failure (reject)  |       2        0\n"),
-            "one connect() refused three times (Windows re-sends the same SYN): one line, to the last refusal")
+            "   1.161 | 13-08-22 20:00:33.570 |     192.168.0.4:26242  212.227.15.188:110   | failure (reject)  |       2        0  reset-unattributed\n"),
+            """
+            one connect() refused three times (Windows re-sends the same SYN): one line, to the last refusal; \
+            nothing else from that server to tell who sent the RST
+            """)
         #expect(result.stdout.isEmpty, "without --json-summary nothing goes to stdout")
     }
 

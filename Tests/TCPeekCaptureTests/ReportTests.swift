@@ -41,10 +41,10 @@ struct ReportTests {
 
     // MARK: Live lines
 
-    @Test("the header is the SPEC's two lines")
+    @Test("the header is the SPEC's two lines, with the cause after them")
     func header() {
         #expect(Report.liveHeader == """
-             TIME(s) |       TIMESTAMP       |      SRC IP:PORT            DST IP:PORT     |      RESULTS      | DUP SYN  DUP S/A
+             TIME(s) |       TIMESTAMP       |      SRC IP:PORT            DST IP:PORT     |      RESULTS      | DUP SYN  DUP S/A  CAUSE
             ----------------------------------------------------------------------------------------------------------------------
             """)
     }

@@ -69,7 +69,8 @@ struct MetricsLiveTests {
         // The capture publishes its figures twice a second.
         var samples: [String: Double] = [:]
         let web = metricsSeries(#"tcpeek_handshakes_total{host="ns-host",filter="web",outcome="success"}"#)
-        let closed = metricsSeries(#"tcpeek_handshakes_total{host="ns-host",filter="closed",outcome="reject"}"#)
+        let closed = metricsSeries(
+            #"tcpeek_handshakes_total{host="ns-host",filter="closed",outcome="reject",cause="closed-port"}"#)
         let webCount = metricsSeries(#"tcpeek_handshake_duration_seconds_count{host="ns-host",filter="web"}"#)
         let deadline = Date().addingTimeInterval(10)
         repeat {

@@ -70,10 +70,15 @@ struct MetricsPrometheusTests {
         let prometheus = try MetricsPrometheus(binary: prometheusBinary, targets: ["127.0.0.1:\(port)"])
         defer { prometheus.stop() }
         let selector = #"{job="tcpeek",host="prom-test-host",filter="ALL"}"#
-        let handshakes = try await prometheus.wait(for: "tcpeek_handshakes_total\(selector)") { $0.count == 5 }
+        // A failure's series are split by cause: summed, they are the summary's figures.
+        let handshakes = try await prometheus.wait(for: "sum by (outcome) (tcpeek_handshakes_total\(selector))") {
+            $0.count == 5
+        }
         var scraped: [String: Int] = [:]
         for result in handshakes { scraped[result.labels["outcome"] ?? "?"] = Int(result.value) }
         #expect(scraped == expected, "Prometheus has \(scraped), the summary says \(expected)")
+        let uncaused = try prometheus.query(#"tcpeek_handshakes_total{job="tcpeek",outcome!="success",cause=""}"#)
+        #expect(uncaused.isEmpty, "every failure series names its cause: \(uncaused)")
 
         let up = try prometheus.query(#"up{job="tcpeek"}"#)
         #expect(up.map(\.value) == [1])

@@ -37,11 +37,20 @@ final class MetricsFakeCapture: Sendable {
 
 /// A session from `client:port` in the filters of `mask`.
 func metricsSession(_ outcome: Outcome, microseconds: Int64, mask: UInt64 = 1, client: UInt32 = 0x0A00_0001,
-                    port: UInt16 = 40000, dupSYN: UInt32 = 0, dupSYNACK: UInt32 = 0) -> Session {
-    Session(
+                    port: UInt16 = 40000, dupSYN: UInt32 = 0, dupSYNACK: UInt32 = 0,
+                    cause: Cause? = nil) -> Session {
+    var session = Session(
         client: IPAddress(ipv4: client), server: IPAddress(ipv4: 0xC633_6402), clientPort: port, serverPort: 443,
         startedAt: Timestamp(seconds: 1_700_000_000), duration: Timestamp.Duration(microseconds: microseconds),
         outcome: outcome, dupSYN: dupSYN, dupSYNACK: dupSYNACK, filters: FilterMask(rawValue: mask))
+    if let cause { session.cause = Causes(cause) }
+    if outcome == .success {
+        // Its two halves, as a captured SYN/ACK gives them.
+        session.evidence.synAckHopLimit = 63
+        session.evidence.synToSynAck = Timestamp.Duration(microseconds: microseconds / 2)
+        session.evidence.synAckToAck = Timestamp.Duration(microseconds: microseconds - microseconds / 2)
+    }
+    return session
 }
 
 @Suite("Metrics: exporter and HTTP server")
@@ -82,13 +91,13 @@ struct MetricsServerTests {
         try await withServer(capture) { server in
             deliver([
                 metricsSession(.success, microseconds: 50, mask: 0b11),          // 50 µs: first bucket
-                metricsSession(.success, microseconds: 1_500, dupSYN: 2),        // 1.5 ms
+                metricsSession(.success, microseconds: 1_500, dupSYN: 2, cause: .afterRetries), // 1.5 ms
                 metricsSession(.success, microseconds: 3_000_000, dupSYNACK: 1), // 3 s
                 metricsSession(.success, microseconds: 90_000_000),              // 90 s: only +Inf
-                metricsSession(.reject, microseconds: 200, dupSYN: 1),
-                metricsSession(.timeout, microseconds: 60_000_000, mask: 0b10, dupSYN: 3),
-                metricsSession(.unreach, microseconds: 100),
-                metricsSession(.abort, microseconds: 100),
+                metricsSession(.reject, microseconds: 200, dupSYN: 1, cause: .resetByMiddlebox),
+                metricsSession(.timeout, microseconds: 60_000_000, mask: 0b10, dupSYN: 3, cause: .noAnswer),
+                metricsSession(.unreach, microseconds: 100, cause: .filtered),
+                metricsSession(.abort, microseconds: 100, cause: .clientGaveUp),
             ], to: server, capture: capture)
             capture.change { snapshot, notRecorded in
                 snapshot.capture = CaptureStatistics(received: 1000, dropped: 7, interfaceDropped: 3)
@@ -101,11 +110,20 @@ struct MetricsServerTests {
             func value(_ series: String) -> Double? { samples[metricsSeries(series)] }
             let web = #"host="test-host",filter="web""#
             #expect(value("tcpeek_handshakes_total{\(web),outcome=\"success\"}") == 4)
-            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"reject\"}") == 1)
-            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"timeout\"}") == 0)
-            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"unreach\"}") == 1)
-            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"abort\"}") == 1)
-            #expect(value("tcpeek_handshakes_total{host=\"test-host\",filter=\"ssh\",outcome=\"timeout\"}") == 1)
+            // A failure's series carry its cause; every cause's series is there from the start.
+            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"reject\",cause=\"reset-by-middlebox\"}") == 1)
+            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"reject\",cause=\"closed-port\"}") == 0)
+            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"timeout\",cause=\"no-answer\"}") == 0)
+            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"unreach\",cause=\"filtered\"}") == 1)
+            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"abort\",cause=\"client-gave-up\"}") == 1)
+            #expect(value("tcpeek_handshakes_total{host=\"test-host\",filter=\"ssh\",outcome=\"timeout\",cause=\"no-answer\"}") == 1)
+            #expect(value("tcpeek_handshakes_total{\(web),outcome=\"timeout\"}") == nil, "no failure series without a cause")
+            #expect(value("tcpeek_success_flags_total{\(web),flag=\"after-retries\"}") == 1)
+            #expect(value("tcpeek_success_flags_total{\(web),flag=\"inferred\"}") == 0)
+            // The two halves of the successes' handshakes.
+            #expect(value("tcpeek_syn_to_synack_seconds_count{\(web)}") == 4)
+            #expect(value("tcpeek_synack_to_ack_seconds_count{\(web)}") == 4)
+            #expect(value("tcpeek_syn_to_synack_seconds_bucket{\(web),le=\"0.0001\"}") == 1)
             #expect(value("tcpeek_handshakes_total{host=\"test-host\",filter=\"ssh\",outcome=\"success\"}") == 1)
             #expect(value("tcpeek_syn_retransmitted_sessions_total{\(web)}") == 1)
             #expect(value("tcpeek_synack_retransmitted_sessions_total{\(web)}") == 1)
