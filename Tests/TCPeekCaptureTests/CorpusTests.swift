@@ -357,6 +357,42 @@ struct CorpusTests {
         #expect(smtp.sessions.allSatisfy { $0.outcome == .success })
     }
 
+    @Test("evidence and causes on real captures (issue 15)")
+    func evidenceAndCauses() async throws {
+        // A real injected RST: TTL 46 against the server's 49, ack = ISN;
+        // the client ignored it and completed.
+        let injected = try await runCorpus("zeek__tcp-rst-inject-rae.pcap")
+        let attacked = try #require(injected.sessions.first)
+        #expect(injected.sessions.count == 1 && attacked.outcome == .success)
+        #expect(attacked.cause == Causes(.injectedReset))
+        #expect(attacked.evidence.ignoredResets == 1 && attacked.evidence.ignoredResetHopLimit == 46)
+        #expect(attacked.evidence.synHopLimit == 62 && attacked.evidence.synAckHopLimit == 49)
+
+        // A router without a route answers for the server: who, and from how far.
+        let router6 = try await runCorpus("suricata__kill_router6.pcap")
+        #expect(router6.sessions.allSatisfy { $0.cause == Causes(.noRoute) })
+        #expect(router6.sessions.allSatisfy {
+            $0.evidence.unreachableSender == IPAddress("2001:db8:1::3") && $0.evidence.unreachableHopLimit == 64
+        })
+
+        let gnutella = try await runCorpus("ndpi__gnutella.pcap")
+        let unreached = gnutella.sessions.filter { $0.outcome == .unreach }
+        #expect(!unreached.isEmpty && unreached.allSatisfy {
+            $0.cause == Causes(.hostUnreachable) && $0.evidence.unreachableSender == IPAddress("10.0.2.2")
+                && $0.evidence.unreachableHopLimit == 255
+        })
+        // Every failure has exactly one cause of its own outcome; every
+        // success only flags.
+        for session in gnutella.sessions + router6.sessions + injected.sessions {
+            if session.outcome == .success {
+                let flags = session.cause.map(\.isSuccessFlag)
+                #expect(!flags.contains(false))
+            } else {
+                #expect(session.cause.map(\.outcome) == [session.outcome], "\(session)")
+            }
+        }
+    }
+
     @Test("VLAN stacks are part of the flow key")
     func vlans() async throws {
         let collisions = try await runCorpus("zeek__vlan-collisions.pcap")
