@@ -134,7 +134,13 @@ struct MigrationTests {
                         UPDATE sessions SET filter_bits = CASE id WHEN 2 THEN 3 WHEN 3 THEN 2 WHEN 4 THEN 1 ELSE 0 END;
                         """)
                 }
-                if version >= 3 {
+                if version >= 5 {
+                    // What a version-5 recorder writes beside those minutes.
+                    try db.execute(sql: """
+                        INSERT INTO rollups_hour (hour, filter, success, failure, timeout, handshake_sum, handshake_buckets)
+                            VALUES (3600, 'RX', 6, 1, 1, 1.5, '{"500":5,"501":1}'), (7200, 'RX', 4, 2, 2, 1.25, '{"500":4}');
+                        """)
+                } else if version >= 3 {
                     // What a version-3 recorder writes beside those minutes.
                     try db.execute(sql: """
                         INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count)
@@ -178,6 +184,18 @@ struct MigrationTests {
                 }
                 #expect(hours == ["3600 RX 6 1 1 1.5 {\"500\":5,\"501\":1}", "7200 RX 4 2 2 1.25 {\"500\":4}"],
                         "from version \(version)")
+                // Version 6 fills the per-cause rollups from the minutes and hours: no cause known.
+                let causes = try inspect(path) {
+                    try String.fetchAll($0, sql: """
+                        SELECT printf('%d %s %s %s %d', hour, filter, outcome, quote(cause), count) FROM rollup_causes_hour
+                        UNION ALL
+                        SELECT printf('minute %d %s %s %s %d', minute, filter, outcome, quote(cause), count) FROM rollup_causes_minute
+                        ORDER BY 1
+                        """)
+                }
+                #expect(causes == ["3600 RX success '' 6", "3600 RX timeout '' 1", "7200 RX success '' 4", "7200 RX timeout '' 2",
+                                   "minute 3600 RX success '' 2", "minute 3600 RX timeout '' 1", "minute 3660 RX success '' 4",
+                                   "minute 7200 RX success '' 4", "minute 7200 RX timeout '' 2"], "from version \(version)")
             }
         }
     }

@@ -70,9 +70,21 @@ struct AnswerShapeTests {
         let rows = try readsAndWritesBack([AggregateAnswer].self,
             #"[{"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z","#
             + #""success":{"total":5,"dupsyn":1,"dupsynack":0},"failure":{"total":2,"timeout":1,"reject":1,"unreach":0,"abort":0},"#
-            + #""handshake_ms":{"p50":1.250,"p95":10.000,"p99":null}}]"#)
+            + #""handshake_ms":{"p50":1.250,"p95":10.000,"p99":null},"causes":{"no-answer":1,"after-retries":1}}]"#)
         #expect(rows[0].handshakeMilliseconds.p50 == WireMilliseconds(thousandths: 1250))
         #expect(rows[0].handshakeMilliseconds.p99 == nil)
+        #expect(rows[0].causes == CausesAnswer([("no-answer", 1), ("after-retries", 1)]))
+        // An answer without causes (`{}`), and one from a tcpeek before them,
+        // which has no key: read as none.
+        try readsAndWritesBack(AggregateAnswer.self,
+            #"{"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z","#
+            + #""success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0},"#
+            + #""handshake_ms":{"p50":null,"p95":null,"p99":null},"causes":{}}"#)
+        let older = try WireJSON.decode(AggregateAnswer.self, from:
+            #"{"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z","#
+            + #""success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0},"#
+            + #""handshake_ms":{"p50":null,"p95":null,"p99":null}}"#)
+        #expect(older.causes == CausesAnswer())
     }
 
     @Test("STATUS (the README's example, figures filled in), with and without a database and libpcap")
