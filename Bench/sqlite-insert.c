@@ -27,10 +27,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define COLUMNS 17
+#define COLUMNS 32
 static const char *const columns =
     "run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port, vlan, "
-    "direction, outcome, dup_syn, dup_synack, icmp_type, icmp_code, evicted, filter_bits";
+    "direction, outcome, dup_syn, dup_synack, icmp_type, icmp_code, evicted, filter_bits, "
+    "cause, syn_ttl, synack_ttl, rst_ttl, synack_seen, icmp_sender, icmp_ttl, synack_mss, synack_wscale, "
+    "syn_to_synack, synack_to_ack, syn_retry_time, ignored_rst, ignored_rst_ttl, capture_dropped";
 
 /* One column value of one row, as SQLite gave it. */
 struct value {

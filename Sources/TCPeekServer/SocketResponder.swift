@@ -147,6 +147,7 @@ public final class SocketResponder: Sendable {
                 guard let old = older.first(where: { $0.filter == rows[index].filter }) else { continue }
                 rows[index].counters += old.counters
                 rows[index].handshakes.merge(old.handshakes)
+                rows[index].causes.merge(old.causes)
             }
             return HistoryJSON.aggregates(rows)
         } catch {

@@ -19,6 +19,7 @@ struct AggregateAccumulator {
     private var lastWanted = false
     private var counters: [GroupKey: FilterCounters] = [:]
     private var histograms = HistogramAccumulator()
+    private var causes: [GroupKey: CauseCounts] = [:]
 
     init(since: Double, until: Double, bucketing: TimeBucketing, filters: [String]) {
         self.since = since
@@ -44,6 +45,12 @@ struct AggregateAccumulator {
     /// Adds a rollup row's counters at `time`.
     mutating func add(_ figures: FilterCounters, filter: String, time: Double) {
         counters[key(filter, time), default: FilterCounters()] += figures
+    }
+
+    /// Adds `count` attempts of `outcome` with `causes` (none: nothing to add).
+    mutating func add(_ outcome: Outcome, _ causes: Causes, count: UInt64, filter: String, time: Double) {
+        guard !causes.isEmpty else { return }
+        self.causes[key(filter, time), default: CauseCounts()].add(outcome, causes, count: count)
     }
 
     /// Adds a row of `rollup_handshake_buckets`.
@@ -84,7 +91,7 @@ struct AggregateAccumulator {
                 let to = bucketing.seconds.map { min(until, start + $0) } ?? until
                 rows.append(AggregateRow(
                     filter: filter, from: max(since, start), to: to, counters: counters[k] ?? FilterCounters(),
-                    handshakes: HandshakeTimes(histogram)))
+                    handshakes: HandshakeTimes(histogram), causes: causes[k] ?? CauseCounts()))
             }
         }
         return rows

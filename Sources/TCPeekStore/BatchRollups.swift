@@ -59,9 +59,11 @@ struct Rollup {
     var counters = FilterCounters()
     var handshakeSeconds = 0.0
     var histogram = HandshakeHistogram()
+    var causes = CauseTally()
 
     mutating func add(_ session: Session, bucket: Int?) {
         counters.record(session)
+        if !session.cause.isEmpty { causes.add(session.outcome, session.cause) }
         if session.outcome == .success { handshakeSeconds += Double(max(0, session.duration.microseconds)) / 1_000_000 }
         if let bucket { histogram.add(bucket: bucket, count: 1) }
     }
@@ -70,5 +72,6 @@ struct Rollup {
         counters += other.counters
         handshakeSeconds += other.handshakeSeconds
         histogram.add(other.histogram)
+        causes.add(other.causes)
     }
 }

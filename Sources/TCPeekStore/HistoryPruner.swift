@@ -87,7 +87,22 @@ struct HistoryPruner {
                         """,
                     arguments: [rollupLimit])
                 pruned.rollupHours += db.changesCount
-                return more || db.changesCount >= 5000
+                more = more || db.changesCount >= 5000
+                // The per-cause rollups (Schema/0006), like the others.
+                try db.execute(
+                    sql: """
+                        DELETE FROM rollup_causes_minute WHERE (minute, filter, outcome, cause) IN
+                            (SELECT minute, filter, outcome, cause FROM rollup_causes_minute WHERE minute < ? LIMIT 20000)
+                        """,
+                    arguments: [rollupLimit])
+                more = more || db.changesCount >= 20000
+                try db.execute(
+                    sql: """
+                        DELETE FROM rollup_causes_hour WHERE (hour, filter, outcome, cause) IN
+                            (SELECT hour, filter, outcome, cause FROM rollup_causes_hour WHERE hour + 3600 <= ? LIMIT 20000)
+                        """,
+                    arguments: [rollupLimit])
+                return more || db.changesCount >= 20000
             }
         } catch {
             logger.warning("cannot prune old history", metadata: ["store.error": "\(error)"])

@@ -23,8 +23,12 @@ public struct AggregateRow: Sendable, Equatable {
     public var counters: FilterCounters
     /// Handshake times of the successful sessions, in the rollups' buckets.
     public var handshakes: HandshakeTimes
+    /// Attempts per (outcome, cause), from the cause rollups (Schema/0006).
+    public var causes: CauseCounts
 
-    public init(filter: String, from: Double, to: Double, counters: FilterCounters, handshakes: HandshakeTimes) {
+    public init(filter: String, from: Double, to: Double, counters: FilterCounters, handshakes: HandshakeTimes,
+                causes: CauseCounts = CauseCounts()) {
+        self.causes = causes
         self.filter = filter
         self.from = from
         self.to = to
@@ -142,6 +146,23 @@ extension HistoryQuery {
                     """)
             }
         }
+        try addCauses(db, table: "rollup_causes_hour", time: "hour", from: low, to: high, into: &sums)
+    }
+
+    /// Adds the rows of a cause rollup table (Schema/0006) in `[low, high)`.
+    private static func addCauses(
+        _ db: Database, table: String, time: String, from low: Int64, to high: Int64, into sums: inout AggregateAccumulator
+    ) throws {
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT \(time), filter, outcome, cause, count FROM \(table) WHERE \(time) >= ? AND \(time) < ? AND cause <> ''
+            """, arguments: [low, high])
+        var texts = CauseTexts()
+        while let row = try rows.next() {
+            let filter = (row[1] as String?) ?? ""
+            guard sums.wants(filter), let outcome = Outcome((row[2] as String?) ?? "") else { continue }
+            sums.add(outcome, texts.causes(row[3]), count: UInt64(clamping: (row[4] as Int64?) ?? 0), filter: filter,
+                     time: Double((row[0] as Int64?) ?? 0))
+        }
     }
 
     /// Adds the rows of `rollups_minute` and `rollup_handshake_buckets` in `[low, high)`.
@@ -165,6 +186,7 @@ extension HistoryQuery {
             sums.add(bucket: Int((row[2] as Int64?) ?? 0), count: (row[3] as Int64?) ?? 0, filter: filter,
                      time: Double((row[0] as Int64?) ?? 0))
         }
+        try addCauses(db, table: "rollup_causes_minute", time: "minute", from: low, to: high, into: &sums)
     }
 
     /// Adds the sessions started in `[low, high)`, once for each filter that counted them.
@@ -172,10 +194,11 @@ extension HistoryQuery {
         _ db: Database, from low: Double, to high: Double, into sums: inout AggregateAccumulator
     ) throws {
         let rows = try Row.fetchCursor(db, sql: """
-            SELECT f.filter, s.started_at, s.duration, s.outcome, s.dup_syn, s.dup_synack
+            SELECT f.filter, s.started_at, s.duration, s.outcome, s.dup_syn, s.dup_synack, s.cause
             FROM sessions s JOIN run_filters f ON \(Schema.sessionCountedByFilter)
             WHERE s.started_at >= ? AND s.started_at < ?
             """, arguments: [low, high])
+        var texts = CauseTexts()
         while let row = try rows.next() {
             let filter: String = row["filter"]
             guard sums.wants(filter) else { continue }
@@ -189,6 +212,7 @@ extension HistoryQuery {
                 duration: Timestamp.Duration(microseconds: Int64((duration * 1_000_000).rounded())),
                 outcome: outcome, dupSYN: row["dup_syn"], dupSYNACK: row["dup_synack"])
             sums.add(session, filter: filter, time: startedAt)
+            sums.add(outcome, texts.causes(row["cause"]), count: 1, filter: filter, time: startedAt)
         }
     }
 }

@@ -29,10 +29,24 @@ struct RollupWriter {
             try upsertMinute.execute(arguments: StatementArguments(
                 [key.minute, filter] + RollupColumns.values(rollup.counters, handshakeSeconds: rollup.handshakeSeconds)))
             try inserts.addHandshakeBuckets(rollup.histogram, minute: key.minute, filter: filter)
+            try addCauses(rollup, table: "rollup_causes_minute", time: "minute", at: key.minute, filter: filter)
             hours[RollupKey(minute: key.minute / 3600 * 3600, filter: key.filter), default: Rollup()].add(rollup)
         }
         for (key, rollup) in hours {
             try addHour(rollup, hour: key.minute, filter: filterNames[key.filter])
+            try addCauses(rollup, table: "rollup_causes_hour", time: "hour", at: key.minute, filter: filterNames[key.filter])
+        }
+    }
+
+    /// Adds a rollup's attempts per (outcome, cause) to `table` (Schema/0006):
+    /// a few rows a minute.
+    private func addCauses(_ rollup: Rollup, table: String, time: String, at start: Int64, filter: String) throws {
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO \(table) (\(time), filter, outcome, cause, count) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (\(time), filter, outcome, cause) DO UPDATE SET count = count + excluded.count
+            """)
+        for row in rollup.causes.rows(counters: rollup.counters) {
+            try upsert.execute(arguments: [start, filter, row.outcome.description, row.cause, row.count])
         }
     }
 

@@ -20,6 +20,10 @@ struct SessionInserts {
         "run_id", "started_at", "duration", "family", "client_addr", "client_port", "server_addr",
         "server_port", "vlan", "direction", "outcome", "dup_syn", "dup_synack", "icmp_type", "icmp_code",
         "evicted", "filter_bits",
+        // The evidence and cause (Schema/0006), in the order of `--json-lines`.
+        "cause", "syn_ttl", "synack_ttl", "rst_ttl", "synack_seen", "icmp_sender", "icmp_ttl", "synack_mss",
+        "synack_wscale", "syn_to_synack", "synack_to_ack", "syn_retry_time", "ignored_rst", "ignored_rst_ttl",
+        "capture_dropped",
     ]
 
     private let database: Database
@@ -79,7 +83,7 @@ struct SessionInserts {
         // (SQLITE_STATIC): they must outlive its step, and the bindings are
         // cleared (below) before the buffer is freed.
         let texts = UnsafeMutableBufferPointer<UInt8>.allocate(
-            capacity: Self.rowsPerStatement * 2 * IPAddress.maximumTextLength)
+            capacity: Self.rowsPerStatement * Self.addressesPerRow * IPAddress.maximumTextLength)
         defer { texts.deallocate() }
         defer {
             for statement in [many, one] {
@@ -145,6 +149,9 @@ struct SessionInserts {
     /// as the rest of tcpeek's work for a row, so the columns that mostly
     /// repeat from one statement to the next (the run, NULLs, zero counts,
     /// the outcome) are bound only when their value changes (`holds`).
+    /// Client, server and ICMP sender: the addresses of a row bound as text.
+    private static let addressesPerRow = 3
+
     private func bind(_ session: Session, to s: OpaquePointer?, row: Int, holding holds: BoundValues,
                       texts: UnsafeMutableBufferPointer<UInt8>) {
         let base = Int32(row * Self.columns.count)
@@ -153,9 +160,10 @@ struct SessionInserts {
         sqlite3_bind_double(s, base + 3, Double(max(0, session.duration.microseconds)) / 1_000_000)
         holds.bind(integer: session.isIPv4 ? 4 : 6, to: s, at: base + 4)
         let width = IPAddress.maximumTextLength
-        bindStatic(session.client, in: texts, at: 2 * row * width, to: s, index: base + 5)
+        let addresses = Self.addressesPerRow * row * width
+        bindStatic(session.client, in: texts, at: addresses, to: s, index: base + 5)
         sqlite3_bind_int(s, base + 6, Int32(session.clientPort))
-        bindStatic(session.server, in: texts, at: (2 * row + 1) * width, to: s, index: base + 7)
+        bindStatic(session.server, in: texts, at: addresses + width, to: s, index: base + 7)
         holds.bind(integer: Int64(session.serverPort), to: s, at: base + 8)
         if session.vlan == .none {
             holds.bindNull(to: s, at: base + 9)
@@ -181,6 +189,79 @@ struct SessionInserts {
         }
         holds.bind(integer: session.wasEvicted ? 1 : 0, to: s, at: base + 16)
         holds.bind(integer: Int64(bitPattern: session.filters.rawValue & filterBits), to: s, at: base + 17)
+        bindEvidence(session, to: s, at: base + 17, holding: holds, addressText: addresses + 2 * width, in: texts)
+    }
+
+    /// Binds the cause and evidence columns, the ones after `last`. Most
+    /// repeat from row to row (the hop counts of one network, NULLs, zeros),
+    /// so all but the two handshake halves go through `holds`.
+    private func bindEvidence(_ session: Session, to s: OpaquePointer?, at last: Int32, holding holds: BoundValues,
+                              addressText: Int, in texts: UnsafeMutableBufferPointer<UInt8>) {
+        let evidence = session.evidence
+        if session.cause.isEmpty {
+            holds.bindNull(to: s, at: last + 1)
+        } else if let word = CauseWords.word(session.cause) {
+            holds.bind(word: word, to: s, at: last + 1)
+        } else {
+            var text = session.cause.description
+            text.withUTF8 { bindText($0, to: s, at: last + 1) }
+            holds.boundOther(at: last + 1)
+        }
+        holds.bind(integer: Int64(evidence.synHopLimit), to: s, at: last + 2)
+        holds.bind(optional: evidence.synAckHopLimit.map(Int64.init), to: s, at: last + 3)
+        holds.bind(optional: evidence.resetHopLimit.map(Int64.init), to: s, at: last + 4)
+        holds.bind(integer: evidence.sawSYNACK ? 1 : 0, to: s, at: last + 5)
+        if let sender = evidence.unreachableSender {
+            bindStatic(sender, in: texts, at: addressText, to: s, index: last + 6)
+            holds.boundOther(at: last + 6)
+        } else {
+            holds.bindNull(to: s, at: last + 6)
+        }
+        holds.bind(optional: evidence.unreachableHopLimit.map(Int64.init), to: s, at: last + 7)
+        holds.bind(optional: evidence.synAckOptions.maximumSegmentSize.map(Int64.init), to: s, at: last + 8)
+        holds.bind(optional: evidence.synAckOptions.windowScale.map(Int64.init), to: s, at: last + 9)
+        bindSeconds(evidence.synToSynAck, to: s, at: last + 10, holding: holds)
+        bindSeconds(evidence.synAckToAck, to: s, at: last + 11, holding: holds)
+        if evidence.synRetryTime.microseconds == 0 {
+            holds.bind(integer: 0, to: s, at: last + 12)
+        } else {
+            sqlite3_bind_double(s, last + 12, Double(evidence.synRetryTime.microseconds) / 1_000_000)
+            holds.boundOther(at: last + 12)
+        }
+        holds.bind(integer: Int64(evidence.ignoredResets), to: s, at: last + 13)
+        holds.bind(optional: evidence.ignoredResetHopLimit.map(Int64.init), to: s, at: last + 14)
+        holds.bind(integer: evidence.captureDropped ? 1 : 0, to: s, at: last + 15)
+    }
+
+    /// A duration in seconds, or NULL.
+    private func bindSeconds(_ duration: Timestamp.Duration?, to s: OpaquePointer?, at index: Int32,
+                             holding holds: BoundValues) {
+        if let duration {
+            sqlite3_bind_double(s, index, Double(max(0, duration.microseconds)) / 1_000_000)
+            holds.boundOther(at: index)
+        } else {
+            holds.bindNull(to: s, at: index)
+        }
+    }
+}
+
+/// `Causes.description` of a single cause, as bytes that live as long as
+/// the process, bound without a copy (SQLITE_STATIC). A failure has one
+/// cause and most flagged successes one flag; a combination is bound as a
+/// copy of its text.
+private enum CauseWords {
+    /// Never written after it is made, so reading it from any thread is safe.
+    nonisolated(unsafe) private static let single: [UnsafeBufferPointer<CChar>] = Cause.allCases.map {
+        let bytes = Array($0.description.utf8CString.dropLast())
+        let storage = UnsafeMutableBufferPointer<CChar>.allocate(capacity: bytes.count)
+        _ = storage.initialize(from: bytes)
+        return UnsafeBufferPointer(storage)
+    }
+
+    static func word(_ causes: Causes) -> UnsafeBufferPointer<CChar>? {
+        guard causes.rawValue.nonzeroBitCount == 1 else { return nil }
+        let index = causes.rawValue.trailingZeroBitCount
+        return index < single.count ? single[index] : nil
     }
 }
 
@@ -260,6 +341,10 @@ final class BoundValues {
         guard held[slot] != .word(word.baseAddress) else { return }
         sqlite3_bind_text(statement, index, word.baseAddress, Int32(word.count), nil)
         held[slot] = .word(word.baseAddress)
+    }
+
+    func bind(optional value: Int64?, to statement: OpaquePointer?, at index: Int32) {
+        if let value { bind(integer: value, to: statement, at: index) } else { bindNull(to: statement, at: index) }
     }
 
     func bindNull(to statement: OpaquePointer?, at index: Int32) {

@@ -4,7 +4,8 @@
 ///     {"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z",
 ///      "success":{"total":N,"dupsyn":N,"dupsynack":N},
 ///      "failure":{"total":N,"timeout":N,"reject":N,"unreach":N,"abort":N},
-///      "handshake_ms":{"p50":1.250,"p95":null,"p99":null}}
+///      "handshake_ms":{"p50":1.250,"p95":null,"p99":null},
+///      "causes":{"no-answer":3,"after-retries":40}}
 public struct AggregateAnswer: Codable, Sendable, Equatable {
     public var filter: String
     /// UTC ISO-8601, whole seconds unless the time has a fraction.
@@ -13,9 +14,12 @@ public struct AggregateAnswer: Codable, Sendable, Equatable {
     public var success: SuccessCounts
     public var failure: FailureCounts
     public var handshakeMilliseconds: HandshakePercentiles
+    /// Attempts per cause (issue 15); `{}` when none had one.
+    public var causes: CausesAnswer
 
     public init(filter: String, from: String, to: String, success: SuccessCounts, failure: FailureCounts,
-                handshakeMilliseconds: HandshakePercentiles) {
+                handshakeMilliseconds: HandshakePercentiles, causes: CausesAnswer = CausesAnswer()) {
+        self.causes = causes
         self.filter = filter
         self.from = from
         self.to = to
@@ -26,7 +30,19 @@ public struct AggregateAnswer: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case filter, from, to, success, failure
-        case handshakeMilliseconds = "handshake_ms"
+        case handshakeMilliseconds = "handshake_ms", causes
+    }
+
+    /// An answer from a tcpeek before causes has no `causes`: read as none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        filter = try container.decode(String.self, forKey: .filter)
+        from = try container.decode(String.self, forKey: .from)
+        to = try container.decode(String.self, forKey: .to)
+        success = try container.decode(SuccessCounts.self, forKey: .success)
+        failure = try container.decode(FailureCounts.self, forKey: .failure)
+        handshakeMilliseconds = try container.decode(HandshakePercentiles.self, forKey: .handshakeMilliseconds)
+        causes = try container.decodeIfPresent(CausesAnswer.self, forKey: .causes) ?? CausesAnswer()
     }
 }
 

@@ -19,6 +19,7 @@ struct Query: ParsableCommand {
             Examples:
               tcpeek query --since 1h --filter http-rx
               tcpeek query --since 1d --by hour --format csv
+              tcpeek query --since 30d --by cause
               tcpeek query --since 15m --sessions --outcome timeout
               tcpeek query --since 1h --top server
               tcpeek query --since 1d --sessions --server 2001:db8::/64
@@ -40,8 +41,9 @@ struct Query: ParsableCommand {
             help: ArgumentHelp("Only this filter, its name in any case (repeatable; default: every filter).", valueName: "name"))
     var filters: [String] = []
 
-    @Option(help: "Time buckets.")
-    var by: TimeBucketing = .total
+    @Option(help: ArgumentHelp("Time buckets, or 'cause': each outcome's attempts per cause over the whole range.",
+                               valueName: "minute|hour|day|total|cause"))
+    var by: QueryGrouping = .total
 
     @Option(help: "Output format.")
     var format: Format = .table
@@ -87,6 +89,9 @@ struct Query: ParsableCommand {
 
     func validate() throws {
         if sessions, top != nil { throw ValidationError("--sessions and --top exclude each other") }
+        if by == .cause, sessions || top != nil {
+            throw ValidationError("--by cause counts attempts per cause; it excludes --sessions and --top")
+        }
         if !sessions, outcome != nil || client != nil || server != nil || port != nil {
             throw ValidationError("--outcome, --client, --server and --port need --sessions")
         }
@@ -146,9 +151,12 @@ struct Query: ParsableCommand {
                 output = QueryOutput.top(Array(rows.prefix(limit)), kind: top, format: format)
                 (foundNothing, data) = (rows.isEmpty, .sessions)
             } else {
-                let rows = try HistoryQuery.aggregate(database, since: range.0, until: range.1, filters: chosen, by: by)
-                output = QueryOutput.aggregates(rows, format: format, bucketing: by, clock: clock,
-                                                isTerminal: isatty(STDOUT_FILENO) != 0)
+                let bucketing = by.timeBucketing ?? .total
+                let rows = try HistoryQuery.aggregate(database, since: range.0, until: range.1, filters: chosen, by: bucketing)
+                output = by == .cause
+                    ? QueryOutput.causes(rows, format: format)
+                    : QueryOutput.aggregates(rows, format: format, bucketing: bucketing, clock: clock,
+                                             isTerminal: isatty(STDOUT_FILENO) != 0)
                 foundNothing = rows.allSatisfy { $0.counters.success == 0 && $0.counters.failure == 0 }
                 data = .sessionsAndRollups
             }
@@ -178,7 +186,14 @@ struct Query: ParsableCommand {
     }
 }
 
-extension TimeBucketing: ExpressibleByArgument {}
+/// `--by`: a time bucketing, or `cause` (issue 15): the range as one
+/// bucket, its attempts listed per outcome and cause instead of as figures.
+enum QueryGrouping: String, ExpressibleByArgument, CaseIterable {
+    case minute, hour, day, total, cause
+
+    /// The buckets the aggregate is read in; nil for `cause`, read as `total`.
+    var timeBucketing: TimeBucketing? { TimeBucketing(rawValue: rawValue) }
+}
 extension HistoryQuery.TopKind: ExpressibleByArgument {}
 
 /// `--outcome` takes the words of JSON and the database, not the raw values.

@@ -36,7 +36,42 @@ enum QueryOutput {
                 if isTerminal, bucketing != .total { cells.append(bar(c.failure, of: maxFailures)) }
                 table.append(cells)
             }
-            return TextTable.render(table, leftAligned: [0, 1, 2, 14])
+            return TextTable.render(table, leftAligned: [0, 1, 2, 14]) + causeLines(rows, bucketing: bucketing, clock: clock)
+        }
+    }
+
+    /// Under the aggregate table, a line per row with causes: `causes ALL:
+    /// closed-port 3, no-answer 12, after-retries 40` (with the bucket's
+    /// start when the range is cut into buckets). Nothing when no row has any.
+    static func causeLines(_ rows: [AggregateRow], bucketing: TimeBucketing, clock: TableClock) -> String {
+        let lines = rows.filter { !$0.causes.isEmpty }.map { row in
+            let which = bucketing == .total ? row.filter : "\(row.filter) \(clock.text(row.from))"
+            return "causes \(which): " + row.causes.byName.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
+        }
+        return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `--by cause`: each filter's outcomes, their causes and the attempts
+    /// without one, with the share of the outcome's attempts.
+    static func causes(_ rows: [AggregateRow], format: Query.Format) -> String {
+        let answers = HistoryJSON.causeAnswers(rows)
+        switch format {
+        case .json:
+            return WireJSON.text(answers) + "\n"
+        case .csv:
+            var lines = ["filter,from,to,outcome,cause,count,outcome_total,share"]
+            for answer in answers {
+                lines.append([answer.filter, answer.from, answer.to, answer.outcome, answer.cause ?? "", "\(answer.count)",
+                              "\(answer.outcomeTotal)", String(format: "%.4f", answer.share.value)].map(csvField).joined(separator: ","))
+            }
+            return lines.joined(separator: "\n") + "\n"
+        case .table:
+            var table = [["FILTER", "OUTCOME", "CAUSE", "COUNT", "SHARE"]]
+            for answer in answers {
+                table.append([answer.filter, answer.outcome, answer.cause ?? "-", "\(answer.count)",
+                              String(format: "%.1f%%", answer.share.value * 100)])
+            }
+            return TextTable.render(table, leftAligned: [0, 1, 2])
         }
     }
 

@@ -4,13 +4,19 @@
 // capture cleanly, every closed attempt still recorded.
 import Foundation
 import GRDB
+import TCPeekCore
+import TCPeekWire
 import Testing
 @testable import TCPeekStore
 
 @Suite("tcpeek record --json-lines")
 struct JSONLinesTests {
     static let columns = ["started_at", "duration", "family", "client_addr", "client_port", "server_addr", "server_port",
-                          "vlan", "direction", "outcome", "dup_syn", "dup_synack", "icmp_type", "icmp_code", "evicted"]
+                          "vlan", "direction", "outcome", "dup_syn", "dup_synack", "icmp_type", "icmp_code", "evicted",
+                          // The evidence and cause (issue 15, Schema/0006), in the lines' order.
+                          "cause", "syn_ttl", "synack_ttl", "rst_ttl", "synack_seen", "icmp_sender", "icmp_ttl",
+                          "synack_mss", "synack_wscale", "syn_to_synack", "synack_to_ack", "syn_retry_time",
+                          "ignored_rst", "ignored_rst_ttl", "capture_dropped"]
 
     /// A row or a JSON object as comparable text, column by column.
     static func fingerprint(_ values: [String: Any?]) -> String {
@@ -65,6 +71,41 @@ struct JSONLinesTests {
         #expect(result.stderr.contains("TIME(s) |"))
         #expect(result.stderr.split(separator: "\n").filter { $0.contains("|      success      |") || $0.contains("| failure (") }.count
             == lines.count)
+    }
+
+    /// A line's evidence keys come after `evicted` and before `filters`,
+    /// in the columns' order, with the values the row holds: one session
+    /// of each kind, built by hand, its line against its row.
+    @Test func evidenceKeysHoldTheRowsValuesInColumnOrder() throws {
+        let folder = try TemporaryFolder("json-lines-evidence")
+        defer { folder.remove() }
+        let sessions = EvidenceSessions.kinds(at: 1_333_015_200)
+        let db = folder.file("history.db")
+        try recordInProcess(into: db, feed: { $0.queue.push(sessions, waitWhenFull: true) })
+        let rows = try inspect(db) { db in
+            try Row.fetchAll(db, sql: "SELECT \(StoredEvidence.columns) FROM sessions ORDER BY started_at").map(StoredEvidence.init)
+        }
+        try #require(rows.count == sessions.count)
+        for (session, row) in zip(sessions, rows) {
+            let line = SessionJSON.line(session, filterNames: ["all"])
+            // The keys in the order the text writes them.
+            let keys = line.split(separator: "\"").enumerated().compactMap { index, part in
+                index % 2 == 1 && Self.columns.contains(String(part)) || part == "filters" ? String(part) : nil
+            }
+            #expect(keys == Self.columns + ["filters"], "\(line)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            func value<T>(_ key: String) -> T? { object[key] as? T }
+            var fromLine = row
+            fromLine.cause = value("cause")
+            fromLine.synTTL = value("syn_ttl"); fromLine.synackTTL = value("synack_ttl"); fromLine.rstTTL = value("rst_ttl")
+            fromLine.synackSeen = value("synack_seen"); fromLine.icmpSender = value("icmp_sender")
+            fromLine.icmpTTL = value("icmp_ttl"); fromLine.synackMSS = value("synack_mss")
+            fromLine.synackWscale = value("synack_wscale"); fromLine.synToSynack = value("syn_to_synack")
+            fromLine.synackToAck = value("synack_to_ack"); fromLine.synRetryTime = value("syn_retry_time") ?? -1
+            fromLine.ignoredRST = value("ignored_rst") ?? -1; fromLine.ignoredRSTTTL = value("ignored_rst_ttl")
+            fromLine.captureDropped = value("capture_dropped") ?? -1
+            #expect(fromLine == row, "\(line)")
+        }
     }
 
     @Test func aReaderThatGoesAwayStopsTheCaptureAndLosesNothing() async throws {

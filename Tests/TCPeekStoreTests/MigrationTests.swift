@@ -134,7 +134,13 @@ struct MigrationTests {
                         UPDATE sessions SET filter_bits = CASE id WHEN 2 THEN 3 WHEN 3 THEN 2 WHEN 4 THEN 1 ELSE 0 END;
                         """)
                 }
-                if version >= 3 {
+                if version >= 5 {
+                    // What a version-5 recorder writes beside those minutes.
+                    try db.execute(sql: """
+                        INSERT INTO rollups_hour (hour, filter, success, failure, timeout, handshake_sum, handshake_buckets)
+                            VALUES (3600, 'RX', 6, 1, 1, 1.5, '{"500":5,"501":1}'), (7200, 'RX', 4, 2, 2, 1.25, '{"500":4}');
+                        """)
+                } else if version >= 3 {
                     // What a version-3 recorder writes beside those minutes.
                     try db.execute(sql: """
                         INSERT INTO rollup_handshake_buckets_hour (hour, filter, bucket, count)
@@ -178,8 +184,92 @@ struct MigrationTests {
                 }
                 #expect(hours == ["3600 RX 6 1 1 1.5 {\"500\":5,\"501\":1}", "7200 RX 4 2 2 1.25 {\"500\":4}"],
                         "from version \(version)")
+                // Version 6 fills the per-cause rollups from the minutes and hours: no cause known.
+                let causes = try inspect(path) {
+                    try String.fetchAll($0, sql: """
+                        SELECT printf('%d %s %s %s %d', hour, filter, outcome, quote(cause), count) FROM rollup_causes_hour
+                        UNION ALL
+                        SELECT printf('minute %d %s %s %s %d', minute, filter, outcome, quote(cause), count) FROM rollup_causes_minute
+                        ORDER BY 1
+                        """)
+                }
+                #expect(causes == ["3600 RX success '' 6", "3600 RX timeout '' 1", "7200 RX success '' 4", "7200 RX timeout '' 2",
+                                   "minute 3600 RX success '' 2", "minute 3600 RX timeout '' 1", "minute 3660 RX success '' 4",
+                                   "minute 7200 RX success '' 4", "minute 7200 RX timeout '' 2"], "from version \(version)")
             }
         }
+    }
+
+    /// Version 6 (issue 15) upgrades a version-5 database in place: the
+    /// evidence columns appear, NULL or their defaults in the old rows; the
+    /// one cause the old columns prove (a success with a retransmitted SYN:
+    /// `after-retries`) is derived; and the per-cause rollups are filled from
+    /// the minute and hour rollups, '' for attempts without a known cause.
+    @Test func upgradingVersion5AddsTheEvidenceColumnsAndCauseRollups() throws {
+        let folder = try TemporaryFolder("v5")
+        defer { folder.remove() }
+        let path = folder.file("v5.db")
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in
+            for migration in Schema.migrations where migration.version <= 5 {
+                try db.execute(sql: migration.sql)
+            }
+            try db.execute(sql: """
+                PRAGMA user_version = 5;
+                INSERT INTO runs (id, started_at, source_kind, source, filters, version) VALUES
+                    (1, 1, 'interface', 'eth0', '[{"name":"ALL","expression":"ALL:ANY@*:*"}]', 'old');
+                INSERT INTO run_filters (run_id, bit, filter) VALUES (1, 0, 'ALL');
+                INSERT INTO sessions (id, run_id, started_at, duration, family, client_addr, client_port, server_addr,
+                                      server_port, outcome, dup_syn, icmp_type, icmp_code, filter_bits) VALUES
+                    (1, 1, 3600.5, 0.25, 4, '192.0.2.1', 40000, '192.0.2.2', 80, 'success', 0, NULL, NULL, 1),
+                    (2, 1, 3601.5, 1.25, 4, '192.0.2.1', 40001, '192.0.2.2', 80, 'success', 1, NULL, NULL, 1),
+                    (3, 1, 3602.5, 3.0, 4, '192.0.2.1', 40002, '192.0.2.2', 80, 'timeout', 2, NULL, NULL, 1),
+                    (4, 1, 3603.5, 0.1, 4, '192.0.2.1', 40003, '192.0.2.2', 80, 'unreach', 0, 3, 3, 1);
+                INSERT INTO rollups_minute (minute, filter, success, success_dup_syn, failure, timeout, unreach, dup_syn)
+                    VALUES (3600, 'ALL', 2, 1, 2, 1, 1, 3);
+                INSERT INTO rollups_hour (hour, filter, success, success_dup_syn, failure, timeout, unreach, dup_syn)
+                    VALUES (3600, 'ALL', 2, 1, 2, 1, 1, 3), (7200, 'ALL', 5, 0, 1, 0, 0, 0);
+                UPDATE rollups_hour SET reject = 1 WHERE hour = 7200;
+                """)
+        }
+        try queue.close()
+        try HistoryDatabase.openForRecording(path: path).close()
+
+        let evidenceColumns = ["cause", "syn_ttl", "synack_ttl", "rst_ttl", "synack_seen", "icmp_sender", "icmp_ttl",
+                               "synack_mss", "synack_wscale", "syn_to_synack", "synack_to_ack", "syn_retry_time",
+                               "ignored_rst", "ignored_rst_ttl", "capture_dropped"]
+        let columns = try inspect(path) { try String.fetchAll($0, sql: "SELECT name FROM pragma_table_info('sessions')") }
+        #expect(Array(columns.suffix(evidenceColumns.count)) == evidenceColumns)
+        #expect(try inspect(path) { try Int.fetchOne($0, sql: "PRAGMA user_version") } == Schema.latestVersion)
+
+        let rows = try inspect(path) {
+            try String.fetchAll($0, sql: """
+                SELECT printf('%d %s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%g|%d|%s|%d', id, quote(cause), quote(syn_ttl),
+                              quote(synack_ttl), quote(rst_ttl), quote(synack_seen), quote(icmp_sender), quote(icmp_ttl),
+                              quote(synack_mss), quote(synack_wscale), quote(syn_to_synack), quote(synack_to_ack),
+                              syn_retry_time, ignored_rst, quote(ignored_rst_ttl), capture_dropped)
+                FROM sessions ORDER BY id
+                """)
+        }
+        let unknown = "NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|0|0|NULL|0"
+        #expect(rows == ["1 NULL|\(unknown)", "2 'after-retries'|\(unknown)", "3 NULL|\(unknown)", "4 NULL|\(unknown)"])
+
+        let minutes = try inspect(path) {
+            try String.fetchAll($0, sql: """
+                SELECT printf('%d %s %s %s %d', minute, filter, outcome, quote(cause), count)
+                FROM rollup_causes_minute ORDER BY minute, filter, outcome, cause
+                """)
+        }
+        #expect(minutes == ["3600 ALL success '' 1", "3600 ALL success 'after-retries' 1", "3600 ALL timeout '' 1",
+                            "3600 ALL unreach '' 1"])
+        let hours = try inspect(path) {
+            try String.fetchAll($0, sql: """
+                SELECT printf('%d %s %s %s %d', hour, filter, outcome, quote(cause), count)
+                FROM rollup_causes_hour ORDER BY hour, filter, outcome, cause
+                """)
+        }
+        #expect(hours == ["3600 ALL success '' 1", "3600 ALL success 'after-retries' 1", "3600 ALL timeout '' 1",
+                          "3600 ALL unreach '' 1", "7200 ALL reject '' 1", "7200 ALL success '' 5"])
     }
 
     /// A tcpeek database of a newer version, in rollback-journal mode (as

@@ -446,6 +446,32 @@ func rollupInconsistencies(_ db: Database) throws -> [String] {
         WHERE abs(h.handshake_sum - m.s) > 1e-6 * max(1, m.s) LIMIT 20
         """)
     problems += hourlyHandshakeSums.map { "hourly handshake_sum differs: \($0)" }
+    // The per-cause rollups (Schema/0006): each (minute, filter, outcome,
+    // cause) counts the sessions of that `cause` text ('' for NULL), and each
+    // hour's rows are the sums of its minutes'.
+    let causesFromSessions = """
+        SELECT CAST(s.started_at / 60 AS INTEGER) * 60 AS minute, f.filter AS filter, s.outcome AS outcome,
+               coalesce(s.cause, '') AS cause, count(*) AS count
+        FROM sessions s JOIN session_filters f ON f.session_id = s.id GROUP BY 1, 2, 3, 4
+        """
+    let causeRows = "SELECT minute, filter, outcome, cause, count FROM rollup_causes_minute"
+    let causeDifferences = try Row.fetchAll(db, sql: """
+        SELECT 'rollup' AS side, * FROM (\(causeRows) EXCEPT SELECT * FROM (\(causesFromSessions)))
+        UNION ALL
+        SELECT 'sessions' AS side, * FROM (SELECT * FROM (\(causesFromSessions)) EXCEPT \(causeRows))
+        LIMIT 20
+        """)
+    problems += causeDifferences.map { "cause rollups differ (only in \($0["side"] as String)): \($0)" }
+    let hourlyCauses = try Row.fetchAll(db, sql: """
+        SELECT coalesce(h.hour, m.hour) AS hour, coalesce(h.filter, m.filter) AS filter,
+               coalesce(h.outcome, m.outcome) AS outcome, coalesce(h.cause, m.cause) AS cause, h.count AS hourly, m.n AS minutes
+        FROM rollup_causes_hour h
+        FULL OUTER JOIN (SELECT minute / 3600 * 3600 AS hour, filter, outcome, cause, sum(count) AS n
+                         FROM rollup_causes_minute GROUP BY 1, 2, 3, 4) m
+            ON m.hour = h.hour AND m.filter = h.filter AND m.outcome = h.outcome AND m.cause = h.cause
+        WHERE h.count IS NOT m.n LIMIT 20
+        """)
+    problems += hourlyCauses.map { "hourly cause rollups differ from the minutes': \($0)" }
     // Every bucket holds the successes whose duration falls in it.
     let bucketMismatch = try bucketsFromSessions(db)
     problems += bucketMismatch

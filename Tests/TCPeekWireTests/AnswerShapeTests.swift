@@ -70,9 +70,21 @@ struct AnswerShapeTests {
         let rows = try readsAndWritesBack([AggregateAnswer].self,
             #"[{"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z","#
             + #""success":{"total":5,"dupsyn":1,"dupsynack":0},"failure":{"total":2,"timeout":1,"reject":1,"unreach":0,"abort":0},"#
-            + #""handshake_ms":{"p50":1.250,"p95":10.000,"p99":null}}]"#)
+            + #""handshake_ms":{"p50":1.250,"p95":10.000,"p99":null},"causes":{"no-answer":1,"after-retries":1}}]"#)
         #expect(rows[0].handshakeMilliseconds.p50 == WireMilliseconds(thousandths: 1250))
         #expect(rows[0].handshakeMilliseconds.p99 == nil)
+        #expect(rows[0].causes == CausesAnswer([("no-answer", 1), ("after-retries", 1)]))
+        // An answer without causes (`{}`), and one from a tcpeek before them,
+        // which has no key: read as none.
+        try readsAndWritesBack(AggregateAnswer.self,
+            #"{"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z","#
+            + #""success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0},"#
+            + #""handshake_ms":{"p50":null,"p95":null,"p99":null},"causes":{}}"#)
+        let older = try WireJSON.decode(AggregateAnswer.self, from:
+            #"{"filter":"RX","from":"2026-11-27T10:00:00Z","to":"2026-11-27T11:00:00Z","#
+            + #""success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0},"#
+            + #""handshake_ms":{"p50":null,"p95":null,"p99":null}}"#)
+        #expect(older.causes == CausesAnswer())
     }
 
     @Test("STATUS (the README's example, figures filled in), with and without a database and libpcap")
@@ -110,20 +122,37 @@ struct AnswerShapeTests {
         let line = try readsAndWritesBack(SessionLine.self,
             #"{"started_at":1765089600.123456,"duration":0.001640,"family":4,"client_addr":"198.51.100.7","client_port":40000,"#
             + #""server_addr":"203.0.113.9","server_port":443,"vlan":null,"direction":"TX","outcome":"success","dup_syn":0,"#
-            + #""dup_synack":0,"icmp_type":null,"icmp_code":null,"evicted":0,"filters":["TX"]}"#)
+            + #""dup_synack":0,"icmp_type":null,"icmp_code":null,"evicted":0,"#
+            + #""cause":null,"syn_ttl":64,"synack_ttl":58,"rst_ttl":null,"synack_seen":1,"icmp_sender":null,"#
+            + #""icmp_ttl":null,"synack_mss":1460,"synack_wscale":7,"syn_to_synack":0.001545,"synack_to_ack":0.000095,"#
+            + #""syn_retry_time":0.000000,"ignored_rst":0,"ignored_rst_ttl":null,"capture_dropped":0,"filters":["TX"]}"#)
+        #expect(line.synToSynAck == WireSeconds(microseconds: 1545))
         #expect(line.startedAt == WireSeconds(microseconds: 1_765_089_600_123_456))
         #expect(line.duration == WireSeconds(microseconds: 1640))
         var vlan = VLANPath.none
         vlan.push(100)
         vlan.push(200)
-        let session = Session(client: try #require(IPAddress("2001:db8::1")), server: try #require(IPAddress("2001:db8::2")),
+        var session = Session(client: try #require(IPAddress("2001:db8::1")), server: try #require(IPAddress("2001:db8::2")),
                               clientPort: 5000, serverPort: 22, vlan: vlan, startedAt: Timestamp(microseconds: -1),
                               duration: .init(microseconds: -5), outcome: .unreach, dupSYN: 2, filters: FilterMask(rawValue: 0b101),
                               direction: .rx, icmpType: 3, icmpCode: 1, wasEvicted: true)
+        session.cause = Causes(.hostUnreachable)
+        session.cause.insert(.uncertain)
+        session.evidence.synHopLimit = 64
+        session.evidence.unreachableSender = try #require(IPAddress("2001:db8::fe"))
+        session.evidence.unreachableHopLimit = 62
+        session.evidence.synRetryTime = .init(microseconds: 1_500_000)
+        session.evidence.ignoredResets = 1
+        session.evidence.ignoredResetHopLimit = 46
+        session.evidence.captureDropped = true
         let text = SessionJSON.line(session, filterNames: ["ALL", "web"])
         #expect(text == #"{"started_at":-0.000001,"duration":0.000000,"family":6,"client_addr":"2001:db8::1","client_port":5000,"#
             + #""server_addr":"2001:db8::2","server_port":22,"vlan":"100.200","direction":"RX","outcome":"unreach","dup_syn":2,"#
-            + #""dup_synack":0,"icmp_type":3,"icmp_code":1,"evicted":1,"filters":["ALL"]}"#)
+            + #""dup_synack":0,"icmp_type":3,"icmp_code":1,"evicted":1,"#
+            + #""cause":"host-unreachable,uncertain","syn_ttl":64,"synack_ttl":null,"rst_ttl":null,"synack_seen":0,"#
+            + #""icmp_sender":"2001:db8::fe","icmp_ttl":62,"synack_mss":null,"synack_wscale":null,"syn_to_synack":null,"#
+            + #""synack_to_ack":null,"syn_retry_time":1.500000,"ignored_rst":1,"ignored_rst_ttl":46,"capture_dropped":1,"#
+            + #""filters":["ALL"]}"#)
         try readsAndWritesBack(SessionLine.self, text)
     }
 
