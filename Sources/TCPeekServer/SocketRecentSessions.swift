@@ -10,11 +10,12 @@ import TCPeekStore
 /// so nothing is counted twice and nothing waiting for the recorder's next
 /// transaction is missed.
 public struct SocketRecentSessions: Sendable {
-    /// What `WINDOW` needs of a session, in 32 bytes.
+    /// What `WINDOW` needs of a session, in 40 bytes.
     struct Entry: Sendable, BitwiseCopyable {
         var startedAt: Int64  // microseconds
         var duration: Int64  // microseconds
         var filters: UInt64
+        var cause: Causes
         var dupSYN: UInt16  // clamped
         var dupSYNACK: UInt16  // clamped
         var outcome: Outcome
@@ -46,7 +47,7 @@ public struct SocketRecentSessions: Sendable {
         for session in batch {
             let entry = Entry(
                 startedAt: session.startedAt.microseconds, duration: session.duration.microseconds,
-                filters: session.filters.rawValue, dupSYN: UInt16(clamping: session.dupSYN),
+                filters: session.filters.rawValue, cause: session.cause, dupSYN: UInt16(clamping: session.dupSYN),
                 dupSYNACK: UInt16(clamping: session.dupSYNACK), outcome: session.outcome)
             newestEnd = max(newestEnd, entry.startedAt &+ entry.duration)
             if stored == capacity { removeOldest() }
@@ -77,8 +78,10 @@ public struct SocketRecentSessions: Sendable {
     /// The figures of every filter (by bit index, `filterCount` of them)
     /// for the sessions that started in `[from, until)`; `from` must not be
     /// before `coveredFrom` for the answer to be complete.
-    public func aggregate(filterCount: Int, from: Timestamp, until: Timestamp) -> [(counters: FilterCounters, handshakes: HandshakeTimes)] {
-        var result = Array(repeating: (counters: FilterCounters(), handshakes: HandshakeTimes()), count: filterCount)
+    public func aggregate(filterCount: Int, from: Timestamp, until: Timestamp)
+        -> [(counters: FilterCounters, handshakes: HandshakeTimes, causes: CauseCounts)] {
+        var result = Array(repeating: (counters: FilterCounters(), handshakes: HandshakeTimes(), causes: CauseCounts()),
+                           count: filterCount)
         for offset in 0..<stored {
             let entry = storage[(start + offset) % capacity]
             guard entry.startedAt >= from.microseconds, entry.startedAt < until.microseconds else { continue }
@@ -89,6 +92,7 @@ public struct SocketRecentSessions: Sendable {
                 dupSYN: UInt32(entry.dupSYN), dupSYNACK: UInt32(entry.dupSYNACK))
             for index in FilterMask(rawValue: entry.filters) where index < filterCount {
                 result[index].counters.record(session)
+                result[index].causes.add(entry.outcome, entry.cause)
                 if entry.outcome == .success { result[index].handshakes.add(session.duration) }
             }
         }

@@ -131,7 +131,7 @@ public final class SocketResponder: Sendable {
         }
         var rows = context.filters.indices.map { index in
             AggregateRow(filter: context.filters[index].name, from: since, to: until, counters: memory[index].counters,
-                         handshakes: memory[index].handshakes)
+                         handshakes: memory[index].handshakes, causes: memory[index].causes)
         }
         guard split > since else { return HistoryJSON.aggregates(rows) }
         guard context.databasePath != nil else {

@@ -47,6 +47,16 @@ struct SocketWindowTests {
                 "failure.abort": Int(c.abort)]
     }
 
+    private func causes(_ row: [String: Any]?) -> [String: Int] {
+        row?["causes"] as? [String: Int] ?? [:]
+    }
+
+    private func causes(_ row: AggregateRow?) -> [String: Int] {
+        var result: [String: Int] = [:]
+        for (key, count) in row?.causes.counts ?? [:] { result[key.cause.description, default: 0] += Int(count) }
+        return result
+    }
+
     private func percentiles(_ row: [String: Any]?) -> [Double?] {
         let times = row?["handshake_ms"] as? [String: Any] ?? [:]
         return ["p50", "p95", "p99"].map { (times[$0] as? NSNumber)?.doubleValue }
@@ -81,15 +91,20 @@ struct SocketWindowTests {
         func later(_ milliseconds: Int64) -> Timestamp { Timestamp(microseconds: start.microseconds + milliseconds * 1000) }
         // This run, in closing order: the first five reach the database and
         // leave the ring; the last three are only in the ring (not written yet).
+        func caused(_ session: Session, _ cause: Cause) -> Session {
+            var session = session
+            session.cause = Causes(cause)
+            return session
+        }
         let current = [
             socketSession(.success, at: later(1), ms: 20, mask: 0b11),
-            socketSession(.reject, at: later(2), mask: 0b01),
-            socketSession(.success, at: later(3), ms: 40, mask: 0b11, dupSYN: 1),
-            socketSession(.abort, at: later(4), mask: 0b10),
+            caused(socketSession(.reject, at: later(2), mask: 0b01), .closedPort),
+            caused(socketSession(.success, at: later(3), ms: 40, mask: 0b11, dupSYN: 1), .afterRetries),
+            caused(socketSession(.abort, at: later(4), mask: 0b10), .clientGaveUp),
             socketSession(.success, at: later(5), ms: 5, mask: 0b01),
-            socketSession(.timeout, at: later(6), ms: 3000, mask: 0b11),
-            socketSession(.success, at: later(7), ms: 90, mask: 0b10),
-            socketSession(.unreach, at: later(8), mask: 0b01),
+            caused(socketSession(.timeout, at: later(6), ms: 3000, mask: 0b11), .droppedWhileServing),
+            caused(socketSession(.success, at: later(7), ms: 90, mask: 0b10), .inferred),
+            caused(socketSession(.unreach, at: later(8), mask: 0b01), .filtered),
         ]
         try record(Array(current.prefix(5)), filters: capture.filters, into: live)
         try #require(server.feed).push(current, waitWhenFull: true)
@@ -108,7 +123,10 @@ struct SocketWindowTests {
         }
         for name in ["RX", "web"] {
             #expect(counts(answer[name]) == counts(expectedRow(name)), "\(name)")
+            // Causes too: the unwritten sessions' from the ring.
+            #expect(causes(answer[name]) == causes(expectedRow(name)), "\(name)")
         }
+        #expect(causes(answer["RX"])["filtered"] == 1 && causes(answer["web"])["inferred"] == 1)
         // RX's successes are all in the database part: its percentiles are exact.
         #expect(percentiles(answer["RX"]) == percentiles(expectedRow("RX")))
         // web has successes on both sides, one of them not written yet: the
