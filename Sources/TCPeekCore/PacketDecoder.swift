@@ -345,9 +345,10 @@ public struct PacketDecoder: Sendable {
             return .malformed(.badTCPChecksum)
         }
         let flags = TCPFlags(rawValue: offsetAndFlags & 0x01FF)
-        // Only opening segments carry the options worth keeping; the
-        // options that were captured (a short snap length may cut them).
-        let synOptions = flags.contains(.syn)
+        // Only the server's SYN/ACK carries options the evidence keeps (a
+        // SYN's would cost a walk per attempt for nothing); the options
+        // that were captured (a short snap length may cut them).
+        let synOptions = flags.isSYNACK
             ? Self.synOptions(bytes, from: start + 20, to: min(bytes.count, start + headerLength)) : SYNOptions()
         return .tcp(TCPSegment(
             source: source, destination: destination,

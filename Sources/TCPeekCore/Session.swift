@@ -28,21 +28,27 @@ public enum Outcome: UInt8, Sendable, BitwiseCopyable, CaseIterable, CustomStrin
 /// One closed connection attempt: what the tracker hands to printers,
 /// counters and the recorder. A plain value; no allocation.
 public struct Session: Sendable, Hashable, BitwiseCopyable {
+    // Declared widest first, so that no padding lies between the fields:
+    // every closed attempt is copied through the capture's hand-off.
     public var client: IPAddress
     public var server: IPAddress
-    public var clientPort: UInt16
-    public var serverPort: UInt16
     public var vlan: VLANPath
     /// Packet time of the first SYN.
     public var startedAt: Timestamp
     /// From the first SYN to the deciding segment; for a timeout, to the
     /// last segment seen plus the timeout.
     public var duration: Timestamp.Duration
-    public var outcome: Outcome
-    public var dupSYN: UInt32
-    public var dupSYNACK: UInt32
     /// Which counting filters this attempt counts in.
     public var filters: FilterMask
+    /// What the packets said beyond the outcome.
+    public var evidence = HandshakeEvidence()
+    public var dupSYN: UInt32
+    public var dupSYNACK: UInt32
+    /// A failure's cause, or a success's flags, decided from `evidence`.
+    public var cause = Causes()
+    public var clientPort: UInt16
+    public var serverPort: UInt16
+    public var outcome: Outcome
     /// RX when the server is this host, TX when the client is; nil when neither.
     public var direction: Direction?
     /// The ICMP type and code that decided an `unreach`; zero otherwise.
@@ -50,10 +56,6 @@ public struct Session: Sendable, Hashable, BitwiseCopyable {
     public var icmpCode: UInt8
     /// Closed early as `timeout` because the open-attempt table was full.
     public var wasEvicted: Bool
-    /// What the packets said beyond the outcome.
-    public var evidence = HandshakeEvidence()
-    /// A failure's cause, or a success's flags, decided from `evidence`.
-    public var cause = Causes()
 
     public init(
         client: IPAddress, server: IPAddress, clientPort: UInt16, serverPort: UInt16,

@@ -40,22 +40,9 @@ struct CauseTally {
         var rows = entries.filter { $0.count != 0 }.map { (outcome: $0.outcome, cause: $0.causes.description, count: $0.count) }
         for outcome in Outcome.allCases {
             let tallied = entries.lazy.filter { $0.outcome == outcome }.reduce(0) { $0 + $1.count }
-            let without = Int64(clamping: counters.count(of: outcome)) - tallied
+            let without = Int64(clamping: counters[outcome]) - tallied
             if without > 0 { rows.append((outcome, "", without)) }
         }
         return rows
-    }
-}
-
-extension FilterCounters {
-    /// Attempts that ended in `outcome`.
-    public func count(of outcome: Outcome) -> UInt64 {
-        switch outcome {
-        case .success: success
-        case .timeout: timeout
-        case .reject: reject
-        case .unreach: unreach
-        case .abort: abort
-        }
     }
 }

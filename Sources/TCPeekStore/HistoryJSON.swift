@@ -15,7 +15,7 @@ public enum HistoryJSON {
     public static func causeAnswers(_ rows: [AggregateRow]) -> [CauseAnswer] {
         rows.flatMap { row in
             Outcome.allCases.flatMap { outcome -> [CauseAnswer] in
-                let total = row.counters.count(of: outcome)
+                let total = row.counters[outcome]
                 guard total > 0 else { return [] }
                 func answer(_ cause: String?, _ count: UInt64) -> CauseAnswer {
                     CauseAnswer(filter: row.filter, from: WireTime.text(row.from), to: WireTime.text(row.to),

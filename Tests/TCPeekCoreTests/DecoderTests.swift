@@ -102,7 +102,7 @@ private func expected(
         source: source, destination: destination, sourcePort: tcp.sourcePort, destinationPort: tcp.destinationPort,
         sequence: tcp.sequence, acknowledgment: tcp.acknowledgment, flags: tcp.flags,
         payloadLength: UInt32(payloadLength ?? tcp.payload.count), vlan: vlanPath(vlan), hopLimit: 64,
-        synOptions: tcp.flags.contains(.syn) && tcp.options == FrameBuilder.TCP.linuxSYNOptions
+        synOptions: tcp.flags.isSYNACK && tcp.options == FrameBuilder.TCP.linuxSYNOptions
             ? SYNOptions(maximumSegmentSize: 1460, windowScale: 7) : SYNOptions()))
 }
 
@@ -975,15 +975,17 @@ extension DecoderTests {
             #expect(segment?.synOptions == SYNOptions(maximumSegmentSize: 9000, windowScale: 14))
         }
 
-        @Test("options are read only from opening segments, and a broken list keeps what came before it")
-        func optionsOnlyOnSYN() {
+        @Test("options are read only from SYN/ACKs, and a broken list keeps what came before it")
+        func optionsOnlyOnSYNACK() {
             let ack = FrameBuilder.TCP(sequence: 1, acknowledgment: 8, flags: .ack, options: FrameBuilder.TCP.linuxSYNOptions)
             #expect(decode(frame(ipv4(ack))).segment?.synOptions == SYNOptions())
+            #expect(decode(frame(ipv4(syn()))).segment?.synOptions == SYNOptions(), "a SYN's are not kept")
             // MSS, then an option claiming 40 bytes: the walk stops, the MSS stays.
-            let broken = syn(options: [2, 4, 0x05, 0xB4, 8, 40, 0, 0])
+            let broken = syn(flags: [.syn, .ack], options: [2, 4, 0x05, 0xB4, 8, 40, 0, 0])
             #expect(decode(frame(ipv4(broken))).segment?.synOptions == SYNOptions(maximumSegmentSize: 1460))
             // An MSS option of the wrong length is not an MSS.
-            #expect(decode(frame(ipv4(syn(options: [2, 3, 5, 0])))).segment?.synOptions == SYNOptions())
+            #expect(decode(frame(ipv4(syn(flags: [.syn, .ack], options: [2, 3, 5, 0])))).segment?.synOptions
+                    == SYNOptions())
         }
 
         @Test("an ICMP error names its sender and hop count")

@@ -1579,6 +1579,23 @@ private func one(_ sessions: [Session], sourceLocation: SourceLocation = #_sourc
     }
 }
 
+@Suite struct SessionSizeTests {
+    /// Every closed attempt is copied through the capture's hand-off: the
+    /// evidence packs into 40 bytes and the session into two cache lines.
+    @Test func aSessionWithItsEvidenceFitsTwoCacheLines() {
+        #expect(MemoryLayout<HandshakeEvidence>.size <= 40)
+        #expect(MemoryLayout<Session>.stride <= 128)
+        var evidence = HandshakeEvidence()
+        evidence.synToSynAck = .seconds(5000)
+        evidence.synAckToAck = Timestamp.Duration(microseconds: -3)
+        #expect(evidence.synToSynAck == Timestamp.Duration(microseconds: Int64(UInt32.max - 1)), "saturates")
+        #expect(evidence.synAckToAck == Timestamp.Duration(microseconds: 0))
+        evidence.synAckToAck = nil
+        evidence.unreachableSender = .zero
+        #expect(evidence.synAckToAck == nil && evidence.unreachableSender == .zero && evidence.synAckHopLimit == nil)
+    }
+}
+
 @Suite struct CauseNameTests {
     @Test func everyNameReadsBackAndFailuresBelongToOneOutcome() {
         for cause in Cause.allCases {
