@@ -186,7 +186,7 @@ public enum CauseExplanation {
             return Judgement(verdict: "\(head) \(n("an ", ""))ICMP \(unreachableName(cause)) \(n("error", "errors")) (\(isIPv6 ? "ICMPv6 1" : "ICMP 3")/\(codes)) from \(senders): \(unreachableMeaning(cause, senderIsServer: g.icmpSenders == [g.server]))",
                              certainty: .sure, because: "ICMP errors answered the SYNs, and name their sender")
         case .noAnswer:
-            return Judgement(verdict: "\(head) \(n("an attempt whose \(g.synsMax) \(plural(g.synsMax, "SYN")) went", "attempts whose SYNs (\(syns)) went")) unanswered, and the server completed no other handshake around \(n("it", "them")): dropped silently on the path, or nothing answers there",
+            return Judgement(verdict: "\(head) \(n("an attempt whose \(g.synsMax) \(plural(g.synsMax, "SYN")) went", "attempts whose SYNs (\(syns)) went")) unanswered, and the server completed no other handshake around \(n("it", "them"))\(completed == 0 ? "" : " when tcpeek decided (\(completed) since)"): dropped silently on the path, or nothing answers there",
                              certainty: .likely, because: "silence cannot tell where the SYNs were lost")
         case .droppedWhileServing:
             return Judgement(verdict: "\(head) \(n("an attempt whose \(g.synsMax) \(plural(g.synsMax, "SYN")) went", "attempts whose SYNs (\(syns)) went")) unanswered while \(answered): dropped at the server (a full accept queue) or by a rate limit",
