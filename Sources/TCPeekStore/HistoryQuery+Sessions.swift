@@ -13,20 +13,9 @@ extension HistoryQuery {
     ) throws(StoreError) -> [SessionAnswer] {
         var conditions = SessionConditions(since: since, until: until, filters: filters)
         if let outcome { conditions.append("s.outcome = ?", [outcome]) }
-        var networks: [IPNetwork] = []
-        for (column, network) in [("client_addr", client), ("server_addr", server)] {
-            guard let network else { continue }
-            if network.isHost {
-                // Addresses are stored in one spelling, the one `description` writes.
-                conditions.append("s.\(column) = ?", [network.address.description])
-            } else {
-                if let prefix = SessionAddressFunction.textPrefix(of: network) {
-                    conditions.append("s.\(column) GLOB ?", [prefix + "*"])
-                }
-                conditions.append("\(SessionAddressFunction.name)(s.\(column), ?)", [networks.count])
-                networks.append(network)
-            }
-        }
+        if let client { conditions.append(address: "client_addr", in: client) }
+        if let server { conditions.append(address: "server_addr", in: server) }
+        let networks = conditions.networks
         if let port { conditions.append("s.server_port = ?", [port]) }
         let sql = """
             SELECT s.started_at, s.duration, s.client_addr, s.client_port, s.server_addr, s.server_port, s.direction,

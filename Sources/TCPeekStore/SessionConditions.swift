@@ -1,4 +1,5 @@
 import GRDB
+import TCPeekCore
 
 /// The `WHERE` of a question about sessions `s` (`--sessions`, `--top`):
 /// the time range, the filters that must have counted a session, and any
@@ -23,6 +24,27 @@ struct SessionConditions {
     mutating func append(_ sql: String, _ values: [any DatabaseValueConvertible] = []) {
         terms.append(sql)
         arguments += values
+    }
+
+    /// The networks `append(address:in:)` tests with `SessionAddressFunction`:
+    /// register `SessionAddressFunction.make(networks)` on the connection
+    /// that runs the query when there are any.
+    private(set) var networks: [IPNetwork] = []
+
+    /// Sessions whose `column` (`client_addr`, `server_addr`) is `network`'s
+    /// address, or one of its addresses: the address matches however it was
+    /// written, since it is a parsed value.
+    mutating func append(address column: String, in network: IPNetwork) {
+        if network.isHost {
+            // Addresses are stored in one spelling, the one `description` writes.
+            append("s.\(column) = ?", [network.address.description])
+        } else {
+            if let prefix = SessionAddressFunction.textPrefix(of: network) {
+                append("s.\(column) GLOB ?", [prefix + "*"])
+            }
+            append("\(SessionAddressFunction.name)(s.\(column), ?)", [networks.count])
+            networks.append(network)
+        }
     }
 
     var sql: String { terms.joined(separator: " AND ") }

@@ -14,7 +14,7 @@ struct TCPeek: ParsableCommand {
             options and the filter syntax (NAME:RX|TX|ANY@ADDR[/PREFIX]:PORT[:PORT...]),
             and 'tcpeek query --help' for history.
             """,
-        subcommands: [Record.self, Query.self],
+        subcommands: [Record.self, Query.self, Explain.self],
         defaultSubcommand: Record.self
     )
 
@@ -29,6 +29,7 @@ struct TCPeek: ParsableCommand {
                 SUBCOMMANDS:
                   record (default)        Watch TCP handshakes live or in a capture file.
                   query                   Answer historical questions from the database.
+                  explain                 Say why connection attempts failed, with the evidence.
 
                   See 'tcpeek help <subcommand>' for detailed help.
                 """)
