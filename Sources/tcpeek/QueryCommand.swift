@@ -41,8 +41,7 @@ struct Query: ParsableCommand {
             help: ArgumentHelp("Only this filter, its name in any case (repeatable; default: every filter).", valueName: "name"))
     var filters: [String] = []
 
-    @Option(help: ArgumentHelp("Time buckets, or 'cause': each outcome's attempts per cause over the whole range.",
-                               valueName: "minute|hour|day|total|cause"))
+    @Option(help: ArgumentHelp("Time buckets, or 'cause': each outcome's attempts per cause over the whole range."))
     var by: QueryGrouping = .total
 
     @Option(help: "Output format.")
