@@ -138,12 +138,7 @@ public struct SessionExplanation: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(Int64.self, forKey: .id)
-        let started = try container.decode(String.self, forKey: .startedAt)
-        guard let startedAt = WireTime.seconds(started) else {
-            throw DecodingError.dataCorruptedError(forKey: .startedAt, in: container,
-                                                   debugDescription: "'\(started)' is not a UTC ISO-8601 time")
-        }
-        self.startedAt = startedAt
+        startedAt = try container.decodeWireTime(forKey: .startedAt)
         duration = try container.decode(WireMilliseconds.self, forKey: .duration).milliseconds / 1000
         client = try container.decode(String.self, forKey: .client)
         clientPort = try container.decode(Int.self, forKey: .clientPort)
@@ -336,21 +331,14 @@ public struct FailureGroup: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        func time(_ key: CodingKeys) throws -> Double {
-            let text = try container.decode(String.self, forKey: key)
-            guard let seconds = WireTime.seconds(text) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "'\(text)' is not a UTC ISO-8601 time")
-            }
-            return seconds
-        }
         server = try container.decode(String.self, forKey: .server)
         serverPort = try container.decode(Int.self, forKey: .serverPort)
         outcome = try container.decode(String.self, forKey: .outcome)
         cause = try container.decodeIfPresent(String.self, forKey: .cause)
         count = try container.decode(Int.self, forKey: .count)
         outcomeCount = try container.decode(Int.self, forKey: .outcomeCount)
-        first = try time(.first)
-        last = try time(.last)
+        first = try container.decodeWireTime(forKey: .first)
+        last = try container.decodeWireTime(forKey: .last)
         clients = try container.decode(Int.self, forKey: .clients)
         synTTLs = try container.decode([Int].self, forKey: .synTTLs)
         rstTTLs = try container.decode([Int].self, forKey: .rstTTLs)

@@ -58,12 +58,7 @@ public struct SessionAnswer: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        let started = try container.decode(String.self, forKey: .startedAt)
-        guard let startedAt = WireTime.seconds(started) else {
-            throw DecodingError.dataCorruptedError(forKey: .startedAt, in: container,
-                                                   debugDescription: "'\(started)' is not a UTC ISO-8601 time")
-        }
-        self.startedAt = startedAt
+        startedAt = try container.decodeWireTime(forKey: .startedAt)
         duration = try container.decode(WireMilliseconds.self, forKey: .durationMilliseconds).milliseconds / 1000
         client = try container.decode(String.self, forKey: .client)
         clientPort = try container.decode(Int.self, forKey: .clientPort)

@@ -34,3 +34,15 @@ public enum WireTime {
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 }
+
+extension KeyedDecodingContainer {
+    /// A `WireTime` at `key`, in seconds since the epoch; a decoding error
+    /// naming the key for any other text.
+    func decodeWireTime(forKey key: Key) throws -> Double {
+        let text = try decode(String.self, forKey: key)
+        guard let seconds = WireTime.seconds(text) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "'\(text)' is not a UTC ISO-8601 time")
+        }
+        return seconds
+    }
+}

@@ -42,14 +42,7 @@ struct Explain: ParsableCommand {
             help: ArgumentHelp("Only the failures this filter counted, its name in any case (repeatable).", valueName: "name"))
     var filters: [String] = []
 
-    @Option(help: "The database file (default: \(HistoryDatabase.defaultPath)).")
-    var db: String?
-
-    @Option(help: ArgumentHelp("Start of the range.", valueName: "time"))
-    var since: String = "1h"
-
-    @Option(help: ArgumentHelp("End of the range (default: now).", valueName: "time"))
-    var until: String?
+    @OptionGroup var history: HistoryOptions
 
     @Option(help: "At most this many groups of failures.")
     var limit: Int = 20
@@ -103,13 +96,7 @@ struct Explain: ParsableCommand {
     }
 
     func run() throws {
-        let database: HistoryDatabase
-        do {
-            database = try HistoryDatabase.openForReading(path: db ?? HistoryDatabase.defaultPath)
-        } catch {
-            Terminal.error(error.description)
-            throw ExitCode(1)
-        }
+        let database = try history.openDatabase()
         defer { database.close() }
         let answer: ExplainAnswer
         do {
@@ -139,16 +126,7 @@ struct Explain: ParsableCommand {
 
     /// The failures of the range (and its successes' flags).
     private func rangeAnswer(_ database: HistoryDatabase) throws -> ExplainAnswer {
-        let now = Date().timeIntervalSince1970
-        let range: (Double, Double)
-        do throws(TimeExpression.ParseError) {
-            let end: Double
-            if let until { end = try TimeExpression.parse(until, now: now) } else { end = now }
-            range = (try TimeExpression.parse(since, now: now), end)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        guard range.1 > range.0 else { throw ValidationError("--until must be after --since") }
+        let range = try history.range(now: Date().timeIntervalSince1970)
         let target = try server.map(Self.serverAndPort)
         let chosen: [String]?
         do {

@@ -28,14 +28,7 @@ struct Query: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
 
-    @Option(help: "The database file (default: \(HistoryDatabase.defaultPath)).")
-    var db: String?
-
-    @Option(help: ArgumentHelp("Start of the range.", valueName: "time"))
-    var since: String = "1h"
-
-    @Option(help: ArgumentHelp("End of the range (default: now).", valueName: "time"))
-    var until: String?
+    @OptionGroup var history: HistoryOptions
 
     @Option(name: .customLong("filter"),
             help: ArgumentHelp("Only this filter, its name in any case (repeatable; default: every filter).", valueName: "name"))
@@ -101,28 +94,11 @@ struct Query: ParsableCommand {
     }
 
     func run() throws {
-        let now = Date().timeIntervalSince1970
-        let range: (Double, Double)
-        do throws(TimeExpression.ParseError) {
-            let end: Double
-            if let until { end = try TimeExpression.parse(until, now: now) } else { end = now }
-            range = (try TimeExpression.parse(since, now: now), end)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        guard range.1 > range.0 else {
-            throw ValidationError("--until must be after --since")
-        }
+        let range = try history.range(now: Date().timeIntervalSince1970)
         let clientNetwork = try Self.network(client, option: "--client")
         let serverNetwork = try Self.network(server, option: "--server")
         let clock: TableClock = local ? .local : .utc
-        let database: HistoryDatabase
-        do {
-            database = try HistoryDatabase.openForReading(path: db ?? HistoryDatabase.defaultPath)
-        } catch {
-            Terminal.error(error.description)
-            throw ExitCode(1)
-        }
+        let database = try history.openDatabase()
         let chosen: [String]?
         do {
             chosen = filters.isEmpty ? nil : try HistoryQuery.filters(named: filters, known: HistoryQuery.filterNames(in: database))
@@ -178,8 +154,8 @@ struct Query: ParsableCommand {
         guard let span = try HistoryQuery.span(of: data, in: database) else {
             return "no sessions: this database holds none yet"
         }
-        let asked = until == nil && DurationText.seconds(since) != nil
-            ? "in the last \(since.trimmingCharacters(in: .whitespaces))"
+        let asked = history.until == nil && DurationText.seconds(history.since) != nil
+            ? "in the last \(history.since.trimmingCharacters(in: .whitespaces))"
             : "from \(clock.text(range.0)) to \(clock.text(range.1))"
         return "no sessions \(asked); this database holds \(clock.text(span.lowerBound)) .. \(clock.text(span.upperBound))"
     }

@@ -145,7 +145,7 @@ private let scenarios: [Scenario] = [
 
 // MARK: - Parsing tcpeek's output
 
-private struct LiveLine: CustomStringConvertible {
+struct LiveLine: CustomStringConvertible {
     let raw: String
     let time: Double
     let source: String
@@ -153,19 +153,23 @@ private struct LiveLine: CustomStringConvertible {
     let results: String
     let dupSyn: Int
     let dupSynAck: Int
+    /// The cause after the original's columns; nil for a success without flags.
+    let cause: String?
     var description: String { raw }
 }
 
-private var liveLinePattern: Regex<(Substring, Substring, Substring, Substring, Substring, Substring, Substring)> {
-    #/^\s*(\d+\.\d{3}) \| \d{2}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \|\s+(\S+)\s+(\S+)\s+\|\s+(success|failure \((?:reject|timeout|unreach|abort)\))\s+\|\s+(\d+)\s+(\d+)\s*$/#
+/// A live line as SPEC §4 lays it out, with the cause after it.
+private var liveLinePattern: Regex<(Substring, Substring, Substring, Substring, Substring, Substring, Substring, Substring?)> {
+    #/^\s*(\d+\.\d{3}) \| \d{2}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \|\s+(\S+)\s+(\S+)\s+\|\s+(success|failure \((?:reject|timeout|unreach|abort)\))\s+\|\s+(\d+)\s+(\d+)(?:  ([a-z][a-z,-]*))?\s*$/#
 }
 
-private func liveLines(_ stderr: [String]) -> [LiveLine] {
+/// The live lines among a tcpeek's standard error lines.
+func liveLines(_ stderr: [String]) -> [LiveLine] {
     stderr.compactMap { line in
         guard let m = line.wholeMatch(of: liveLinePattern),
               let time = Double(m.1), let dupSyn = Int(m.5), let dupSynAck = Int(m.6) else { return nil }
         return LiveLine(raw: line, time: time, source: String(m.2), destination: String(m.3),
-                        results: String(m.4), dupSyn: dupSyn, dupSynAck: dupSynAck)
+                        results: String(m.4), dupSyn: dupSyn, dupSynAck: dupSynAck, cause: m.7.map(String.init))
     }
 }
 
@@ -497,6 +501,9 @@ struct NamespaceCaptureTests {
                     verdict.expectEqual(line.dupSynAck, scenario.dupSynAck, "DUP S/A in `\(line.raw)`")
                     verdict.expect(scenario.time.contains(line.time),
                                    "TIME(s) \(line.time) of `\(line.raw)` within \(scenario.time)")
+                    if scenario.results != "success" {
+                        verdict.expect(line.cause != nil, "a failure's line ends with its cause: `\(line.raw)`")
+                    }
                 }
             }
             let familyLines = lines.filter { $0.source.hasPrefix(family == .v6 ? "[" : family.client + ":") }

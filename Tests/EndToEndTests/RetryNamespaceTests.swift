@@ -67,15 +67,6 @@ private struct Refusal: Decodable {
     }
 }
 
-/// A live line's source, results and DUP SYN.
-private func liveLines(_ stderr: [String]) -> [(source: String, results: String, dupSYN: Int)] {
-    let pattern = #/^\s*\d+\.\d{3} \| [^|]+\|\s+(\S+)\s+\S+\s+\|\s+(success|failure \(\w+\))\s+\|\s+(\d+)\s+\d+\s*$/#
-    return stderr.compactMap { line in
-        guard let m = line.wholeMatch(of: pattern), let dup = Int(m.3) else { return nil }
-        return (String(m.1), String(m.2), dup)
-    }
-}
-
 // Nested in NamespaceCaptureTests (serialized): one lab at a time per process.
 extension NamespaceCaptureTests {
     @Suite("one connect() is one attempt, with the kernel's own retries")
@@ -152,12 +143,13 @@ extension NamespaceCaptureTests {
             for refusal in refusals {
                 let mine = lines.filter { $0.source == refusal.source }
                 #expect(mine.count == 1, "\(refusal.source): \(mine)")
-                #expect(mine.allSatisfy { $0.results == "failure (unreach)" }, "\(refusal.source): \(mine)")
+                #expect(mine.allSatisfy { $0.results == "failure (unreach)" && $0.cause == "port-unreachable" },
+                        "\(refusal.source): \(mine)")
                 guard let sniffer, let line = mine.first else { continue }
                 let port = refusal.target.contains(":") ? "\(NetworkNamespaceLab.clientAddress6).\(refusal.sport) >"
                     : "\(NetworkNamespaceLab.clientAddress4).\(refusal.sport) >"
                 let syns = sniffer.stdout.lines.filter { $0.contains(port) && $0.contains("Flags [S") }.count
-                #expect(line.dupSYN == syns - 1, "\(refusal.source): DUP SYN \(line.dupSYN), \(syns) SYNs on the wire")
+                #expect(line.dupSyn == syns - 1, "\(refusal.source): DUP SYN \(line.dupSyn), \(syns) SYNs on the wire")
                 if syns > 1 { resent[refusal.target.contains(":") ? "IPv6" : "IPv4", default: 0] += 1 }
             }
             print("RetryNamespaceTests: the kernel re-sent the SYN after the ICMP error for "
