@@ -75,7 +75,8 @@ struct Explain: ParsableCommand {
             }
             port = value
         }
-        guard let network = try Query.network(String(address), option: "--server") else {
+        guard let network = try Query.network(String(address), option: "--server",
+                                              portAdvice: "with a port after it if you like (203.0.113.9:5432, [2001:db8::1]:5432)") else {
             throw ValidationError("--server needs an address")
         }
         return (network, port)

@@ -68,14 +68,16 @@ struct Query: ParsableCommand {
     var version: VersionFlag
 
     /// A `--client`/`--server` value as a network (one address is a /32 or
-    /// /128), read as `--local-addr` reads its values.
-    static func network(_ text: String?, option: String) throws -> IPNetwork? {
+    /// /128), read as `--local-addr` reads its values; `portAdvice` says
+    /// where the command takes a port.
+    static func network(_ text: String?, option: String,
+                        portAdvice: String = "and a server port with --port") throws -> IPNetwork? {
         guard let text else { return nil }
         do {
             return try IPNetwork(parsing: text)
         } catch {
             throw ValidationError("\(option) '\(text)': \(error.reason); write an address (198.51.100.7, 2001:db8::1) "
-                + "or a network (198.51.100.0/24, 2001:db8::/64), and a server port with --port")
+                + "or a network (198.51.100.0/24, 2001:db8::/64), \(portAdvice)")
         }
     }
 
