@@ -320,9 +320,10 @@ public enum CauseExplanation {
     }
 
     static func serverLine(_ c: ServerContext, other: Bool) -> String {
-        var text = "completed \(c.completed) \(other ? "other " : "")\(plural(c.completed, "handshake")) from \(c.clients) \(plural(c.clients, "client")) within a minute"
+        var text = "the port completed \(c.completed) \(other ? "other " : "")\(plural(c.completed, "handshake")) from \(c.clients) \(plural(c.clients, "client")) within a minute"
         if !c.synackTTLs.isEmpty {
-            text += "; its SYN/ACKs came with TTL " + c.synackTTLs.map(String.init).joined(separator: ", ")
+            // Gathered over every port of the address: a closed port has none of its own.
+            text += "; the address's SYN/ACKs came with TTL " + c.synackTTLs.map(String.init).joined(separator: ", ")
         }
         return text
     }

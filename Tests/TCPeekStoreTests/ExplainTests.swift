@@ -128,7 +128,8 @@ struct ExplainTests {
         #expect(lines[3] == "  how sure     likely: the same server port completed other handshakes meanwhile")
         #expect(lines[4] == "  cause        dropped-while-serving")
         #expect(lines[5] == "  clients      4, SYN TTL 64, 3 SYNs each")
-        #expect(lines[6] == "  server       completed \(around.count) handshakes from 23 clients within a minute; its SYN/ACKs came with TTL 63")
+        #expect(lines[6] == "  server       the port completed \(around.count) handshakes from 23 clients within a minute; "
+                + "the address's SYN/ACKs came with TTL 63")
         #expect(lines[7].hasPrefix("  sessions     ") && lines[7].hasSuffix(", … (the newest; 'tcpeek explain ID' for one)"))
         #expect(lines.suffix(2) == ["successes: 230; after-retries 3 (3.0 s lost to retries)", ""])
         let json = WireJSON.text(answer)
@@ -180,7 +181,7 @@ struct ExplainTests {
               SYN          TTL 64 (~0 hops), 1 sent
               SYN/ACK      none captured
               RST          TTL 64 (~0 hops)
-              server       completed 0 other handshakes from 0 clients within a minute; its SYN/ACKs came with TTL 63
+              server       the port completed 0 other handshakes from 0 clients within a minute; the address's SYN/ACKs came with TTL 63
 
             """)
         #expect(try WireJSON.decode(ExplainAnswer.self, from: WireJSON.text(answer)) == answer)
