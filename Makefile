@@ -2,7 +2,7 @@
 # Every target installs the Debian packages it needs when they are missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libpcap-dev libsqlite3-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay binutils adduser
+APT_PACKAGES := libpcap-dev libsqlite3-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay binutils adduser clickhouse-server clickhouse-client
 TEST_FLAGS ?=
 
 .PHONY: all deps build release install deb test demo bench clean schema
