@@ -8,8 +8,10 @@ struct GroupKey: Hashable {
 
 /// Adds rollup rows and sessions up into the rows of one
 /// `HistoryQuery.aggregate` answer: counters and handshake-time histograms
-/// per (filter, time bucket), for the filters asked about only.
-struct AggregateAccumulator {
+/// per (filter, time bucket), for the filters asked about only. Public for
+/// the fleet query (TCPeekFleet), which adds ClickHouse's sums into it, so
+/// both answers list their buckets and compute their percentiles alike.
+public struct AggregateAccumulator {
     private let since: Double
     private let until: Double
     private let bucketing: TimeBucketing
@@ -21,7 +23,7 @@ struct AggregateAccumulator {
     private var histograms = HistogramAccumulator()
     private var causes: [GroupKey: CauseCounts] = [:]
 
-    init(since: Double, until: Double, bucketing: TimeBucketing, filters: [String]) {
+    public init(since: Double, until: Double, bucketing: TimeBucketing, filters: [String]) {
         self.since = since
         self.until = until
         self.bucketing = bucketing
@@ -29,7 +31,7 @@ struct AggregateAccumulator {
     }
 
     /// Whether rows of `filter` count in the answer.
-    mutating func wants(_ filter: String) -> Bool {
+    public mutating func wants(_ filter: String) -> Bool {
         if filter != lastFilter {
             lastFilter = filter
             lastWanted = wanted.contains(filter)
@@ -43,18 +45,18 @@ struct AggregateAccumulator {
     }
 
     /// Adds a rollup row's counters at `time`.
-    mutating func add(_ figures: FilterCounters, filter: String, time: Double) {
+    public mutating func add(_ figures: FilterCounters, filter: String, time: Double) {
         counters[key(filter, time), default: FilterCounters()] += figures
     }
 
     /// Adds `count` attempts of `outcome` with `causes` (none: nothing to add).
-    mutating func add(_ outcome: Outcome, _ causes: Causes, count: UInt64, filter: String, time: Double) {
+    public mutating func add(_ outcome: Outcome, _ causes: Causes, count: UInt64, filter: String, time: Double) {
         guard !causes.isEmpty else { return }
         self.causes[key(filter, time), default: CauseCounts()].add(outcome, causes, count: count)
     }
 
     /// Adds a row of `rollup_handshake_buckets`.
-    mutating func add(bucket: Int, count: Int64, filter: String, time: Double) {
+    public mutating func add(bucket: Int, count: Int64, filter: String, time: Double) {
         histograms.add(key(filter, time), bucket: bucket, count: count)
     }
 
@@ -76,7 +78,7 @@ struct AggregateAccumulator {
 
     /// The answer: a row for each of `filters` (in that order) and each
     /// time bucket listed (`HistoryQuery.bucketStarts`).
-    mutating func rows(filters: [String]) -> [AggregateRow] {
+    public mutating func rows(filters: [String]) -> [AggregateRow] {
         histograms.flush()
         let histogramsByGroup = histograms.histograms
         let starts = bucketing.seconds.map { size in

@@ -38,6 +38,6 @@ extension AggregateAnswer {
                   handshakeMilliseconds: HandshakePercentiles(p50: row.p50.flatMap(WireMilliseconds.init),
                                                               p95: row.p95.flatMap(WireMilliseconds.init),
                                                               p99: row.p99.flatMap(WireMilliseconds.init)),
-                  causes: row.causes.answer)
+                  causes: row.causes.answer, host: row.host)
     }
 }

@@ -5,7 +5,7 @@ import TCPeekCore
 public enum TimeBucketing: String, Sendable, CaseIterable {
     case minute, hour, day, total
 
-    var seconds: Double? {
+    public var seconds: Double? {
         switch self {
         case .minute: 60
         case .hour: 3600
@@ -17,6 +17,9 @@ public enum TimeBucketing: String, Sendable, CaseIterable {
 
 /// One filter's figures over one time bucket.
 public struct AggregateRow: Sendable, Equatable {
+    /// The host the row is about, in a fleet answer by host (`--by host`);
+    /// nil in every other answer.
+    public var host: String?
     public var filter: String
     public var from: Double
     public var to: Double
@@ -27,7 +30,8 @@ public struct AggregateRow: Sendable, Equatable {
     public var causes: CauseCounts
 
     public init(filter: String, from: Double, to: Double, counters: FilterCounters, handshakes: HandshakeTimes,
-                causes: CauseCounts = CauseCounts()) {
+                causes: CauseCounts = CauseCounts(), host: String? = nil) {
+        self.host = host
         self.causes = causes
         self.filter = filter
         self.from = from

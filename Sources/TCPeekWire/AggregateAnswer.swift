@@ -7,6 +7,9 @@
 ///      "handshake_ms":{"p50":1.250,"p95":null,"p99":null},
 ///      "causes":{"no-answer":3,"after-retries":40}}
 public struct AggregateAnswer: Codable, Sendable, Equatable {
+    /// The host the row is about: only in a fleet answer by host (`tcpeek
+    /// query --clickhouse URL --by host`), where it is the first key.
+    public var host: String?
     public var filter: String
     /// UTC ISO-8601, whole seconds unless the time has a fraction.
     public var from: String
@@ -18,7 +21,8 @@ public struct AggregateAnswer: Codable, Sendable, Equatable {
     public var causes: CausesAnswer
 
     public init(filter: String, from: String, to: String, success: SuccessCounts, failure: FailureCounts,
-                handshakeMilliseconds: HandshakePercentiles, causes: CausesAnswer = CausesAnswer()) {
+                handshakeMilliseconds: HandshakePercentiles, causes: CausesAnswer = CausesAnswer(), host: String? = nil) {
+        self.host = host
         self.causes = causes
         self.filter = filter
         self.from = from
@@ -29,13 +33,14 @@ public struct AggregateAnswer: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case filter, from, to, success, failure
+        case host, filter, from, to, success, failure
         case handshakeMilliseconds = "handshake_ms", causes
     }
 
     /// An answer from a tcpeek before causes has no `causes`: read as none.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        host = try container.decodeIfPresent(String.self, forKey: .host)
         filter = try container.decode(String.self, forKey: .filter)
         from = try container.decode(String.self, forKey: .from)
         to = try container.decode(String.self, forKey: .to)

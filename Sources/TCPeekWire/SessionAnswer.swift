@@ -19,9 +19,14 @@ public struct SessionAnswer: Codable, Sendable, Equatable {
     public var dupSYNACK: Int
     /// The filters that counted the session, in bit order.
     public var filters: [String]
+    /// The host that recorded it: set in fleet answers (`tcpeek query
+    /// --clickhouse`), where it is the first key; absent from a local answer.
+    public var host: String?
 
     public init(startedAt: Double, duration: Double, client: String, clientPort: Int, server: String, serverPort: Int,
-                direction: String?, outcome: String, dupSYN: Int, dupSYNACK: Int, filters: [String]) {
+                direction: String?, outcome: String, dupSYN: Int, dupSYNACK: Int, filters: [String],
+                host: String? = nil) {
+        self.host = host
         self.startedAt = startedAt
         self.duration = duration
         self.client = client
@@ -36,6 +41,7 @@ public struct SessionAnswer: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
+        case host
         case startedAt = "started_at", durationMilliseconds = "duration_ms"
         case client, clientPort = "client_port", server, serverPort = "server_port"
         case direction, outcome, dupSYN = "dupsyn", dupSYNACK = "dupsynack", filters
@@ -43,6 +49,7 @@ public struct SessionAnswer: Codable, Sendable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(host, forKey: .host)
         try container.encode(WireTime.text(startedAt), forKey: .startedAt)
         try container.encodeIfPresent(WireMilliseconds(duration * 1000), forKey: .durationMilliseconds)
         try container.encode(client, forKey: .client)
@@ -58,6 +65,7 @@ public struct SessionAnswer: Codable, Sendable, Equatable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        host = try container.decodeIfPresent(String.self, forKey: .host)
         startedAt = try container.decodeWireTime(forKey: .startedAt)
         duration = try container.decode(WireMilliseconds.self, forKey: .durationMilliseconds).milliseconds / 1000
         client = try container.decode(String.self, forKey: .client)

@@ -13,30 +13,36 @@ enum QueryOutput {
         case .json:
             return HistoryJSON.aggregates(rows) + "\n"
         case .csv:
-            var lines = ["filter,from,to,success,dupsyn,dupsynack,failure,timeout,reject,unreach,abort,p50_ms,p95_ms,p99_ms"]
+            let byHost = rows.contains { $0.host != nil }
+            var lines = [(byHost ? "host," : "") + "filter,from,to,success,dupsyn,dupsynack,failure,timeout,reject,unreach,abort,p50_ms,p95_ms,p99_ms"]
             for row in rows {
                 let c = row.counters
-                lines.append([row.filter, WireTime.text(row.from), WireTime.text(row.to), "\(c.success)",
+                let hostCell: [String] = byHost ? [row.host ?? ""] : []
+                lines.append((hostCell + [row.filter, WireTime.text(row.from), WireTime.text(row.to), "\(c.success)",
                               "\(c.successWithDupSYN)", "\(c.successWithDupSYNACK)", "\(c.failure)", "\(c.timeout)",
                               "\(c.reject)", "\(c.unreach)", "\(c.abort)", csvNumber(row.p50), csvNumber(row.p95),
-                              csvNumber(row.p99)].map(csvField).joined(separator: ","))
+                              csvNumber(row.p99)]).map(csvField).joined(separator: ","))
             }
             return lines.joined(separator: "\n") + "\n"
         case .table:
-            var header = ["FILTER", "FROM", "TO", "SUCCESS", "DUPSYN", "DUPS/A", "FAILURE", "TIMEOUT", "REJECT",
-                          "UNREACH", "ABORT", "P50 ms", "P95 ms", "P99 ms"]
+            // A fleet answer by host (`--by host`) leads with the host.
+            let hostColumn = rows.contains { $0.host != nil } ? ["HOST"] : []
+            var header = hostColumn + ["FILTER", "FROM", "TO", "SUCCESS", "DUPSYN", "DUPS/A", "FAILURE", "TIMEOUT", "REJECT",
+                                       "UNREACH", "ABORT", "P50 ms", "P95 ms", "P99 ms"]
             let maxFailures = rows.map(\.counters.failure).max() ?? 0
             if isTerminal, bucketing != .total { header.append("FAILURES") }
             var table = [header]
             for row in rows {
                 let c = row.counters
-                var cells = [row.filter, clock.text(row.from), clock.text(row.to), "\(c.success)", "\(c.successWithDupSYN)",
+                let hostCell: [String] = hostColumn.isEmpty ? [] : [row.host ?? ""]
+                var cells = hostCell + [row.filter, clock.text(row.from), clock.text(row.to), "\(c.success)", "\(c.successWithDupSYN)",
                              "\(c.successWithDupSYNACK)", "\(c.failure)", "\(c.timeout)", "\(c.reject)", "\(c.unreach)",
                              "\(c.abort)", tableNumber(row.p50), tableNumber(row.p95), tableNumber(row.p99)]
                 if isTerminal, bucketing != .total { cells.append(bar(c.failure, of: maxFailures)) }
                 table.append(cells)
             }
-            return TextTable.render(table, leftAligned: [0, 1, 2, 14]) + causeLines(rows, bucketing: bucketing, clock: clock)
+            let leftAligned: Set<Int> = hostColumn.isEmpty ? [0, 1, 2, 14] : [0, 1, 2, 3, 15]
+            return TextTable.render(table, leftAligned: leftAligned) + causeLines(rows, bucketing: bucketing, clock: clock)
         }
     }
 
@@ -45,7 +51,8 @@ enum QueryOutput {
     /// start when the range is cut into buckets). Nothing when no row has any.
     static func causeLines(_ rows: [AggregateRow], bucketing: TimeBucketing, clock: TableClock) -> String {
         let lines = rows.filter { !$0.causes.isEmpty }.map { row in
-            let which = bucketing == .total ? row.filter : "\(row.filter) \(clock.text(row.from))"
+            let filter = row.host.map { "\($0) \(row.filter)" } ?? row.filter
+            let which = bucketing == .total ? filter : "\(filter) \(clock.text(row.from))"
             return "causes \(which): " + row.causes.byName.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
         }
         return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n") + "\n"
@@ -80,21 +87,27 @@ enum QueryOutput {
         case .json:
             return WireJSON.text(rows) + "\n"
         case .csv:
-            var lines = ["started_at,duration_ms,client,client_port,server,server_port,direction,outcome,dupsyn,dupsynack,filters"]
+            // A fleet answer (`--clickhouse`) leads with the host that recorded the session.
+            let withHost = rows.contains { $0.host != nil }
+            var lines = [(withHost ? "host," : "") + "started_at,duration_ms,client,client_port,server,server_port,direction,outcome,dupsyn,dupsynack,filters"]
             for row in rows {
-                lines.append([WireTime.text(row.startedAt), WireMilliseconds.text(WireMilliseconds(row.duration * 1000)), row.client,
+                let hostCell: [String] = withHost ? [row.host ?? ""] : []
+                lines.append((hostCell + [WireTime.text(row.startedAt), WireMilliseconds.text(WireMilliseconds(row.duration * 1000)), row.client,
                               "\(row.clientPort)", row.server, "\(row.serverPort)", row.direction ?? "", row.outcome,
-                              "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")].map(csvField).joined(separator: ","))
+                              "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")]).map(csvField).joined(separator: ","))
             }
             return lines.joined(separator: "\n") + "\n"
         case .table:
-            var table = [["STARTED", "TIME ms", "CLIENT", "SERVER", "DIR", "OUTCOME", "DUPSYN", "DUPS/A", "FILTERS"]]
+            let hostColumn = rows.contains { $0.host != nil } ? ["HOST"] : []
+            var table = [hostColumn + ["STARTED", "TIME ms", "CLIENT", "SERVER", "DIR", "OUTCOME", "DUPSYN", "DUPS/A", "FILTERS"]]
             for row in rows {
-                table.append([clock.text(row.startedAt), tableNumber(row.duration * 1000),
+                let hostCell: [String] = hostColumn.isEmpty ? [] : [row.host ?? ""]
+                table.append(hostCell + [clock.text(row.startedAt), tableNumber(row.duration * 1000),
                               endpoint(row.client, row.clientPort), endpoint(row.server, row.serverPort),
                               row.direction ?? "-", row.outcome, "\(row.dupSYN)", "\(row.dupSYNACK)", row.filters.joined(separator: ",")])
             }
-            return TextTable.render(table, leftAligned: [0, 2, 3, 4, 5, 8])
+            let leftAligned: Set<Int> = hostColumn.isEmpty ? [0, 2, 3, 4, 5, 8] : [0, 1, 3, 4, 5, 6, 9]
+            return TextTable.render(table, leftAligned: leftAligned)
         }
     }
 
