@@ -71,9 +71,11 @@ bench: deps
 clean:
 	rm -rf .build
 
-# Regenerates the schema compiled into the binary from Schema/*.sql.
+# Regenerates the schemas compiled into the binary from Schema/*.sql and
+# contrib/clickhouse/*.sql.
 schema:
 	bash Scripts/generate-schema.sh
+	bash Scripts/generate-clickhouse-schema.sh
 
 # --- Reliability (issue 6): fuzzing, sanitizers, the full-size SYN flood ---
 .PHONY: fuzz sanitize flood

@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.70.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         .systemLibrary(
@@ -79,10 +80,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Everything that knows ClickHouse: the fleet's history (issue 16,
+        // docs/fleet-design.md).
+        .target(
+            name: "TCPeekFleet",
+            dependencies: [
+                "TCPeekCore", "TCPeekStore", "TCPeekSystem", "TCPeekWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, to read sessions as fast as the recorder writes them.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: crossModuleSettings
+        ),
         .executableTarget(
             name: "tcpeek",
             dependencies: [
-                "TCPeekCore", "TCPeekCapture", "TCPeekStore", "TCPeekServer", "TCPeekSystem", "TCPeekText", "TCPeekWire",
+                "TCPeekCore", "TCPeekCapture", "TCPeekFleet", "TCPeekStore", "TCPeekServer", "TCPeekSystem", "TCPeekText", "TCPeekWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,7 +122,7 @@ let package = Package(
         ),
         .testTarget(name: "TCPeekCoreTests", dependencies: ["TCPeekCore"]),
         .testTarget(name: "TCPeekCaptureTests", dependencies: ["TCPeekCapture", "TCPeekCore", "TCPeekSystem", "TCPeekText", "TCPeekWire"]),
-        .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore", "TCPeekWire"]),
+        .testTarget(name: "TCPeekStoreTests", dependencies: ["TCPeekStore", "TCPeekCore", "TCPeekWire", "TCPeekFleet"]),
         .testTarget(name: "TCPeekServerTests", dependencies: ["TCPeekServer", "TCPeekStore", "TCPeekCore", "TCPeekWire"]),
         .testTarget(name: "TCPeekWireTests", dependencies: ["TCPeekWire", "TCPeekCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TCPeekCore"], exclude: ["Scripts"]),

@@ -118,6 +118,34 @@ public final class HistoryDatabase: Sendable {
         }
     }
 
+    /// Opens an existing database for `tcpeek ship`: reads its sessions and
+    /// writes its ship cursors while a recorder may be writing it (no
+    /// recorder lock; SQLite serialises the two writers' transactions).
+    /// Brings an older file to this version first: the cursors need version 7.
+    public static func openForShipping(path: String, busyTimeout: TimeInterval = 5) throws(StoreError) -> HistoryDatabase {
+        switch try FileKind(path: path) {
+        case .missing: throw .notFound(path: path)
+        case .other(let kind): throw .notAFile(path: path, kind: kind)
+        case .regular: break
+        }
+        guard access(path, R_OK | W_OK) == 0 else {
+            throw .readOnly(path: path, detail: "tcpeek ship keeps its cursor in the database, so it needs to write it: "
+                + String(cString: strerror(errno)))
+        }
+        try inspect(path: path, busyTimeout: busyTimeout)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.label = "tcpeek.history.ship"
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.writeWithoutTransaction { db in try Schema.migrate(db, path: path) }
+            return HistoryDatabase(path: path, writer: pool, reader: pool)
+        } catch {
+            throw StoreError.from(error, path: path)
+        }
+    }
+
     /// Refuses, only reading it, a file that is not a tcpeek database this
     /// build can record into.
     private static func inspect(path: String, busyTimeout: TimeInterval) throws(StoreError) {

@@ -19,9 +19,34 @@ public final class RecorderLock: Sendable {
     /// `otherRecorder` naming the process that holds it.
     public init(databasePath: String) throws(StoreError) {
         path = databasePath + ".lock"
+        switch Self.take(path) {
+        case .success(let descriptor): self.descriptor = Mutex(descriptor)
+        case .failure(.held(let holder)): throw .otherRecorder(path: databasePath, pid: holder)
+        case .failure(.unusable(let detail)): throw .readOnly(path: databasePath, detail: detail)
+        }
+    }
+
+    /// The claim of one `tcpeek ship` on (database, destination): the same
+    /// kind of lock on `PATH.ship-HASH.lock`, HASH naming the destination.
+    public init(databasePath: String, shippingTo destination: String) throws(StoreError) {
+        path = databasePath + ".ship-" + Self.shortHash(destination) + ".lock"
+        switch Self.take(path) {
+        case .success(let descriptor): self.descriptor = Mutex(descriptor)
+        case .failure(.held(let holder)): throw .otherShipper(path: databasePath, destination: destination, pid: holder)
+        case .failure(.unusable(let detail)): throw .readOnly(path: databasePath, detail: detail)
+        }
+    }
+
+    enum Refusal: Error {
+        case held(by: Int32?)
+        case unusable(String)
+    }
+
+    /// Opens `path` and takes its exclusive flock, writing our pid into it.
+    private static func take(_ path: String) -> Result<Int32, Refusal> {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard descriptor >= 0 else {
-            throw .readOnly(path: databasePath, detail: "cannot open its lock file '\(path)': \(String(cString: strerror(errno)))")
+            return .failure(.unusable("cannot open its lock file '\(path)': \(String(cString: strerror(errno)))"))
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
@@ -32,13 +57,24 @@ public final class RecorderLock: Sendable {
                 holder = Self.recordedPID(descriptor)
             }
             Glibc.close(descriptor)
-            if reason == EWOULDBLOCK { throw .otherRecorder(path: databasePath, pid: holder) }
-            throw .readOnly(path: databasePath, detail: "cannot lock '\(path)': \(String(cString: strerror(reason)))")
+            if reason == EWOULDBLOCK { return .failure(.held(by: holder)) }
+            return .failure(.unusable("cannot lock '\(path)': \(String(cString: strerror(reason)))"))
         }
         let text = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)
         _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
-        self.descriptor = Mutex(descriptor)
+        return .success(descriptor)
+    }
+
+    /// 16 hex digits of FNV-1a: a stable file name for any destination.
+    static func shortHash(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        let digits = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     deinit { release() }

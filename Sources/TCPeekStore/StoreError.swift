@@ -20,6 +20,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case notAFile(path: String, kind: String)
     /// Another process records into the database (one recorder per file).
     case otherRecorder(path: String, pid: Int32?)
+    /// Another process ships the database to the same destination.
+    case otherShipper(path: String, destination: String, pid: Int32?)
     case failed(path: String, detail: String)
 
     public var description: String {
@@ -63,6 +65,10 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             "database '\(path)' is being recorded by another tcpeek (\(pid.map { "pid \($0)" } ?? "process unknown")); "
                 + "one database has one recorder: stop that one, or record into another file with --db. "
                 + "'tcpeek query' and the socket can read it meanwhile"
+        case .otherShipper(let path, let destination, let pid):
+            "database '\(path)' is already being shipped to \(destination) by another tcpeek "
+                + "(\(pid.map { "pid \($0)" } ?? "process unknown")): one shipper per database and destination; "
+                + "stop that one first"
         case .failed(let path, let detail):
             "database '\(path)': \(detail)"
         }

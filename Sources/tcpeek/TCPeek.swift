@@ -14,7 +14,7 @@ struct TCPeek: ParsableCommand {
             options and the filter syntax (NAME:RX|TX|ANY@ADDR[/PREFIX]:PORT[:PORT...]),
             and 'tcpeek query --help' for history.
             """,
-        subcommands: [Record.self, Query.self, Explain.self],
+        subcommands: [Record.self, Query.self, Explain.self, Ship.self],
         defaultSubcommand: Record.self
     )
 
@@ -30,6 +30,7 @@ struct TCPeek: ParsableCommand {
                   record (default)        Watch TCP handshakes live or in a capture file.
                   query                   Answer historical questions from the database.
                   explain                 Say why connection attempts failed, with the evidence.
+                  ship                    Copy the history to ClickHouse, where many hosts' histories meet.
 
                   See 'tcpeek help <subcommand>' for detailed help.
                 """)

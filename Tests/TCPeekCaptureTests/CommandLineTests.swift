@@ -325,7 +325,7 @@ struct CommandLineTests {
     func unknownWord() async throws {
         let result = try await runTCPeek(["bogus"], database: .omitted)
         #expect(result.status == 64, "\(result.stderr)")
-        #expect(result.stderr.contains("unknown subcommand or filter 'bogus'; the subcommands are record, query, explain, help"),
+        #expect(result.stderr.contains("unknown subcommand or filter 'bogus'; the subcommands are record, query, explain, ship, help"),
                 "\(result.stderr)")
     }
 

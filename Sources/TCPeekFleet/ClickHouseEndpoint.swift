@@ -1,0 +1,95 @@
+import Foundation
+
+/// Where the fleet's history goes: a ClickHouse server's HTTP interface, the
+/// database on it, and who we are there (docs/fleet-design.md).
+///
+/// Credentials never come from the command line, where `ps` and shell
+/// histories show them: a URL with `user:password@` is refused. The user is
+/// `TCPEEK_CLICKHOUSE_USER` (default `default`); the password the first line
+/// of `--clickhouse-password-file` or `TCPEEK_CLICKHOUSE_PASSWORD`.
+public struct ClickHouseEndpoint: Sendable, Equatable {
+    public static let defaultDatabase = "tcpeek"
+    public static let userVariable = "TCPEEK_CLICKHOUSE_USER"
+    public static let passwordVariable = "TCPEEK_CLICKHOUSE_PASSWORD"
+
+    /// `http` or `https`.
+    public let scheme: String
+    /// As written in a URL: an IPv6 address in brackets.
+    public let host: String
+    public let port: Int
+    public let database: String
+    public let user: String
+    public let password: String?
+
+    /// `http://host:port/`: the URL without credentials, for messages.
+    public var url: String { "\(scheme)://\(host):\(port)/" }
+
+    /// The cursor's name in the SQLite database: the URL and the database,
+    /// so one history can ship to several servers or databases.
+    public var destination: String { url + database }
+
+    /// What a bad `--clickhouse` URL, database name or password file is.
+    public struct Problem: Error, CustomStringConvertible, Equatable {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    public init(scheme: String, host: String, port: Int, database: String = defaultDatabase,
+                user: String = "default", password: String? = nil) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.password = password
+    }
+
+    /// Parses `--clickhouse URL` and reads the credentials from the
+    /// environment or the password file.
+    public static func parse(url text: String, database: String = defaultDatabase, passwordFile: String? = nil,
+                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(Problem) -> ClickHouseEndpoint {
+        guard let components = URLComponents(string: text), let rawScheme = components.scheme?.lowercased() else {
+            throw Problem("'\(text)' is not a ClickHouse URL: give its HTTP interface as http://HOST:8123/ or https://HOST:8443/")
+        }
+        guard rawScheme == "http" || rawScheme == "https" else {
+            throw Problem("'\(text)': ClickHouse is reached over HTTP here; use http://HOST:8123/ or https://HOST:8443/ (not \(rawScheme)://)")
+        }
+        if components.user != nil || components.password != nil {
+            throw Problem("the ClickHouse URL must not hold credentials (anyone can read a command line):"
+                + " put the user in \(userVariable) and the password in a file named by --clickhouse-password-file"
+                + " or in \(passwordVariable)")
+        }
+        guard let rawHost = components.host, !rawHost.isEmpty else {
+            throw Problem("'\(text)' names no host: give http://HOST:8123/")
+        }
+        if components.query != nil || !(components.path.isEmpty || components.path == "/") {
+            throw Problem("'\(text)': give only the server (http://HOST:PORT/); the database is --clickhouse-database")
+        }
+        guard isValidName(database) else {
+            throw Problem("'\(database)' is not a ClickHouse database name tcpeek uses: letters, digits and _ only, not starting with a digit")
+        }
+        let host = rawHost.contains(":") && !rawHost.hasPrefix("[") ? "[\(rawHost)]" : rawHost
+        let port = components.port ?? (rawScheme == "https" ? 8443 : 8123)
+        let user = environment[userVariable].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        var password = environment[passwordVariable]
+        if let passwordFile { password = try readPassword(passwordFile) }
+        return ClickHouseEndpoint(scheme: rawScheme, host: host, port: port, database: database, user: user, password: password)
+    }
+
+    /// The first line of `path`, its line end stripped.
+    static func readPassword(_ path: String) throws(Problem) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = access(path, F_OK) == 0 ? "it is not readable by this user" : "there is no such file"
+            throw Problem("cannot read the ClickHouse password file '\(path)' (--clickhouse-password-file): \(reason)")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        return line.hasSuffix("\r") ? String(line.dropLast()) : line
+    }
+
+    /// A name that needs no quoting in SQL: it is pasted into statements.
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
+    }
+}
