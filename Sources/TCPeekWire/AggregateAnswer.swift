@@ -37,6 +37,20 @@ public struct AggregateAnswer: Codable, Sendable, Equatable {
         case handshakeMilliseconds = "handshake_ms", causes
     }
 
+    /// The JSON writes a nil optional as null: `host` is left out instead,
+    /// so every answer but a fleet one by host stays as it was.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        if let host { try container.encode(host, forKey: .host) }
+        try container.encode(filter, forKey: .filter)
+        try container.encode(from, forKey: .from)
+        try container.encode(to, forKey: .to)
+        try container.encode(success, forKey: .success)
+        try container.encode(failure, forKey: .failure)
+        try container.encode(handshakeMilliseconds, forKey: .handshakeMilliseconds)
+        try container.encode(causes, forKey: .causes)
+    }
+
     /// An answer from a tcpeek before causes has no `causes`: read as none.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

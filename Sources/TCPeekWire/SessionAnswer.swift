@@ -49,7 +49,8 @@ public struct SessionAnswer: Codable, Sendable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encodeIfPresent(host, forKey: .host)
+        // Only a fleet answer has the key: a local one stays as it was.
+        if let host { try container.encode(host, forKey: .host) }
         try container.encode(WireTime.text(startedAt), forKey: .startedAt)
         try container.encodeIfPresent(WireMilliseconds(duration * 1000), forKey: .durationMilliseconds)
         try container.encode(client, forKey: .client)

@@ -1,0 +1,2 @@
+/// The fleet query asks its questions through the shipper's client.
+extension ClickHouseClient: ClickHouseSelecting {}
