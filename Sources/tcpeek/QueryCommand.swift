@@ -3,8 +3,9 @@ import Foundation
 import TCPeekCore
 import TCPeekStore
 
-/// `tcpeek query`: history from the database (works while a recorder writes it).
-struct Query: ParsableCommand {
+/// `tcpeek query`: history from the database (works while a recorder writes
+/// it), or from the fleet's in ClickHouse (`--clickhouse`, FleetQueryCommand).
+struct Query: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer historical questions from the database written by 'tcpeek record'.",
         discussion: """
@@ -23,6 +24,10 @@ struct Query: ParsableCommand {
               tcpeek query --since 15m --sessions --outcome timeout
               tcpeek query --since 1h --top server
               tcpeek query --since 1d --sessions --server 2001:db8::/64
+
+            Every host's history in ClickHouse (filled by 'tcpeek ship'):
+              tcpeek query --clickhouse http://clickhouse:8123/ --since 1d --by host
+              tcpeek query --clickhouse http://clickhouse:8123/ --host web1 --top server
             """
     )
 
@@ -34,7 +39,8 @@ struct Query: ParsableCommand {
             help: ArgumentHelp("Only this filter, its name in any case (repeatable; default: every filter).", valueName: "name"))
     var filters: [String] = []
 
-    @Option(help: ArgumentHelp("Time buckets, or 'cause': each outcome's attempts per cause over the whole range."))
+    @Option(help: ArgumentHelp("Time buckets, or 'cause': each outcome's attempts per cause over the whole range, "
+                               + "or 'host' (with --clickhouse): each host's figures over the whole range."))
     var by: QueryGrouping = .total
 
     @Option(help: "Output format.")
@@ -64,6 +70,8 @@ struct Query: ParsableCommand {
     @Flag(help: "Show the table's times in local time (with the offset) instead of UTC.")
     var local = false
 
+    @OptionGroup var fleet: FleetQueryOptions
+
     @OptionGroup
     var version: VersionFlag
 
@@ -86,6 +94,13 @@ struct Query: ParsableCommand {
         if by == .cause, sessions || top != nil {
             throw ValidationError("--by cause counts attempts per cause; it excludes --sessions and --top")
         }
+        if by == .host {
+            if fleet.clickhouse == nil { throw ValidationError("--by host groups the fleet's history: it needs --clickhouse URL") }
+            if sessions || top != nil { throw ValidationError("--by host excludes --sessions and --top") }
+        }
+        if fleet.clickhouse != nil, history.db != nil {
+            throw ValidationError("--db and --clickhouse exclude each other: one database, or the fleet's history")
+        }
         if !sessions, outcome != nil || client != nil || server != nil || port != nil {
             throw ValidationError("--outcome, --client, --server and --port need --sessions")
         }
@@ -95,7 +110,11 @@ struct Query: ParsableCommand {
         _ = try Self.network(server, option: "--server")
     }
 
-    func run() throws {
+    func run() async throws {
+        if let url = fleet.clickhouse {
+            try await runFleet(url: url)
+            return
+        }
         let range = try history.range(now: Date().timeIntervalSince1970)
         let clientNetwork = try Self.network(client, option: "--client")
         let serverNetwork = try Self.network(server, option: "--server")
@@ -166,9 +185,9 @@ struct Query: ParsableCommand {
 /// `--by`: a time bucketing, or `cause` (issue 15): the range as one
 /// bucket, its attempts listed per outcome and cause instead of as figures.
 enum QueryGrouping: String, ExpressibleByArgument, CaseIterable {
-    case minute, hour, day, total, cause
+    case minute, hour, day, total, cause, host
 
-    /// The buckets the aggregate is read in; nil for `cause`, read as `total`.
+    /// The buckets the aggregate is read in; nil for `cause` and `host`, read as `total`.
     var timeBucketing: TimeBucketing? { TimeBucketing(rawValue: rawValue) }
 }
 extension HistoryQuery.TopKind: ExpressibleByArgument {}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import TCPeekFleet
+
+/// `tcpeek query --clickhouse URL`: where the fleet's history is, and which
+/// host of it (issue 16). The database and the password as `tcpeek ship`
+/// takes them (`ClickHouseOptions`): credentials never on the command line.
+struct FleetQueryOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Ask the fleet's history in ClickHouse (its HTTP interface, http://HOST:8123/, filled by 'tcpeek ship') "
+            + "instead of the database.",
+        valueName: "url"))
+    var clickhouse: String?
+
+    @OptionGroup var connection: ClickHouseOptions
+
+    @Option(help: ArgumentHelp("With --clickhouse: only the sessions this host shipped (its 'tcpeek ship --host').",
+                               valueName: "name"))
+    var host: String?
+
+    func validate() throws {
+        guard clickhouse == nil else { return }
+        if host != nil { throw ValidationError("--host names a host of the fleet's history: it needs --clickhouse URL") }
+        if connection.passwordFile != nil || connection.database != ClickHouseEndpoint.defaultDatabase {
+            throw ValidationError("--clickhouse-database and --clickhouse-password-file need --clickhouse URL")
+        }
+    }
+}
