@@ -267,8 +267,9 @@ struct CommandLineTests {
         let squeezed = options.map { $0.replacingOccurrences(of: " +", with: " ", options: .regularExpression) }
         #expect(squeezed.contains("--since <time> Start of the range. (default: 1h)"), "\(squeezed)")
         #expect(squeezed.contains("""
-            --by <by> Time buckets, or 'cause': each outcome's attempts per cause over the whole range. \
-            (values: minute, hour, day, total, cause; default: total)
+            --by <by> Time buckets, or 'cause': each outcome's attempts per cause over the whole range, \
+            or 'host' (with --clickhouse): each host's figures over the whole range. \
+            (values: minute, hour, day, total, cause, host; default: total)
             """), "\(squeezed)")
         #expect(squeezed.contains("--local Show the table's times in local time (with the offset) instead of UTC."))
         #expect(squeezed.contains("--client <address> With --sessions: only this client address or network."))
