@@ -37,18 +37,23 @@ public struct FleetQuery: Sendable {
     }
 
     /// Every filter that counted a shipped session (of `--host`), in the
-    /// order they first counted one: ClickHouse keeps no runs, so a filter
-    /// that never counted a session is unknown to the fleet.
+    /// local query's order (`HistoryQuery.filterNames`: by run, then bit)
+    /// as far as the sessions tell it: ClickHouse keeps no runs, so a
+    /// filter that never counted a session is unknown to the fleet.
     public func filterNames() async throws -> [String] {
-        var conditions: [String] = []
-        if let host { conditions.append("host = \(FleetSQL.string(host))") }
+        // Each session's `filters` lists its filters in bit order: the
+        // distinct lists (a few) give that order among the filters that
+        // counted a session together.
         let rows = try await client.select("""
-            SELECT filter FROM \(table) ARRAY JOIN filters AS filter
-            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
-            GROUP BY filter ORDER BY min(started_at), min(indexOf(filters, filter)), filter
-            FORMAT TabSeparated
+            SELECT arrayStringConcat(filters, '\\x1F') AS names, min(run_id), min(started_at) FROM \(table)
+            \(host.map { "WHERE host = \(FleetSQL.string($0))" } ?? "") GROUP BY names FORMAT TabSeparated
             """)
-        return rows.map { $0[0] }
+        var lists: [FilterOrder.List] = []
+        for row in rows where row.count == 3 {
+            lists.append(FilterOrder.List(names: row[0].split(separator: "\u{1F}").map(String.init),
+                                          run: try Self.int(row[1]), started: try Self.double(row[2])))
+        }
+        return FilterOrder.merged(lists)
     }
 
     // MARK: Aggregates

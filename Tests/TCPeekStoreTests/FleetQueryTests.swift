@@ -24,7 +24,8 @@ struct FleetQueryTests {
     }
 
     /// Four captures recorded as four hosts (gnutella with the Gnutella
-    /// port as a second filter; instagram over four years; router6 IPv6),
+    /// port as a second filter; synscan with two more, whose order only the
+    /// sessions' filter lists tell; instagram over four years; router6 IPv6),
     /// a server, and each database shipped into it (`tcpeek ship --init
     /// --once`) under its host's name.
     final class Fleet {
@@ -36,7 +37,8 @@ struct FleetQueryTests {
             folder = try TemporaryFolder("fleet-query")
             var hosts: [Host] = []
             for (name, capture, filters) in [("gnutella", "ndpi__gnutella.pcap", ["p6346:ANY@*:6346"]),
-                                             ("synscan", "ndpi__synscan.pcap", []),
+                                             // web before any by bit, any before web by name and first session.
+                                             ("synscan", "ndpi__synscan.pcap", ["web:ANY@*:22:80:443", "any:ANY@*:*"]),
                                              ("instagram", "ndpi__instagram.pcap", []),
                                              ("router6", "suricata__kill_router6.pcap", [])] {
                 let db = folder.file("\(name).db")
@@ -82,7 +84,7 @@ struct FleetQueryTests {
             [], ["--by", "minute"], ["--by", "hour"], ["--by", "day"], ["--by", "total"], ["--by", "cause"],
             ["--filter", "p6346"], ["--filter", "all", "--by", "minute"],
             ["--top", "server"], ["--top", "client"], ["--top", "port"], ["--top", "port", "--limit", "3"],
-            ["--top", "server", "--filter", "p6346"],
+            ["--top", "server", "--filter", "p6346"], ["--top", "port", "--filter", "web"], ["--filter", "any", "--filter", "web"],
             ["--sessions", "--limit", "1000"], ["--sessions", "--outcome", "timeout"], ["--sessions", "--filter", "p6346"],
             ["--sessions", "--port", "6346"], ["--sessions", "--client", "10.0.0.0/8"],
             ["--sessions", "--server", "64.13.0.0/16"], ["--sessions", "--server", "2001:16b8::/32"],
@@ -92,6 +94,7 @@ struct FleetQueryTests {
         for host in fleet.hosts {
             for question in questions {
                 if question.contains("p6346"), host.name != "gnutella" { continue }
+                if question.contains("web"), host.name != "synscan" { continue }
                 let arguments = (question.contains("--since") ? [] : Self.range) + question + ["--format", "json"]
                 let local = try await fleet.localQuery(host, arguments)
                 try #require(local.status == 0, "\(local)")
