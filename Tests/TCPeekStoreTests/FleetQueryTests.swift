@@ -253,7 +253,7 @@ struct FleetQueryTests {
         #expect(unknownHost.status != 0 && unknownHost.stderr.contains("--clickhouse"), "\(unknownHost)")
     }
 
-    @Test func anUnknownHostOrFilterIsNamed() async throws {
+    @Test func whatIsMissingIsNamed() async throws {
         let fleet = try await Fleet()
         let host = try await fleet.fleetQuery(Self.range + ["--host", "nowhere"])
         #expect(host.status == 1, "\(host)")
@@ -261,6 +261,16 @@ struct FleetQueryTests {
         let filter = try await fleet.fleetQuery(Self.range + ["--filter", "nothing"])
         #expect(filter.status == 1, "\(filter)")
         #expect(filter.stderr.contains("nothing") && filter.stderr.contains("p6346"), "\(filter)")
+
+        // A range without sessions: where the fleet's (or the host's) are.
+        let later = ["--since", "2029-01-01T00:00:00Z", "--until", "2030-01-01T00:00:00Z"]
+        let fleetEmpty = try await fleet.fleetQuery(later)
+        #expect(fleetEmpty.status == 0, "\(fleetEmpty)")
+        #expect(fleetEmpty.stderr.contains("no sessions from 2029-01-01 00:00:00Z to 2030-01-01 00:00:00Z; "
+            + "the fleet shipped 1970-01-01 00:01:01Z .. 2019-09-18 08:44:"), "\(fleetEmpty)")
+        let hostEmpty = try await fleet.fleetQuery(later + ["--host", "synscan", "--sessions"])
+        #expect(hostEmpty.status == 0, "\(hostEmpty)")
+        #expect(hostEmpty.stderr.contains("host synscan shipped 2010-07-04 20:24:16Z .. 2010-07-04 20:24:"), "\(hostEmpty)")
     }
 
     // MARK: Helpers
