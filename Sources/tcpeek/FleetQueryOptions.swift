@@ -18,7 +18,11 @@ struct FleetQueryOptions: ParsableArguments {
     var host: String?
 
     func validate() throws {
-        guard clickhouse == nil else { return }
+        if let clickhouse {
+            // A bad URL (credentials in it), database name or password file is a usage error of `query`.
+            _ = try connection.endpoint(url: clickhouse)
+            return
+        }
         if host != nil { throw ValidationError("--host names a host of the fleet's history: it needs --clickhouse URL") }
         if connection.passwordFile != nil || connection.database != ClickHouseEndpoint.defaultDatabase {
             throw ValidationError("--clickhouse-database and --clickhouse-password-file need --clickhouse URL")

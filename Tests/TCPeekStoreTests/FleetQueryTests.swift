@@ -249,6 +249,11 @@ struct FleetQueryTests {
         #expect(unreachable.status == 1, "\(unreachable)")
         #expect(unreachable.stderr.contains("127.0.0.1:\(port)"), "\(unreachable)")
 
+        let inURL = try await Self.runReaped([tcpeek, "query", "--clickhouse", "http://tcpeek:secret@127.0.0.1:\(server.httpPort)/"],
+                                             in: folder.path)
+        #expect(inURL.status == 64 && inURL.stderr.contains("TCPEEK_CLICKHOUSE_USER") && inURL.stderr.contains("tcpeek query"),
+                "\(inURL)")
+
         let unknownHost = try await Self.runReaped([tcpeek, "query", "--host", "nowhere"], in: folder.path)
         #expect(unknownHost.status != 0 && unknownHost.stderr.contains("--clickhouse"), "\(unknownHost)")
     }
