@@ -34,7 +34,19 @@ struct FleetQueryTests {
         let hosts: [Host]
 
         init() async throws {
-            folder = try TemporaryFolder("fleet-query")
+            let folder = try TemporaryFolder("fleet-query")
+            do {
+                (hosts, server) = try await Self.recordAndShip(in: folder)
+            } catch {
+                folder.remove()
+                throw error
+            }
+            self.folder = folder
+        }
+
+        /// The recordings, and a server they were shipped into; the server
+        /// stopped again if shipping fails (a failed init runs no deinit).
+        private static func recordAndShip(in folder: TemporaryFolder) async throws -> ([Host], ClickHouseTestServer) {
             var hosts: [Host] = []
             for (name, capture, filters) in [("gnutella", "ndpi__gnutella.pcap", ["p6346:ANY@*:6346"]),
                                              // web before any by bit, any before web by name and first session.
@@ -46,15 +58,20 @@ struct FleetQueryTests {
                 try #require(result.status == 0, "\(result)")
                 hosts.append(Host(name: name, db: db))
             }
-            self.hosts = hosts
-            server = try ClickHouseTestServer(label: "fleet-query-clickhouse")
-            for host in hosts {
-                let shipped = try await FleetQueryTests.runReaped(
-                    [try StorePaths.requireTCPeek(), "ship", "--init", "--once", "--db", host.db, "--host", host.name,
-                     "--clickhouse-password-file", server.passwordFile, server.url],
-                    in: folder.path, environment: ["TCPEEK_CLICKHOUSE_USER": ClickHouseTestServer.user])
-                try #require(shipped.status == 0, "\(shipped)")
+            let server = try ClickHouseTestServer(label: "fleet-query-clickhouse")
+            do {
+                for host in hosts {
+                    let shipped = try await FleetQueryTests.runReaped(
+                        [try StorePaths.requireTCPeek(), "ship", "--init", "--once", "--db", host.db, "--host", host.name,
+                         "--clickhouse-password-file", server.passwordFile, server.url],
+                        in: folder.path, environment: ["TCPEEK_CLICKHOUSE_USER": ClickHouseTestServer.user])
+                    try #require(shipped.status == 0, "\(shipped)")
+                }
+            } catch {
+                server.stop()
+                throw error
             }
+            return (hosts, server)
         }
 
         deinit {
