@@ -13,6 +13,8 @@
 #   HISTORY_SESSIONS [10000000]  sessions of the 30-day database the query is timed on
 #   SKIP_TCPEEK [0]      1: only build, generate and time the baseline (while
 #                        tcpeek is not usable yet)
+#   SKIP_SHIP [0]        1: leave out shipping to ClickHouse (a private
+#                        clickhouse-server on 127.0.0.1, started and stopped here)
 set -euo pipefail
 
 # tcpeek's command line. {pcap} is replaced by the capture to read. Flags that
@@ -31,6 +33,7 @@ OPEN_ATTEMPTS=${OPEN_ATTEMPTS:-1000000}
 ALLOC_SMALL=${ALLOC_SMALL:-200000}
 ALLOC_LARGE=${ALLOC_LARGE:-400000}
 SKIP_TCPEEK=${SKIP_TCPEEK:-0}
+SKIP_SHIP=${SKIP_SHIP:-0}
 HISTORY_SESSIONS=${HISTORY_SESSIONS:-10000000}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +49,9 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 ensure_packages() {
     local missing=() p
-    for p in libpcap-dev libsqlite3-dev time gcc sqlite3; do
+    local packages=(libpcap-dev libsqlite3-dev time gcc sqlite3)
+    [[ $SKIP_SHIP == 1 ]] || packages+=(clickhouse-server clickhouse-client curl)
+    for p in "${packages[@]}"; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     ((${#missing[@]} == 0)) && return
@@ -155,6 +160,78 @@ check_counts() {
     echo "$verdict"
 }
 
+# --- a private ClickHouse ----------------------------------------------------
+
+# start_clickhouse: a clickhouse-server of its own in $OUT/clickhouse (as
+# Tests/TCPeekStoreTests/ClickHouseTestServer.swift starts one): 127.0.0.1,
+# free ports, one user `tcpeek` whose password is in $CH_PASSWORD_FILE.
+# Sets CH_URL, CH_TCP_PORT and CH_PID.
+start_clickhouse() {
+    local folder=$PWD/$OUT/clickhouse
+    stop_clickhouse
+    rm -rf "$folder"
+    mkdir -p "$folder/log" "$folder/data/user_files" "$folder/tmp" "$folder/format_schemas"
+    chmod 700 "$folder"
+    CH_PASSWORD_FILE=$folder/password
+    head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$CH_PASSWORD_FILE"
+    chmod 600 "$CH_PASSWORD_FILE"
+    local http tcp
+    read -r http tcp < <(python3 -c 'import socket
+ports = []
+for _ in range(2):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); ports.append(s); 
+print(*[s.getsockname()[1] for s in ports])')
+    cat >"$folder/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>$folder/log/server.log</log><errorlog>$folder/log/error.log</errorlog><size>100M</size><count>1</count></logger>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>$http</http_port>
+    <tcp_port>$tcp</tcp_port>
+    <path>$folder/data/</path>
+    <tmp_path>$folder/tmp/</tmp_path>
+    <user_files_path>$folder/data/user_files/</user_files_path>
+    <format_schema_path>$folder/format_schemas/</format_schema_path>
+    <users_config>users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>5368709120</mark_cache_size>
+    <timezone>UTC</timezone>
+</yandex>
+XML
+    cat >"$folder/users.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+    <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+    <users><tcpeek><password>$(cat "$CH_PASSWORD_FILE")</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></tcpeek></users>
+    <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+    /usr/sbin/clickhouse-server --config-file="$folder/config.xml" >"$folder/log/stdout.log" 2>&1 &
+    CH_PID=$!
+    CH_URL=http://127.0.0.1:$http/
+    CH_TCP_PORT=$tcp
+    local i
+    for ((i = 0; i < 200; i++)); do
+        [[ $(curl -s "$CH_URL"ping 2>/dev/null) == Ok. ]] && return
+        kill -0 "$CH_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    die "clickhouse-server did not start (see $folder/log/)"
+}
+
+stop_clickhouse() {
+    [[ -n ${CH_PID:-} ]] || return 0
+    kill "$CH_PID" 2>/dev/null || true
+    wait "$CH_PID" 2>/dev/null || true
+    CH_PID=
+}
+
+# ch SQL: runs SQL through clickhouse-client, the native protocol.
+ch() {
+    clickhouse-client --host 127.0.0.1 --port "$CH_TCP_PORT" --user tcpeek --password "$(cat "$CH_PASSWORD_FILE")" --query "$1"
+}
+
 # --- main ------------------------------------------------------------------
 
 ensure_packages
@@ -209,6 +286,15 @@ report() {
     echo "              recorder/SQLite = $(div "$RECORD_TIME" "$SQLITE_TIME" %.3f)   (the recorder's time over SQLite's own limit for these rows; target <= 1.15)"
     echo "query       : tcpeek query --since 30d --by hour over $(grouped "$HISTORY_SESSIONS") sessions (30 days): best of $RUNS ${QUERY_BEST_MS} ms   (runs: ${query_times[*]})"
     echo "counts      : $COUNT_CHECK"
+    if [[ $SKIP_SHIP != 1 ]]; then
+        echo "shipped     : the recorded database to ClickHouse $CH_VERSION (tcpeek ship --once, HTTP, batches of 100,000), best of $RUNS:" \
+            "${SHIP_TIME} s = $(div "$RECORD_ROWS" "$SHIP_TIME" %.0f) sessions/s   (runs: ${ship_times[*]})"
+        echo "ClickHouse  : the same rows by clickhouse-client from a TSV file (native protocol, one INSERT), best of $RUNS:" \
+            "${CH_CLIENT_TIME} s = $(div "$RECORD_ROWS" "$CH_CLIENT_TIME" %.0f) rows/s   (runs: ${ch_client_times[*]})"
+        echo "              ship/clickhouse-client = $(div "$CH_CLIENT_TIME" "$SHIP_TIME" %.3f)   (rows/s over rows/s; 1 = as fast as ClickHouse's own client; shipping must keep up with recording, >= 300k sessions/s)"
+        echo "record+ship : record --ship into a new database, CPU (user+sys), best of $RUNS: ${SHIP_RECORD_CPU} s against ${PLAIN_RECORD_CPU} s without --ship" \
+            "= +$(awk -v a="$SHIP_RECORD_CPU" -v b="$PLAIN_RECORD_CPU" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }') %   (target < 10 %; ClickHouse's own CPU not counted)"
+    fi
     echo
     echo "open        : $(grouped "$OPEN_ATTEMPTS") attempts open at once: peak RSS $(mib "$OPEN_RSS");" \
         "1,000-attempt file: $(mib "$OPEN_SMALL_RSS"); => $(div "$(((OPEN_RSS - OPEN_SMALL_RSS) * 1024))" "$((OPEN_ATTEMPTS - 1000))" %.0f) bytes per open attempt"
@@ -260,6 +346,70 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
     SQLITE_TIME=$(min "${sqlite_times[@]}")
     SQLITE_VERSION=$(sed -n 's/.* sqlite=\([0-9.]*\).*/\1/p' "$OUT/sqlite-insert.log")
     rm -f "$OUT/sqlite-limit.db" "$OUT/sqlite-limit.db-wal" "$OUT/sqlite-limit.db-shm"
+
+    # Shipping: the recorded database to a private ClickHouse, then the rows
+    # ClickHouse ended up with exported as TSV and inserted again by
+    # clickhouse-client (the floor), each into emptied tables.
+    if [[ $SKIP_SHIP != 1 ]]; then
+        log "shipping to ClickHouse x$RUNS"
+        start_clickhouse
+        trap stop_clickhouse EXIT
+        CH_VERSION=$(ch "SELECT version()")
+        ship() { "$SCRATCH/release/tcpeek" ship --clickhouse-password-file "$CH_PASSWORD_FILE" --host bench "$@" "$CH_URL"; }
+        export TCPEEK_CLICKHOUSE_USER=tcpeek
+        ship --init >"$OUT/ship-init.log" 2>&1 || die "tcpeek ship --init failed (see $OUT/ship-init.log)"
+        empty_clickhouse() { ch "TRUNCATE TABLE tcpeek.sessions"; ch "TRUNCATE TABLE tcpeek.sessions_minute"; }
+        ship_times=()
+        for ((i = 1; i <= RUNS; i++)); do
+            empty_clickhouse
+            cp "$OUT/record.db" "$OUT/ship.db"
+            rm -f "$OUT/ship.db-wal" "$OUT/ship.db-shm"
+            warm "$OUT/ship.db"
+            timed "$OUT/tcpeek-ship.log" ship --once --db "$OUT/ship.db"
+            ship_times+=("$ELAPSED")
+            shipped=$(ch "SELECT count() FROM tcpeek.sessions")
+            [[ $shipped == "$RECORD_ROWS" ]] || die "ClickHouse holds $shipped rows after shipping $RECORD_ROWS (see $OUT/tcpeek-ship.log)"
+        done
+        SHIP_TIME=$(min "${ship_times[@]}")
+        columns=$(ch "SELECT arrayStringConcat(groupArray(name), ', ') FROM system.columns WHERE database = 'tcpeek' AND table = 'sessions' AND default_kind = ''")
+        ch "SELECT $columns FROM tcpeek.sessions FORMAT TabSeparated" >"$OUT/ship-rows.tsv"
+        ch_client_times=()
+        for ((i = 1; i <= RUNS; i++)); do
+            empty_clickhouse
+            warm "$OUT/ship-rows.tsv"
+            start=$(now_ns)
+            ch "INSERT INTO tcpeek.sessions ($columns) FORMAT TabSeparated" <"$OUT/ship-rows.tsv"
+            ch_client_times+=("$(awk -v a="$start" -v b="$(now_ns)" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')")
+        done
+        CH_CLIENT_TIME=$(min "${ch_client_times[@]}")
+
+        # The recorder's CPU with the shipper inside it, against without.
+        log "record with and without --ship x$RUNS"
+        cpu() { awk '{ printf "%.2f", $1 + $2 }' "$OUT/.cpu"; }
+        plain_cpu=() ship_cpu=()
+        for ((i = 1; i <= RUNS; i++)); do
+            for mode in plain ship; do
+                empty_clickhouse
+                rm -f "$OUT/record-ship.db" "$OUT/record-ship.db-wal" "$OUT/record-ship.db-shm"
+                flags=()
+                [[ $mode == ship ]] && flags=(--ship "$CH_URL" --clickhouse-password-file "$CH_PASSWORD_FILE" --host bench)
+                warm "$MIX"
+                /usr/bin/time -f "%U %S" -o "$OUT/.cpu" "$SCRATCH/release/tcpeek" record -r "$MIX" -q --db "$OUT/record-ship.db" --no-socket "${flags[@]}" \
+                    >"$OUT/tcpeek-record-$mode.log" 2>&1 || die "record ($mode) failed (see $OUT/tcpeek-record-$mode.log)"
+                if [[ $mode == ship ]]; then
+                    ship_cpu+=("$(cpu)")
+                    shipped=$(ch "SELECT count() FROM tcpeek.sessions")
+                    [[ $shipped == "$TOTAL_ATTEMPTS" ]] || die "record --ship left ClickHouse with $shipped rows of $TOTAL_ATTEMPTS"
+                else
+                    plain_cpu+=("$(cpu)")
+                fi
+            done
+        done
+        PLAIN_RECORD_CPU=$(min "${plain_cpu[@]}")
+        SHIP_RECORD_CPU=$(min "${ship_cpu[@]}")
+        stop_clickhouse
+        rm -f "$OUT/ship.db" "$OUT/record-ship.db"* "$OUT/ship-rows.tsv"
+    fi
 
     # A 30-day history of HISTORY_SESSIONS sessions (Bench/make-history.sql,
     # on the schema of Schema/), remade when older than a day, of another
