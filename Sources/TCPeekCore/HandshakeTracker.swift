@@ -31,6 +31,12 @@ public struct HandshakeTracker {
     /// RST; Linux re-sends its SYN at the first retransmission, 1 s after a
     /// failure it could not act on at once.
     public let retryWindow: Timestamp.Duration
+    /// How long a completed handshake waits before its success is final: a
+    /// server that did not take the client's ACK (a full accept queue) sends
+    /// its SYN/ACK again at its first retransmission timeout, 1 s after the
+    /// first on Linux (RFC 6298's initial RTO), and the success is flagged
+    /// `server-dropped-ack`. Zero hands every success over at its ACK.
+    public let confirmWindow: Timestamp.Duration
     public let maxPending: Int
     public let filters: FilterSet
     public var localAddresses: LocalAddresses
@@ -47,11 +53,12 @@ public struct HandshakeTracker {
 
     public init(filters: FilterSet, localAddresses: LocalAddresses = .none,
                 timeout: Timestamp.Duration = .seconds(60), retryWindow: Timestamp.Duration = .seconds(3),
-                maxPending: Int = 1_000_000) {
+                confirmWindow: Timestamp.Duration = Self.defaultConfirmWindow, maxPending: Int = 1_000_000) {
         self.filters = filters
         self.localAddresses = localAddresses
         self.timeout = timeout
         self.retryWindow = retryWindow
+        self.confirmWindow = confirmWindow
         self.maxPending = max(1, maxPending)
         self.table = AttemptTable(initialCapacity: min(self.maxPending, 4096))
         self.recentSuccesses = RecentSuccesses(limit: self.maxPending)
@@ -62,8 +69,11 @@ public struct HandshakeTracker {
     /// diagnostics.
     public var trackedCount: Int { table.count + recentSuccesses.count(at: now) }
 
+    /// 1.5 s: Linux's first SYN/ACK retransmission, with room for timer slack.
+    public static let defaultConfirmWindow = Timestamp.Duration(microseconds: 1_500_000)
+
     /// Attempts still undecided.
-    public var openCount: Int { table.count - table.settlingCount }
+    public var openCount: Int { table.count - table.settlingCount - table.confirmingCount }
 
     /// Attempts decided as a failure whose verdict is not final yet: the
     /// client may still retry them (`retryWindow`).
@@ -87,16 +97,19 @@ public struct HandshakeTracker {
     /// ordered by its deadline, so only their heads are looked at.
     private mutating func closeDue(closing sink: (Session) -> Void) {
         while true {
-            let timingOut = table.oldest, settled = table.oldestSettling
+            let timingOut = table.oldest, settled = table.oldestSettling, confirmed = table.oldestConfirming
             // Nothing open: the next attempt's deadline is at least a timeout away.
             let timeoutDeadline = timingOut >= 0 ? table[timingOut].lastSeen + timeout : now + timeout
             let settleDeadline = settled >= 0 ? table[settled].lastSeen + retryWindow : Timestamp(microseconds: .max)
-            if settleDeadline <= now && settleDeadline <= timeoutDeadline {
+            let confirmDeadline = confirmed >= 0 ? table[confirmed].lastSeen + confirmWindow : Timestamp(microseconds: .max)
+            if confirmDeadline <= now && confirmDeadline <= settleDeadline && confirmDeadline <= timeoutDeadline {
+                confirm(confirmed, closing: sink)
+            } else if settleDeadline <= now && settleDeadline <= timeoutDeadline {
                 settle(settled, closing: sink)
             } else if timingOut >= 0 && timeoutDeadline <= now {
                 perform(table[timingOut].handshake.timeoutPassed(), slot: timingOut, at: now, closing: sink)
             } else {
-                nextDeadline = min(timeoutDeadline, settleDeadline)
+                nextDeadline = min(timeoutDeadline, settleDeadline, confirmDeadline)
                 return
             }
         }
@@ -128,10 +141,20 @@ public struct HandshakeTracker {
         recentSuccesses.removeAll()
     }
 
-    /// Makes every pending failure final, oldest first: its verdict stands
-    /// (the end of a file, or the shutdown of a live capture).
+    /// Makes every pending verdict final, in the order they were decided:
+    /// a failure's stands, a success's as flagged so far (the end of a
+    /// file, or the shutdown of a live capture).
     public mutating func settleAll(closing sink: (Session) -> Void) {
-        while table.oldestSettling >= 0 { settle(table.oldestSettling, closing: sink) }
+        while true {
+            let settled = table.oldestSettling, confirmed = table.oldestConfirming
+            if confirmed >= 0 && (settled < 0 || table[confirmed].lastSeen < table[settled].lastSeen) {
+                confirm(confirmed, closing: sink)
+            } else if settled >= 0 {
+                settle(settled, closing: sink)
+            } else {
+                return
+            }
+        }
     }
 
     // MARK: Packets
@@ -221,7 +244,10 @@ public struct HandshakeTracker {
             ? .client : .server
         // A SYN/ACK: the client's ACK, a round trip later, will likely make
         // this a success to remember; start loading its set now.
-        if side == .server && segment.flags.isSYNACK { recentSuccesses.prefetch(flowHash) }
+        if side == .server && segment.flags.isSYNACK {
+            recentSuccesses.prefetch(flowHash)
+            judge.noteSYNACK(from: key.server, hopLimit: segment.hopLimit)
+        }
         let action = table[slot].handshake.received(segment, from: side, at: time)
         perform(action, slot: slot, at: time, closing: sink)
         if case .closeAndOpenNext = action { openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink) }
@@ -263,6 +289,17 @@ public struct HandshakeTracker {
             statistics.ignoredRST &+= 1
         case .ignoreUnreachable:
             statistics.ignoredUnreachable &+= 1
+        case .ignoreLateDuplicateSYN:
+            statistics.lateDuplicateSYN &+= 1
+        case .startConfirming:
+            guard confirmWindow.microseconds > 0 else {
+                close(slot, outcome: .success, at: time, closing: sink)
+                return
+            }
+            // The server may yet re-send its SYN/ACK (`confirmWindow`);
+            // handed over once the window passes (`closeDue`).
+            table.beginConfirming(slot, at: now)
+            if now + confirmWindow < nextDeadline { nextDeadline = now + confirmWindow }
         case .startSettling:
             // The client may retry the same SYN within `retryWindow` (SPEC
             // §1, one connect() is one attempt); handed over once the window
@@ -272,14 +309,19 @@ public struct HandshakeTracker {
         case .reopen:
             table.reopen(slot, at: now)
         case .close(let outcome), .closeAndOpenNext(let outcome):
-            let attempt = table[slot]
-            table.remove(slot)
-            if outcome == .success {
-                recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key),
-                                         clientISN: attempt.handshake.clientISN, now: now, expires: now + timeout)
-            }
-            sink(closedSession(attempt, slot: slot, outcome: outcome, at: time))
+            close(slot, outcome: outcome, at: time, closing: sink)
         }
+    }
+
+    /// Removes the attempt and hands over its session.
+    private mutating func close(_ slot: Int32, outcome: Outcome, at time: Timestamp, closing sink: (Session) -> Void) {
+        let attempt = table[slot]
+        table.remove(slot)
+        if outcome == .success {
+            recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key),
+                                     clientISN: attempt.handshake.clientISN, now: now, expires: now + timeout)
+        }
+        sink(closedSession(attempt, slot: slot, outcome: outcome, at: time))
     }
 
     // MARK: Opening
@@ -293,10 +335,13 @@ public struct HandshakeTracker {
             return
         }
         if table.count >= maxPending {
-            // A settling failure gives up its chance of a retry before an
-            // open attempt is cut short: its verdict is already known.
+            // A settling failure gives up its chance of a retry, or a
+            // success its chance of a flag, before an open attempt is cut
+            // short: their verdicts are already known.
             if table.oldestSettling >= 0 {
                 settle(table.oldestSettling, closing: sink)
+            } else if table.oldestConfirming >= 0 {
+                confirm(table.oldestConfirming, closing: sink)
             } else {
                 evictOldest(closing: sink)
             }
@@ -329,6 +374,11 @@ public struct HandshakeTracker {
         perform(table[slot].handshake.retryWindowPassed(), slot: slot, at: now, closing: sink)
     }
 
+    /// Hands over a confirming success: it is final.
+    private mutating func confirm(_ slot: Int32, closing sink: (Session) -> Void) {
+        perform(table[slot].handshake.confirmationPassed(), slot: slot, at: now, closing: sink)
+    }
+
     /// An opening SYN for a flow with no open attempt: a late copy of a
     /// recent success's SYN opens nothing (mirrored traffic shows packets
     /// twice); any other starts an attempt.
@@ -355,7 +405,10 @@ public struct HandshakeTracker {
         var closed: Session
         switch outcome {
         case .success:
-            closed = session(attempt, outcome: outcome, duration: elapsed(attempt, until: time))
+            // To the segment that completed the handshake, not to the end
+            // of the confirmation.
+            closed = session(attempt, outcome: outcome,
+                             duration: elapsed(attempt, until: attempt.handshake.confirmation?.completedAt ?? time))
         case .timeout:
             closed = session(attempt, outcome: outcome, duration: timeoutDuration(attempt))
         case .reject, .abort, .unreach:
@@ -382,7 +435,8 @@ public struct HandshakeTracker {
             evidence.synToSynAck = Timestamp.Duration(microseconds: Int64(compact.synAckAt) - Int64(compact.lastSYNAt))
             if outcome == .success {
                 let synAck = attempt.startedAt + Timestamp.Duration(microseconds: Int64(compact.synAckAt))
-                evidence.synAckToAck = Timestamp.Duration(microseconds: max(0, (time - synAck).microseconds))
+                let completed = attempt.handshake.confirmation?.completedAt ?? time
+                evidence.synAckToAck = Timestamp.Duration(microseconds: max(0, (completed - synAck).microseconds))
             }
         }
         if let failure = attempt.handshake.failure {
@@ -393,6 +447,7 @@ public struct HandshakeTracker {
                 evidence.unreachableHopLimit = source.hopLimit
             }
         }
+        evidence.synAckResentAfterACK = attempt.handshake.confirmation?.resentSYNACK ?? false
         evidence.ignoredResets = UInt16(compact.ignoredResets)
         if compact.ignoredResets > 0 { evidence.ignoredResetHopLimit = compact.ignoredResetHopLimit }
         if let captureLossAt, captureLossAt >= attempt.startedAt { evidence.captureDropped = true }

@@ -19,6 +19,8 @@
 //   8089  router drops the first SYN only               -> success, after-retries
 //   8090  client's nft drops its own non-SYN segments   -> timeout, final-ack-lost
 //   8091  client's nft rejects the SYN/ACK with a RST   -> abort, client-refused-synack
+//   8092  router drops the client's first ACK          -> success, server-dropped-ack (the server
+//         re-sends its SYN/ACK at 1 s, as when its accept queue has no room for the ACK)
 //
 // What the kernel does (measured on Linux 6.18 and pinned below where it
 // matters): with tcp_syn_retries=1 (client) a connect() sends its SYN at 0,
@@ -55,18 +57,22 @@ private enum CausePort {
     static let firstSYNDropped = 8089
     static let finalACKLost = 8090
     static let clientRefuses = 8091
+    static let ackDropped = 8092
 }
 
 private let captureTimeout = 5  // tcpeek -t
 private let forgedTTL = 40
 private let listenedPorts = [CausePort.open, CausePort.routerReset, CausePort.adminProhibited, CausePort.hostUnreachable,
                              CausePort.portUnreachable, CausePort.routerDrop, CausePort.injectedReset,
-                             CausePort.firstSYNDropped, CausePort.finalACKLost, CausePort.clientRefuses]
+                             CausePort.firstSYNDropped, CausePort.finalACKLost, CausePort.clientRefuses,
+                             CausePort.ackDropped]
 
 private let routerRuleset = """
     table inet tcpk_cause_router {
       set seen4 { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 1m; }
       set seen6 { type ipv6_addr . inet_service; flags dynamic,timeout; timeout 1m; }
+      set acked4 { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 1m; }
+      set acked6 { type ipv6_addr . inet_service; flags dynamic,timeout; timeout 1m; }
       chain forward {
         type filter hook forward priority 0; policy accept;
         tcp dport \(CausePort.routerReset) reject with tcp reset
@@ -75,6 +81,14 @@ private let routerRuleset = """
         tcp dport \(CausePort.hostUnreachable) reject with icmpx type host-unreachable
         tcp dport \(CausePort.routerDrop) drop
         tcp dport { \(CausePort.injectedReset), \(CausePort.firstSYNDropped) } tcp flags & (syn|ack) == syn jump first_syn
+        tcp dport \(CausePort.ackDropped) tcp flags & (syn|ack|fin|rst) == ack jump first_ack
+      }
+      # A connection's first ACK (the handshake's) is dropped, later ones pass.
+      chain first_ack {
+        ip saddr . tcp sport @acked4 accept
+        ip6 saddr . tcp sport @acked6 accept
+        meta nfproto ipv4 add @acked4 { ip saddr . tcp sport } drop
+        meta nfproto ipv6 add @acked6 { ip6 saddr . tcp sport } drop
       }
       # A connection's first SYN is dropped, its re-sent SYNs pass.
       chain first_syn {
@@ -140,6 +154,7 @@ enum CauseScenario: String, CaseIterable, CustomTestStringConvertible, Sendable 
     case afterRetries = "i. the first SYN dropped on the router"
     case finalACKLost = "j. the client's ACK lost"
     case clientRefusedSYNACK = "k. the client answers the SYN/ACK with a RST"
+    case serverDroppedACK = "l. the client's ACK lost on the router: the server re-sends its SYN/ACK"
 
     var testDescription: String { rawValue }
 
@@ -175,6 +190,8 @@ enum CauseScenario: String, CaseIterable, CustomTestStringConvertible, Sendable 
         case .finalACKLost: return each(CausePort.finalACKLost, timeout: 3, hold: 0.5)
         // connect() gives up before its SYN is re-sent (1 s): one SYN, one SYN/ACK, one RST.
         case .clientRefusedSYNACK: return each(CausePort.clientRefuses, timeout: 0.5)
+        // Held past the server's SYN/ACK retransmission (1 s) and the client's answer to it.
+        case .serverDroppedACK: return each(CausePort.ackDropped, hold: 2)
         }
     }
 }
@@ -468,6 +485,16 @@ extension NamespaceCaptureTests {
                     checks.attempt(connect, result: "timeout", outcome: "abort", cause: "client-refused-synack") { line, say in
                         say.expect(line, "synack_seen", .number(1))
                         say.expect(line, "synack_ttl", .number(63))
+                    }
+                }
+            case .serverDroppedACK:
+                // connect() returns at the SYN/ACK; the server, without the
+                // ACK, re-sends its SYN/ACK at 1 s: not a duplicate of the
+                // handshake (it had completed), a flag on its success.
+                for connect in connects {
+                    checks.success(connect, flags: ["server-dropped-ack"]) { line, say in
+                        say.expect(line, "dup_synack", .number(0))
+                        say.within(line, "duration", 0...0.5)
                     }
                 }
             }

@@ -102,11 +102,16 @@ private final class Run {
     /// No `local` means no notion of "this host": the only built-in filter
     /// is `ALL:ANY@*:*` (mask bit 0). With `local`, RX is bit 0, TX bit 1,
     /// the user's filters follow.
-    init(filters: [String] = [], local: [String] = [], timeout: Int64 = 60, maxPending: Int = 1_000_000) throws {
+    ///
+    /// SPEC §1's rules are about when an attempt is decided: unless a test
+    /// is about the confirmation window (`confirmWindow`), a success is
+    /// handed over at the segment that completes it.
+    init(filters: [String] = [], local: [String] = [], timeout: Int64 = 60, maxPending: Int = 1_000_000,
+         confirmWindow: Timestamp.Duration = .zero) throws {
         let set = try FilterSet(filters: filters.map { try Filter.parse($0) }, hasLocalNotion: !local.isEmpty)
         let addresses = try LocalAddresses.parse(local)
         tracker = HandshakeTracker(filters: set, localAddresses: addresses, timeout: .seconds(timeout),
-                                   maxPending: maxPending)
+                                   confirmWindow: confirmWindow, maxPending: maxPending)
     }
 
     func send(_ segment: TCPSegment, at time: Timestamp) {
@@ -1366,7 +1371,8 @@ extension TrackerTests {
 /// bitmaps (a regression: rotating them once crashed on an access conflict).
 @Test func rememberedSuccessesAcrossManyTimeouts() throws {
     let filters = try FilterSet(filters: [], hasLocalNotion: false)
-    var tracker = HandshakeTracker(filters: filters, timeout: .seconds(1), maxPending: 100)
+    // Successes at once: the late copies reach the remembered ones.
+    var tracker = HandshakeTracker(filters: filters, timeout: .seconds(1), confirmWindow: .zero, maxPending: 100)
     var closed: [Session] = []
     let server = IPAddress(ipv4: 0xCB00_7109)  // 203.0.113.9
     var lateDuplicates: UInt64 = 0
@@ -1576,6 +1582,72 @@ private func one(_ sessions: [Session], sourceLocation: SourceLocation = #_sourc
         let sessions = run.takeSettledWithEvidence()
         #expect(sessions.map(\.outcome) == [.abort, .abort])
         #expect(sessions.map(\.cause) == [Causes(.clientGaveUp), Causes(.clientRefusedSYNACK)])
+    }
+}
+
+/// A completed handshake waits `confirmWindow` for the server to re-send
+/// its SYN/ACK: one that did not take the client's ACK (a full accept queue).
+@Suite struct ConfirmationTests {
+    fileprivate let flow = Flow()
+
+    fileprivate func completed(_ run: Run, at start: Int64 = 0) {
+        run.send(flow.c(.syn, seq: cISN), at: t(start))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 63), at: t(start + 100))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(start + 300))
+    }
+
+    @Test func aSYNACKAgainAfterTheACKFlagsTheSuccessWhenItIsFinal() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        #expect(run.takeWithEvidence().isEmpty && run.tracked == 1 && run.open == 0, "confirming")
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 63), at: t(sec(1) + 100))
+        run.advance(to: t(sec(1) + 300))
+        #expect(run.takeWithEvidence().isEmpty, "still within the window")
+        run.advance(to: t(sec(2)))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.outcome == .success && session.cause == Causes(.serverDroppedACK))
+        #expect(session.duration == micros(300), "to the ACK, not to the end of the window")
+        #expect(session.evidence.synAckToAck == micros(200) && session.evidence.synAckResentAfterACK)
+        #expect(session.dupSYNACK == 0 && run.tracked == 1, "remembered for late copies, as every success")
+    }
+
+    @Test func withoutASYNACKAgainTheSuccessIsFinalAfterTheWindow() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        // The connection's own segments do not postpone anything.
+        run.send(flow.c([.ack, .psh], seq: cISN + 1, ack: sISN + 1, length: 100), at: t(sec(1)))
+        run.advance(to: t(1_500_299))
+        #expect(run.takeWithEvidence().isEmpty)
+        run.advance(to: t(1_500_300))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.cause.isEmpty && session.duration == micros(300))
+    }
+
+    @Test func theEndOfACaptureMakesAConfirmingSuccessFinal() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(sec(1)))
+        run.endOfFile()
+        #expect(try #require(one(run.takeWithEvidence())).cause == Causes(.serverDroppedACK))
+    }
+
+    @Test func aFullTableConfirmsBeforeItEvicts() throws {
+        let run = try Run(maxPending: 1, confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        let next = Flow("198.51.100.7", 40_001)
+        run.send(next.c(.syn, seq: cISN), at: t(1_000))
+        let sessions = run.takeWithEvidence()
+        #expect(sessions.map(\.outcome) == [.success] && !sessions[0].wasEvicted)
+        #expect(run.stats.evicted == 0 && run.open == 1)
+    }
+
+    @Test func aNewSYNOnTheFourTupleEndsTheConfirmation() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        run.send(flow.c(.syn, seq: cISN), at: t(500_000))
+        #expect(run.stats.lateDuplicateSYN == 1, "a copy of the SYN")
+        run.send(flow.c(.syn, seq: cISN + 5_000), at: t(800_000))
+        #expect(run.takeWithEvidence().map(\.outcome) == [.success] && run.open == 1)
     }
 }
 
