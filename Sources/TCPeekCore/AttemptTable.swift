@@ -62,8 +62,7 @@ struct Attempt {
     var next: Int32 = -1
     var handshake: HandshakeMachine
     var direction: Direction?
-    /// The list the table keeps the attempt on.
-    var list = AttemptList.open
+    var isSettling = false
 
     init(key: FlowKey, lastSeen: Timestamp, filters: FilterMask, handshake: HandshakeMachine,
          direction: Direction?) {
@@ -76,17 +75,6 @@ struct Attempt {
 
     /// Packet time of the first SYN.
     var startedAt: Timestamp { handshake.openedAt }
-}
-
-/// The table's lists: every attempt is on one.
-enum AttemptList: UInt8 {
-    /// Undecided, ordered by last activity (timeouts fall due from the oldest).
-    case open
-    /// A failure decided, waiting for the retry window (SPEC §1).
-    case settling
-    /// A success completed, waiting for the server's first SYN/ACK
-    /// retransmission timeout: a re-sent SYN/ACK flags it.
-    case confirming
 }
 
 /// Who sent the ICMP error deciding a settling `unreach`, and from how far:
@@ -125,16 +113,11 @@ final class AttemptTable {
     /// they were decided: with one settling window for all, oldest settles first.
     private var settling = SlotList()
     private(set) var settlingCount = 0
-    /// Completed successes waiting to be final, oldest first.
-    private var confirming = SlotList()
-    private(set) var confirmingCount = 0
 
     /// The open attempt with the oldest activity; -1 when none.
     var oldest: Int32 { open.oldest }
     /// The attempt decided longest ago that is still settling; -1 when none.
     var oldestSettling: Int32 { settling.oldest }
-    /// The success completed longest ago that is still confirming; -1 when none.
-    var oldestConfirming: Int32 { confirming.oldest }
 
     /// The two ends of an intrusive list threaded through the slots'
     /// `previous` and `next`: a slot is on one list at a time.
@@ -255,7 +238,7 @@ final class AttemptTable {
     func insert(flowHash: UInt64, _ attempt: Attempt) -> Int32 {
         var attempt = attempt
         attempt.hash = UInt32(truncatingIfNeeded: flowHash)
-        attempt.list = .open
+        attempt.isSettling = false
         let slot = takeFreeSlot()
         (slots + Int(slot)).initialize(to: attempt)
         append(slot, to: &open)
@@ -279,41 +262,27 @@ final class AttemptTable {
     /// clock) starts its settling window.
     func beginSettling(_ slot: Int32, at time: Timestamp) {
         unlink(slot, from: &open)
-        slots[Int(slot)].list = .settling
+        slots[Int(slot)].isSettling = true
         slots[Int(slot)].lastSeen = time
         append(slot, to: &settling)
         settlingCount += 1
-    }
-
-    /// Moves an open attempt that completed to the confirming list; `time`
-    /// (the tracker's clock) starts its confirmation window.
-    func beginConfirming(_ slot: Int32, at time: Timestamp) {
-        unlink(slot, from: &open)
-        slots[Int(slot)].list = .confirming
-        slots[Int(slot)].lastSeen = time
-        append(slot, to: &confirming)
-        confirmingCount += 1
     }
 
     /// Moves a settling attempt back to the open attempts, as the newest.
     func reopen(_ slot: Int32, at time: Timestamp) {
         unlink(slot, from: &settling)
         settlingCount -= 1
-        slots[Int(slot)].list = .open
+        slots[Int(slot)].isSettling = false
         slots[Int(slot)].lastSeen = time
         append(slot, to: &open)
     }
 
     func remove(_ slot: Int32) {
-        switch slots[Int(slot)].list {
-        case .open:
+        if !slots[Int(slot)].isSettling {
             unlink(slot, from: &open)
-        case .settling:
+        } else {
             unlink(slot, from: &settling)
             settlingCount -= 1
-        case .confirming:
-            unlink(slot, from: &confirming)
-            confirmingCount -= 1
         }
         // Backward-shift deletion keeps every probe sequence unbroken; the
         // hashes in the buckets give each entry's home without its slot.
@@ -400,8 +369,6 @@ final class AttemptTable {
         freeHead = -1
         count = 0
         settlingCount = 0
-        confirmingCount = 0
-        confirming = SlotList()
         open = SlotList()
         settling = SlotList()
     }

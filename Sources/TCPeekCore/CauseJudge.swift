@@ -44,7 +44,7 @@ final class CauseJudge {
             if session.dupSYN > 0 { flags.insert(.afterRetries) }
             if !evidence.sawSYNACK { flags.insert(.inferred) }
             if evidence.ignoredResets > 0 { flags.insert(.injectedReset) }
-            if evidence.synAckResentAfterACK { flags.insert(.serverDroppedACK) }
+            // `serverDroppedACK` comes later, from `PendingSuccesses`.
             session.cause = flags
             let seconds = UInt32(clamping: (session.startedAt + session.duration).microseconds / 1_000_000)
             store(seconds, in: servingPorts, tag: Self.tag(session.server, port: session.serverPort))

@@ -32,12 +32,6 @@ struct HandshakeMachine: Equatable {
         /// The client re-sent the settling failure's SYN: the same connect()
         /// goes on, the attempt is open again.
         case reopen
-        /// The handshake completed: a success, final once the server has
-        /// had the time to re-send its SYN/ACK (`confirmationPassed`).
-        case startConfirming
-        /// A copy of the client's SYN after the handshake completed
-        /// (mirrored traffic): counted, otherwise ignored.
-        case ignoreLateDuplicateSYN
         /// The attempt ends with this outcome.
         case close(Outcome)
         /// An opening SYN that is not of this attempt but starts the next
@@ -127,19 +121,6 @@ struct HandshakeMachine: Equatable {
         /// A RST or an ICMP error decided the attempt; the client may still
         /// retry the same SYN (SPEC §1, one connect() is one attempt).
         case settling(Failure)
-        /// The handshake completed; the server may still re-send its SYN/ACK
-        /// (it dropped the client's ACK: a full accept queue).
-        case confirming(Confirmation)
-    }
-
-    /// A completed handshake while the success waits to be final.
-    struct Confirmation: Equatable {
-        /// Packet time of the segment that completed it.
-        var completedAt: Timestamp
-        /// The server's ISN, as its SYN/ACK or the client's ACK gave it.
-        var serverISN: UInt32
-        /// The server sent its SYN/ACK again after the handshake completed.
-        var resentSYNACK = false
     }
 
     /// Packet time of the client's first SYN.
@@ -174,20 +155,21 @@ struct HandshakeMachine: Equatable {
         return nil
     }
 
-    /// The completed handshake waiting to be final; nil otherwise.
-    var confirmation: Confirmation? {
-        if case .confirming(let confirmation) = state { return confirmation }
-        return nil
+    /// The server's ISN, as its SYN/ACK (or SYN) gave it; nil before.
+    var serverISN: UInt32? {
+        switch state {
+        case .synReceived(let server): server.isn
+        case .simultaneousOpen(let isn), .serverSYNAcknowledged(let isn): isn
+        case .synSent, .settling: nil
+        }
     }
 
     // MARK: Events
 
     /// A TCP segment of the attempt's 4-tuple from `side`, at packet `time`.
     mutating func received(_ segment: TCPSegment, from side: Side, at time: Timestamp) -> Action {
-        switch state {
-        case .settling(let failure): return receivedWhileSettling(segment, from: side, failure: failure)
-        case .confirming(let confirmation): return receivedWhileConfirming(segment, from: side, confirmation)
-        case .synSent, .simultaneousOpen, .serverSYNAcknowledged, .synReceived: break
+        if case .settling(let failure) = state {
+            return receivedWhileSettling(segment, from: side, failure: failure)
         }
         let flags = segment.flags.intersection(TCPFlags.control)
         if flags.contains(.rst) { return reset(segment, from: side, at: time) }
@@ -201,7 +183,7 @@ struct HandshakeMachine: Equatable {
     /// attempt's 4-tuple sent by `side`. Only an answer to this attempt's
     /// own SYN decides it, once.
     mutating func unreachable(_ message: ICMPUnreachable, quoting side: Side, at time: Timestamp) -> Action {
-        guard failure == nil, confirmation == nil, side == .client, message.quotedSequence == clientISN else {
+        guard failure == nil, side == .client, message.quotedSequence == clientISN else {
             return .ignoreUnreachable
         }
         state = .settling(Failure(decidedAt: time, verdict: .unreach, icmpType: message.type, icmpCode: message.code))
@@ -219,12 +201,6 @@ struct HandshakeMachine: Equatable {
     func retryWindowPassed() -> Action {
         guard let failure else { return .none }
         return .close(failure.verdict)
-    }
-
-    /// The confirmation window of a success passed: it is final, flagged
-    /// or not.
-    func confirmationPassed() -> Action {
-        confirmation == nil ? .none : .close(.success)
     }
 
     // MARK: Transitions
@@ -247,7 +223,7 @@ struct HandshakeMachine: Equatable {
         case .synReceived(let server):
             // The client acknowledges the server's SYN/ACK: ISN + 1, or
             // later if it already acknowledges data the server sent.
-            if server.isAcknowledged(by: segment.acknowledgment) { return complete(at: time, serverISN: server.isn) }
+            if server.isAcknowledged(by: segment.acknowledgment) { return .close(.success) }
         case .simultaneousOpen(let serverISN):
             // Once the client acknowledges the server's SYN, the handshake
             // still waits for the server to acknowledge the client's.
@@ -257,10 +233,8 @@ struct HandshakeMachine: Equatable {
             // only sends an ACK right after its SYN once it received one.
             // An ack number of 0 is what a client sends when it never
             // received a SYN/ACK (a TFO client closing), so it proves nothing.
-            if !flags.contains(.syn) && segment.acknowledgment != 0 {
-                return complete(at: time, serverISN: segment.acknowledgment &- 1)
-            }
-        case .serverSYNAcknowledged, .settling, .confirming:
+            if !flags.contains(.syn) && segment.acknowledgment != 0 { return .close(.success) }
+        case .serverSYNAcknowledged, .settling:
             break
         }
         return .postponeTimeout
@@ -279,9 +253,9 @@ struct HandshakeMachine: Equatable {
             switch state {
             case .synSent, .simultaneousOpen:
                 state = .synReceived(ServerSYN(isn: segment.sequence, sent: segment.payloadLength))
-            case .serverSYNAcknowledged(let serverISN):
+            case .serverSYNAcknowledged:
                 // Simultaneous open: now both SYNs are acknowledged.
-                return complete(at: time, serverISN: serverISN)
+                return .close(.success)
             case .synReceived(var server):
                 if segment.sequence == server.isn || segment.sequence == server.otherISN {
                     // The same SYN/ACK again: a retransmission.
@@ -294,7 +268,7 @@ struct HandshakeMachine: Equatable {
                 }
                 server.sent = max(server.sent, segment.payloadLength)
                 state = .synReceived(server)
-            case .settling, .confirming:
+            case .settling:
                 break
             }
         default:
@@ -303,16 +277,14 @@ struct HandshakeMachine: Equatable {
             case .serverSYNAcknowledged(let serverISN):
                 // Split handshake: the server's ACK of the client's SYN
                 // (following its own SYN) completes it.
-                if acknowledgesClientSYN && segment.sequence == serverISN &+ 1 {
-                    return complete(at: time, serverISN: serverISN)
-                }
+                if acknowledgesClientSYN && segment.sequence == serverISN &+ 1 { return .close(.success) }
             case .synReceived(var server):
                 // Data (or a FIN) the server sent after its SYN/ACK: the
                 // client's ACK may acknowledge it.
                 server.noteSent(from: segment.sequence,
                                 length: segment.payloadLength &+ (flags.contains(.fin) ? 1 : 0))
                 state = .synReceived(server)
-            case .synSent, .simultaneousOpen, .settling, .confirming:
+            case .synSent, .simultaneousOpen, .settling:
                 break
             }
         }
@@ -373,38 +345,9 @@ struct HandshakeMachine: Equatable {
         return micros <= 0 ? 0 : UInt32(clamping: micros)
     }
 
-    /// The handshake completed at `time`: a success, confirming.
-    private mutating func complete(at time: Timestamp, serverISN: UInt32) -> Action {
-        state = .confirming(Confirmation(completedAt: time, serverISN: serverISN))
-        return .startConfirming
-    }
-
-    /// A segment after the handshake completed. The server's SYN/ACK again
-    /// means it did not take the client's ACK; another opening SYN from the
-    /// client starts the next attempt; the rest is the connection's.
-    private mutating func receivedWhileConfirming(_ segment: TCPSegment, from side: Side,
-                                                  _ confirmation: Confirmation) -> Action {
-        let flags = segment.flags.intersection(TCPFlags.control)
-        switch (side, flags) {
-        case (.server, [.syn, .ack]):
-            if segment.sequence == confirmation.serverISN
-                && isWithin(segment.acknowledgment, from: clientISN &+ 1, length: synPayload) {
-                var confirmation = confirmation
-                confirmation.resentSYNACK = true
-                state = .confirming(confirmation)
-            }
-            return .none
-        case (.client, .syn):
-            return segment.sequence == clientISN ? .ignoreLateDuplicateSYN : .closeAndOpenNext(.success)
-        default:
-            // As once the attempt is gone: a RST fits no attempt.
-            return flags.contains(.rst) ? .ignoreReset : .none
-        }
-    }
-
     private func followsServerSYN(_ sequence: UInt32) -> Bool {
         switch state {
-        case .synSent, .settling, .confirming: false
+        case .synSent, .settling: false
         case .simultaneousOpen(let serverISN), .serverSYNAcknowledged(let serverISN): sequence == serverISN &+ 1
         case .synReceived(let server): server.isFollowed(by: sequence)
         }

@@ -31,10 +31,10 @@ public struct HandshakeTracker {
     /// RST; Linux re-sends its SYN at the first retransmission, 1 s after a
     /// failure it could not act on at once.
     public let retryWindow: Timestamp.Duration
-    /// How long a completed handshake waits before its success is final: a
-    /// server that did not take the client's ACK (a full accept queue) sends
-    /// its SYN/ACK again at its first retransmission timeout, 1 s after the
-    /// first on Linux (RFC 6298's initial RTO), and the success is flagged
+    /// How long a success waits before it is final: a server that did not
+    /// take the client's ACK (a full accept queue) sends its SYN/ACK again
+    /// at its first retransmission timeout, 1 s after the first on Linux
+    /// (RFC 6298's initial RTO), and the success is flagged
     /// `server-dropped-ack`. Zero hands every success over at its ACK.
     public let confirmWindow: Timestamp.Duration
     public let maxPending: Int
@@ -46,6 +46,7 @@ public struct HandshakeTracker {
     public private(set) var now: Timestamp = .zero
     private let table: AttemptTable
     private let recentSuccesses: RecentSuccesses
+    private let pendingSuccesses = PendingSuccesses()
     private let judge = CauseJudge()
     /// The tracker's clock when libpcap last reported dropped packets: an
     /// attempt open then may have lost its answer.
@@ -73,7 +74,10 @@ public struct HandshakeTracker {
     public static let defaultConfirmWindow = Timestamp.Duration(microseconds: 1_500_000)
 
     /// Attempts still undecided.
-    public var openCount: Int { table.count - table.settlingCount - table.confirmingCount }
+    public var openCount: Int { table.count - table.settlingCount }
+
+    /// Successes waiting for `confirmWindow` to pass.
+    public var confirmingCount: Int { pendingSuccesses.count }
 
     /// Attempts decided as a failure whose verdict is not final yet: the
     /// client may still retry them (`retryWindow`).
@@ -97,13 +101,13 @@ public struct HandshakeTracker {
     /// ordered by its deadline, so only their heads are looked at.
     private mutating func closeDue(closing sink: (Session) -> Void) {
         while true {
-            let timingOut = table.oldest, settled = table.oldestSettling, confirmed = table.oldestConfirming
+            let timingOut = table.oldest, settled = table.oldestSettling
             // Nothing open: the next attempt's deadline is at least a timeout away.
             let timeoutDeadline = timingOut >= 0 ? table[timingOut].lastSeen + timeout : now + timeout
             let settleDeadline = settled >= 0 ? table[settled].lastSeen + retryWindow : Timestamp(microseconds: .max)
-            let confirmDeadline = confirmed >= 0 ? table[confirmed].lastSeen + confirmWindow : Timestamp(microseconds: .max)
+            let confirmDeadline = pendingSuccesses.nextDue ?? Timestamp(microseconds: .max)
             if confirmDeadline <= now && confirmDeadline <= settleDeadline && confirmDeadline <= timeoutDeadline {
-                confirm(confirmed, closing: sink)
+                pendingSuccesses.popOldest(sink)
             } else if settleDeadline <= now && settleDeadline <= timeoutDeadline {
                 settle(settled, closing: sink)
             } else if timingOut >= 0 && timeoutDeadline <= now {
@@ -146,9 +150,10 @@ public struct HandshakeTracker {
     /// file, or the shutdown of a live capture).
     public mutating func settleAll(closing sink: (Session) -> Void) {
         while true {
-            let settled = table.oldestSettling, confirmed = table.oldestConfirming
-            if confirmed >= 0 && (settled < 0 || table[confirmed].lastSeen < table[settled].lastSeen) {
-                confirm(confirmed, closing: sink)
+            let settled = table.oldestSettling
+            if let completed = pendingSuccesses.oldestCompletion,
+               settled < 0 || completed <= table[settled].handshake.failure?.decidedAt ?? now {
+                pendingSuccesses.popOldest(sink)
             } else if settled >= 0 {
                 settle(settled, closing: sink)
             } else {
@@ -236,6 +241,10 @@ public struct HandshakeTracker {
                 openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink)
             } else if segment.flags.contains(.rst) {
                 statistics.ignoredRST &+= 1
+            } else if segment.flags.isSYNACK, pendingSuccesses.count > 0 {
+                // The server's SYN/ACK again after a success: it did not take the ACK.
+                _ = pendingSuccesses.noteSYNACK(flowHash: flowHash, sequence: segment.sequence,
+                                                acknowledgment: segment.acknowledgment)
             }
             return
         }
@@ -289,17 +298,6 @@ public struct HandshakeTracker {
             statistics.ignoredRST &+= 1
         case .ignoreUnreachable:
             statistics.ignoredUnreachable &+= 1
-        case .ignoreLateDuplicateSYN:
-            statistics.lateDuplicateSYN &+= 1
-        case .startConfirming:
-            guard confirmWindow.microseconds > 0 else {
-                close(slot, outcome: .success, at: time, closing: sink)
-                return
-            }
-            // The server may yet re-send its SYN/ACK (`confirmWindow`);
-            // handed over once the window passes (`closeDue`).
-            table.beginConfirming(slot, at: now)
-            if now + confirmWindow < nextDeadline { nextDeadline = now + confirmWindow }
         case .startSettling:
             // The client may retry the same SYN within `retryWindow` (SPEC
             // §1, one connect() is one attempt); handed over once the window
@@ -309,19 +307,27 @@ public struct HandshakeTracker {
         case .reopen:
             table.reopen(slot, at: now)
         case .close(let outcome), .closeAndOpenNext(let outcome):
-            close(slot, outcome: outcome, at: time, closing: sink)
+            let attempt = table[slot]
+            table.remove(slot)
+            let closed = closedSession(attempt, slot: slot, outcome: outcome, at: time)
+            guard outcome == .success else {
+                sink(closed)
+                return
+            }
+            let flow = RecentSuccesses.flow(attempt.key)
+            recentSuccesses.remember(flow: flow, clientISN: attempt.handshake.clientISN, now: now,
+                                     expires: now + timeout)
+            guard confirmWindow.microseconds > 0, let serverISN = attempt.handshake.serverISN else {
+                sink(closed)
+                return
+            }
+            // Final once the server could have re-sent its SYN/ACK; the
+            // most waiting at once is bounded like the open attempts.
+            if pendingSuccesses.count >= maxPending { pendingSuccesses.popOldest(sink) }
+            pendingSuccesses.push(closed, flowHash: flow, clientISN: attempt.handshake.clientISN,
+                                  serverISN: serverISN, due: now + confirmWindow)
+            if now + confirmWindow < nextDeadline { nextDeadline = now + confirmWindow }
         }
-    }
-
-    /// Removes the attempt and hands over its session.
-    private mutating func close(_ slot: Int32, outcome: Outcome, at time: Timestamp, closing sink: (Session) -> Void) {
-        let attempt = table[slot]
-        table.remove(slot)
-        if outcome == .success {
-            recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key),
-                                     clientISN: attempt.handshake.clientISN, now: now, expires: now + timeout)
-        }
-        sink(closedSession(attempt, slot: slot, outcome: outcome, at: time))
     }
 
     // MARK: Opening
@@ -335,13 +341,10 @@ public struct HandshakeTracker {
             return
         }
         if table.count >= maxPending {
-            // A settling failure gives up its chance of a retry, or a
-            // success its chance of a flag, before an open attempt is cut
-            // short: their verdicts are already known.
+            // A settling failure gives up its chance of a retry before an
+            // open attempt is cut short: its verdict is already known.
             if table.oldestSettling >= 0 {
                 settle(table.oldestSettling, closing: sink)
-            } else if table.oldestConfirming >= 0 {
-                confirm(table.oldestConfirming, closing: sink)
             } else {
                 evictOldest(closing: sink)
             }
@@ -374,11 +377,6 @@ public struct HandshakeTracker {
         perform(table[slot].handshake.retryWindowPassed(), slot: slot, at: now, closing: sink)
     }
 
-    /// Hands over a confirming success: it is final.
-    private mutating func confirm(_ slot: Int32, closing sink: (Session) -> Void) {
-        perform(table[slot].handshake.confirmationPassed(), slot: slot, at: now, closing: sink)
-    }
-
     /// An opening SYN for a flow with no open attempt: a late copy of a
     /// recent success's SYN opens nothing (mirrored traffic shows packets
     /// twice); any other starts an attempt.
@@ -405,10 +403,7 @@ public struct HandshakeTracker {
         var closed: Session
         switch outcome {
         case .success:
-            // To the segment that completed the handshake, not to the end
-            // of the confirmation.
-            closed = session(attempt, outcome: outcome,
-                             duration: elapsed(attempt, until: attempt.handshake.confirmation?.completedAt ?? time))
+            closed = session(attempt, outcome: outcome, duration: elapsed(attempt, until: time))
         case .timeout:
             closed = session(attempt, outcome: outcome, duration: timeoutDuration(attempt))
         case .reject, .abort, .unreach:
@@ -435,8 +430,7 @@ public struct HandshakeTracker {
             evidence.synToSynAck = Timestamp.Duration(microseconds: Int64(compact.synAckAt) - Int64(compact.lastSYNAt))
             if outcome == .success {
                 let synAck = attempt.startedAt + Timestamp.Duration(microseconds: Int64(compact.synAckAt))
-                let completed = attempt.handshake.confirmation?.completedAt ?? time
-                evidence.synAckToAck = Timestamp.Duration(microseconds: max(0, (completed - synAck).microseconds))
+                evidence.synAckToAck = Timestamp.Duration(microseconds: max(0, (time - synAck).microseconds))
             }
         }
         if let failure = attempt.handshake.failure {
@@ -447,7 +441,6 @@ public struct HandshakeTracker {
                 evidence.unreachableHopLimit = source.hopLimit
             }
         }
-        evidence.synAckResentAfterACK = attempt.handshake.confirmation?.resentSYNACK ?? false
         evidence.ignoredResets = UInt16(compact.ignoredResets)
         if compact.ignoredResets > 0 { evidence.ignoredResetHopLimit = compact.ignoredResetHopLimit }
         if let captureLossAt, captureLossAt >= attempt.startedAt { evidence.captureDropped = true }

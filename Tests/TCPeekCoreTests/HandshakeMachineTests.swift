@@ -67,7 +67,7 @@ private struct Handshake {
         var h = Handshake()
         #expect(h.synACK() == .postponeTimeout)
         #expect(h.machine.failure == nil)
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .close(.success))
         #expect(h.machine.dupSYN == 0 && h.machine.dupSYNACK == 0)
     }
 
@@ -79,7 +79,7 @@ private struct Handshake {
         #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 2) == .postponeTimeout)
         #expect(h.client(.ack, seq: cISN + 5, ack: sISN + 1) == .postponeTimeout)
         #expect(h.client(.fin, seq: cISN + 1) == .postponeTimeout)
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .close(.success))
     }
 
     /// A SYN/ACK that does not acknowledge the client's SYN is not its answer.
@@ -87,7 +87,7 @@ private struct Handshake {
         var h = Handshake()
         #expect(h.server([.syn, .ack], seq: sISN, ack: cISN + 9) == .postponeTimeout)
         #expect(h.client(.ack, seq: cISN + 1, ack: 0) == .postponeTimeout)
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .startConfirming, "no SYN/ACK seen: an ACK proves one")
+        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .close(.success), "no SYN/ACK seen: an ACK proves one")
     }
 
     /// The SYN/ACK was not captured: an ACK right after the SYN proves one
@@ -95,7 +95,7 @@ private struct Handshake {
     @Test func anACKWithoutACapturedSYNACKSucceedsUnlessItAcknowledgesZero() {
         var h = Handshake()
         #expect(h.client(.ack, seq: cISN + 1, ack: 0) == .postponeTimeout)
-        #expect(h.client(.ack, seq: cISN + 1, ack: 12_345) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 1, ack: 12_345) == .close(.success))
     }
 
     /// Data the server sent after its SYN/ACK may be acknowledged at once;
@@ -105,7 +105,7 @@ private struct Handshake {
         _ = h.synACK()
         #expect(h.server([.ack, .psh], seq: sISN + 1, ack: cISN + 1, length: 100) == .postponeTimeout)
         #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1 + 101) == .postponeTimeout)
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1 + 100) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1 + 100) == .close(.success))
     }
 
     /// TCP Fast Open: the SYN's payload may be acknowledged, and the client's
@@ -113,7 +113,7 @@ private struct Handshake {
     @Test func aSYNPayloadMayBeAcknowledged() {
         var h = Handshake(synPayload: 50)
         #expect(h.server([.syn, .ack], seq: sISN, ack: cISN + 51) == .postponeTimeout)
-        #expect(h.client(.ack, seq: cISN + 51, ack: sISN + 1) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 51, ack: sISN + 1) == .close(.success))
     }
 
     /// Both sides send a SYN: once the client acknowledges the server's, the
@@ -122,7 +122,7 @@ private struct Handshake {
         var h = Handshake()
         #expect(h.server(.syn, seq: sISN) == .postponeTimeout)
         #expect(h.client([.syn, .ack], seq: cISN, ack: sISN + 1) == .postponeTimeout)
-        #expect(h.server([.syn, .ack], seq: sISN, ack: cISN + 1) == .startConfirming)
+        #expect(h.server([.syn, .ack], seq: sISN, ack: cISN + 1) == .close(.success))
     }
 
     /// Split handshake: the server's plain ACK of the client's SYN, after its
@@ -133,7 +133,7 @@ private struct Handshake {
         #expect(h.server(.ack, seq: sISN + 1, ack: cISN + 1) == .postponeTimeout, "the client's ACK is missing")
         #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .postponeTimeout)
         #expect(h.server(.ack, seq: sISN + 2, ack: cISN + 1) == .postponeTimeout, "not after its SYN")
-        #expect(h.server(.ack, seq: sISN + 1, ack: cISN + 1) == .startConfirming)
+        #expect(h.server(.ack, seq: sISN + 1, ack: cISN + 1) == .close(.success))
     }
 
     /// A server SYN that does not acknowledge the client's, then its SYN/ACK
@@ -142,7 +142,7 @@ private struct Handshake {
         var h = Handshake()
         _ = h.server(.syn, seq: sISN)
         #expect(h.synACK(isn: sISN + 500) == .postponeTimeout)
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 501) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 501) == .close(.success))
     }
 
     // MARK: Retransmissions
@@ -172,8 +172,8 @@ private struct Handshake {
         #expect(h.synACK() == .postponeTimeout)
         #expect(h.machine.dupSYNACK == 3)
         var other = h
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 9_001) == .startConfirming)
-        #expect(other.client(.ack, seq: cISN + 1, ack: sISN + 1) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 9_001) == .close(.success))
+        #expect(other.client(.ack, seq: cISN + 1, ack: sISN + 1) == .close(.success))
     }
 
     // MARK: Resets
@@ -252,7 +252,7 @@ private struct Handshake {
         #expect(h.client(.ack, seq: cISN + 1, ack: 0) == .postponeTimeout)
         #expect(h.synACK(isn: sISN + 3) == .postponeTimeout)
         #expect(h.machine.dupSYNACK == 0)
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 4) == .startConfirming)
+        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 4) == .close(.success))
     }
 
     /// A refused SYN retried twice (Windows' pattern): each refusal starts
@@ -309,43 +309,6 @@ private struct Handshake {
         #expect(h.machine.retryWindowPassed() == .close(.reject))
         _ = h.client(.syn, seq: cISN)
         #expect(h.machine.retryWindowPassed() == .none)
-    }
-
-    // MARK: Confirmation
-
-    /// A completed handshake waits for the server's first SYN/ACK
-    /// retransmission: the same SYN/ACK again means it dropped the ACK.
-    @Test func aSYNACKAfterTheACKMarksTheConfirmation() {
-        var h = Handshake()
-        _ = h.synACK()
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1, at: 300) == .startConfirming)
-        #expect(h.machine.confirmation == HandshakeMachine.Confirmation(completedAt: t(300), serverISN: sISN))
-        #expect(h.client([.ack, .psh], seq: cISN + 1, ack: sISN + 1, length: 100) == .none, "the connection's data")
-        #expect(h.server([.syn, .ack], seq: sISN + 7, ack: cISN + 1) == .none, "another ISN is not a re-send")
-        #expect(h.machine.confirmation?.resentSYNACK == false)
-        #expect(h.server([.syn, .ack], seq: sISN, ack: cISN + 1, at: 1_000_300) == .none)
-        #expect(h.machine.confirmation?.resentSYNACK == true)
-        #expect(h.machine.dupSYNACK == 0, "after the handshake: not one of its duplicates (SPEC §1)")
-        #expect(h.machine.confirmationPassed() == .close(.success))
-    }
-
-    /// While confirming, the rest is the connection's or the next attempt's.
-    @Test func whileConfirmingOnlyANewSYNEndsIt() {
-        var h = Handshake()
-        _ = h.synACK()
-        _ = h.client(.ack, seq: cISN + 1, ack: sISN + 1)
-        #expect(h.client(.syn, seq: cISN) == .ignoreLateDuplicateSYN, "a mirrored copy of the SYN")
-        #expect(h.client(.rst, seq: cISN + 1) == .ignoreReset, "a RST after the handshake decides nothing")
-        #expect(h.machine.unreachable(unreachable(quoting: cISN), quoting: .client, at: t(5)) == .ignoreUnreachable)
-        #expect(h.client(.syn, seq: cISN + 99) == .closeAndOpenNext(.success))
-    }
-
-    @Test func anInferredSuccessConfirmsWithTheACKsServerISN() {
-        var h = Handshake()
-        #expect(h.client(.ack, seq: cISN + 1, ack: sISN + 1) == .startConfirming)
-        #expect(h.machine.confirmation?.serverISN == sISN)
-        _ = h.server([.syn, .ack], seq: sISN, ack: cISN + 1)
-        #expect(h.machine.confirmation?.resentSYNACK == true)
     }
 
     // MARK: Storage

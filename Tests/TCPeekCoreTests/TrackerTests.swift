@@ -1631,23 +1631,54 @@ private func one(_ sessions: [Session], sourceLocation: SourceLocation = #_sourc
         #expect(try #require(one(run.takeWithEvidence())).cause == Causes(.serverDroppedACK))
     }
 
-    @Test func aFullTableConfirmsBeforeItEvicts() throws {
+    /// At most `maxPending` wait, as for open attempts: the oldest is then
+    /// final at once.
+    @Test func theWaitingSuccessesAreBoundedLikeTheOpenAttempts() throws {
         let run = try Run(maxPending: 1, confirmWindow: HandshakeTracker.defaultConfirmWindow)
         completed(run)
+        #expect(run.takeWithEvidence().isEmpty && run.tracker.confirmingCount == 1)
         let next = Flow("198.51.100.7", 40_001)
         run.send(next.c(.syn, seq: cISN), at: t(1_000))
+        run.send(next.s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(1_100))
+        run.send(next.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(1_200))
         let sessions = run.takeWithEvidence()
-        #expect(sessions.map(\.outcome) == [.success] && !sessions[0].wasEvicted)
-        #expect(run.stats.evicted == 0 && run.open == 1)
+        #expect(sessions.map(\.clientPort) == [40_000] && run.tracker.confirmingCount == 1)
+        #expect(run.stats.evicted == 0)
     }
 
-    @Test func aNewSYNOnTheFourTupleEndsTheConfirmation() throws {
+    /// The success waits out of the flow table: the connection's segments,
+    /// copies of its SYN and the next attempt on the 4-tuple are what they
+    /// would be once it is gone.
+    @Test func aWaitingSuccessLeavesTheFourTupleToTheNextAttempt() throws {
         let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
         completed(run)
+        #expect(run.open == 0 && run.tracker.confirmingCount == 1)
         run.send(flow.c(.syn, seq: cISN), at: t(500_000))
         #expect(run.stats.lateDuplicateSYN == 1, "a copy of the SYN")
         run.send(flow.c(.syn, seq: cISN + 5_000), at: t(800_000))
-        #expect(run.takeWithEvidence().map(\.outcome) == [.success] && run.open == 1)
+        #expect(run.open == 1 && run.takeWithEvidence().isEmpty)
+        run.advance(to: t(1_500_300))
+        #expect(run.takeWithEvidence().map(\.outcome) == [.success])
+    }
+
+    /// Without its SYN/ACK captured, a success has nothing to be re-sent:
+    /// it is final at its ACK.
+    @Test func anInferredSuccessDoesNotWait() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(300))
+        #expect(run.takeWithEvidence().map(\.cause) == [Causes(.inferred)])
+    }
+
+    /// A failure decided before a success completed comes first at the end.
+    @Test func theEndOfACaptureKeepsTheOrderOfTheVerdicts() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        let refused = Flow("198.51.100.7", 40_001, "203.0.113.9", 81)
+        run.send(refused.c(.syn, seq: cISN), at: t(0))
+        run.send(refused.s([.rst, .ack], seq: 0, ack: cISN + 1), at: t(50))
+        completed(run, at: 100)
+        run.endOfFile()
+        #expect(run.takeWithEvidence().map(\.outcome) == [.reject, .success])
     }
 }
 
