@@ -99,25 +99,40 @@ public struct HandshakeTracker {
     /// Hands over what fell due, earliest deadline first: failures whose
     /// settling window passed, open attempts whose timeout did. Each list is
     /// ordered by its deadline, so only their heads are looked at.
+    ///
+    /// Waiting successes fall due about as often as attempts complete: they
+    /// are handed over from the ring alone while the table's remembered
+    /// deadline is later, without reading its lists' cold heads.
     private mutating func closeDue(closing sink: (Session) -> Void) {
         while true {
-            let timingOut = table.oldest, settled = table.oldestSettling
-            // Nothing open: the next attempt's deadline is at least a timeout away.
-            let timeoutDeadline = timingOut >= 0 ? table[timingOut].lastSeen + timeout : now + timeout
-            let settleDeadline = settled >= 0 ? table[settled].lastSeen + retryWindow : Timestamp(microseconds: .max)
-            let confirmDeadline = pendingSuccesses.nextDue ?? Timestamp(microseconds: .max)
-            if confirmDeadline <= now && confirmDeadline <= settleDeadline && confirmDeadline <= timeoutDeadline {
+            if let due = pendingSuccesses.nextDue, due <= now, due <= tableDeadline {
                 pendingSuccesses.popOldest(sink)
-            } else if settleDeadline <= now && settleDeadline <= timeoutDeadline {
-                settle(settled, closing: sink)
-            } else if timingOut >= 0 && timeoutDeadline <= now {
-                perform(table[timingOut].handshake.timeoutPassed(), slot: timingOut, at: now, closing: sink)
-            } else {
-                nextDeadline = min(timeoutDeadline, settleDeadline, confirmDeadline)
-                return
+                continue
             }
+            if tableDeadline <= now {
+                let timingOut = table.oldest, settled = table.oldestSettling
+                // Nothing open: the next attempt's deadline is at least a timeout away.
+                let timeoutDeadline = timingOut >= 0 ? table[timingOut].lastSeen + timeout : now + timeout
+                let settleDeadline = settled >= 0 ? table[settled].lastSeen + retryWindow : Timestamp(microseconds: .max)
+                if settleDeadline <= now && settleDeadline <= timeoutDeadline {
+                    settle(settled, closing: sink)
+                    continue
+                }
+                if timingOut >= 0 && timeoutDeadline <= now {
+                    perform(table[timingOut].handshake.timeoutPassed(), slot: timingOut, at: now, closing: sink)
+                    continue
+                }
+                tableDeadline = min(timeoutDeadline, settleDeadline)
+                continue
+            }
+            nextDeadline = min(tableDeadline, pendingSuccesses.nextDue ?? Timestamp(microseconds: .max))
+            return
         }
     }
+
+    /// No entry of the table falls due before this (the real deadline may
+    /// be later: activity only postpones).
+    private var tableDeadline: Timestamp = .zero
 
     /// No entry of the table falls due before this.
     private var nextDeadline: Timestamp = .zero
@@ -303,6 +318,7 @@ public struct HandshakeTracker {
             // §1, one connect() is one attempt); handed over once the window
             // passes (`closeDue`).
             table.beginSettling(slot, at: now)
+            if now + retryWindow < tableDeadline { tableDeadline = now + retryWindow }
             if now + retryWindow < nextDeadline { nextDeadline = now + retryWindow }
         case .reopen:
             table.reopen(slot, at: now)
