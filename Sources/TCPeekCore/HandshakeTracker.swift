@@ -46,7 +46,7 @@ public struct HandshakeTracker {
     public private(set) var now: Timestamp = .zero
     private let table: AttemptTable
     private let recentSuccesses: RecentSuccesses
-    private let pendingSuccesses = PendingSuccesses()
+    private let pendingSuccesses: PendingSuccesses
     private let judge = CauseJudge()
     /// The tracker's clock when libpcap last reported dropped packets: an
     /// attempt open then may have lost its answer.
@@ -60,6 +60,7 @@ public struct HandshakeTracker {
         self.timeout = timeout
         self.retryWindow = retryWindow
         self.confirmWindow = confirmWindow
+        self.pendingSuccesses = PendingSuccesses(window: confirmWindow)
         self.maxPending = max(1, maxPending)
         self.table = AttemptTable(initialCapacity: min(self.maxPending, 4096))
         self.recentSuccesses = RecentSuccesses(limit: self.maxPending)
@@ -270,6 +271,7 @@ public struct HandshakeTracker {
         // this a success to remember; start loading its set now.
         if side == .server && segment.flags.isSYNACK {
             recentSuccesses.prefetch(flowHash)
+            if confirmWindow.microseconds > 0 { pendingSuccesses.prefetch(flowHash) }
             judge.noteSYNACK(from: key.server, hopLimit: segment.hopLimit)
         }
         let action = table[slot].handshake.received(segment, from: side, at: time)
@@ -341,8 +343,8 @@ public struct HandshakeTracker {
             // most waiting at once is bounded like the open attempts.
             if pendingSuccesses.count >= maxPending { pendingSuccesses.popOldest(sink) }
             pendingSuccesses.push(closed, flowHash: flow, clientISN: attempt.handshake.clientISN,
-                                  serverISN: serverISN, due: now + confirmWindow)
-            if now + confirmWindow < nextDeadline { nextDeadline = now + confirmWindow }
+                                  serverISN: serverISN)
+            if let due = pendingSuccesses.nextDue, due < nextDeadline { nextDeadline = due }
         }
     }
 

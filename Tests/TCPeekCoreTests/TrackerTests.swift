@@ -1670,6 +1670,53 @@ private func one(_ sessions: [Session], sourceLocation: SourceLocation = #_sourc
         #expect(run.takeWithEvidence().map(\.cause) == [Causes(.inferred)])
     }
 
+    /// Only the server's own SYN/ACK again says it dropped the ACK.
+    @Test func anotherSYNACKOfTheFlowDoesNotFlag() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        run.send(flow.s([.syn, .ack], seq: sISN + 7, ack: cISN + 1), at: t(sec(1)))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 9), at: t(sec(1) + 10))
+        run.advance(to: t(sec(2)))
+        #expect(try #require(one(run.takeWithEvidence())).cause.isEmpty)
+    }
+
+    /// More successes wait than the ring first holds, while it has wrapped
+    /// around: it grows, hands them all over in completion order, and the
+    /// late SYN/ACKs still find theirs. 20,000 successes 100 µs apart wrap
+    /// the ring, then a burst of 20,000 at 5 µs makes it grow.
+    @Test func manyWaitingSuccessesKeepTheirOrderAndFlags() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        let count = 40_000
+        func start(_ number: Int) -> Int64 {
+            number < 20_000 ? Int64(number) * 100 : sec(2) + Int64(number - 20_000) * 5
+        }
+        let starts = (0..<count).map(start)
+        let flows = (0..<count).map { Flow("198.51.100.\($0 / 20_000 + 1)", UInt16(20_000 + $0 % 20_000)) }
+        var flagged = Set<Int>()
+        for number in 0..<count {
+            run.send(flows[number].c(.syn, seq: cISN), at: t(starts[number]))
+            run.send(flows[number].s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(starts[number] + 2))
+            run.send(flows[number].c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(starts[number] + 4))
+            // A second SYN/ACK a second later for some, among the rest.
+            let resent = number - 10_000
+            if resent >= 0, resent < 20_000, resent % 997 == 0 {
+                run.send(flows[resent].s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(starts[number] + 1))
+                flagged.insert(resent)
+            }
+        }
+        for number in stride(from: 20_000, to: count, by: 3_001) {
+            run.send(flows[number].s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(sec(3)))
+            flagged.insert(number)
+        }
+        #expect(run.tracker.confirmingCount > 16_384)
+        run.advance(to: t(sec(5)))
+        let sessions = run.takeWithEvidence()
+        #expect(sessions.count == count)
+        #expect(sessions.map(\.startedAt) == starts.map(t))
+        let flaggedNumbers = sessions.indices.filter { sessions[$0].cause.contains(.serverDroppedACK) }
+        #expect(Set(flaggedNumbers) == flagged)
+    }
+
     /// A failure decided before a success completed comes first at the end.
     @Test func theEndOfACaptureKeepsTheOrderOfTheVerdicts() throws {
         let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
