@@ -105,8 +105,9 @@ public func decoderTrackerFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
 
         let packet = decoder.decode(UnsafeRawBufferPointer(frame))
         statistics.count(packet)
-        // Settling failures are not handed over yet: they count as pending.
-        let pendingBefore = tracker.openCount + tracker.settlingCount
+        // Settling failures and confirming successes are not handed over
+        // yet: they count as pending.
+        let pendingBefore = tracker.openCount + tracker.settlingCount + tracker.confirmingCount
         var closedNow = 0
         tracker.process(packet, at: time) { session in
             fuzzCheck(session.duration.microseconds >= 0, "negative duration")
@@ -116,19 +117,25 @@ public func decoderTrackerFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
         }
         closed += closedNow
         // At most one attempt opens per packet.
-        let delta = tracker.openCount + tracker.settlingCount - pendingBefore + closedNow
+        let delta = tracker.openCount + tracker.settlingCount + tracker.confirmingCount - pendingBefore + closedNow
         fuzzCheck(delta == 0 || delta == 1, "open table changed by more than the packet explains")
         opened += delta
         fuzzCheck(tracker.openCount + tracker.settlingCount <= maxPending, "more open attempts than --max-pending")
         fuzzCheck(tracker.now >= time, "tracker clock behind the packet")
     }
+    // Open attempts time out; settling failures keep their verdict, and
+    // confirming successes theirs.
+    var successesLeft = tracker.confirmingCount
     tracker.closeAll { session in
-        // Open attempts time out; settling failures keep their verdict.
-        fuzzCheck(session.outcome != .success, "closing at the end of a file gave a success")
+        if session.outcome == .success {
+            fuzzCheck(successesLeft > 0, "closing at the end of a file gave a success that was not confirming")
+            successesLeft -= 1
+        }
         counters.record(session)
         closed += 1
     }
-    fuzzCheck(tracker.openCount + tracker.settlingCount == 0, "attempts left open after closeAll")
+    fuzzCheck(successesLeft == 0, "a confirming success was not handed over at the end of a file")
+    fuzzCheck(tracker.openCount + tracker.settlingCount + tracker.confirmingCount == 0, "attempts left open after closeAll")
     fuzzCheck(opened == closed, "an attempt opened but never closed, or closed twice")
     var total: UInt64 = 0
     for index in 0..<filters.counting.count { total &+= counters[index].total }

@@ -44,6 +44,7 @@ final class CauseJudge {
             if session.dupSYN > 0 { flags.insert(.afterRetries) }
             if !evidence.sawSYNACK { flags.insert(.inferred) }
             if evidence.ignoredResets > 0 { flags.insert(.injectedReset) }
+            // `serverDroppedACK` comes later, from `PendingSuccesses`.
             session.cause = flags
             let seconds = UInt32(clamping: (session.startedAt + session.duration).microseconds / 1_000_000)
             store(seconds, in: servingPorts, tag: Self.tag(session.server, port: session.serverPort))
@@ -57,9 +58,13 @@ final class CauseJudge {
         case .timeout:
             session.cause = Causes(timeoutCause(session))
         }
-        if let hopLimit = evidence.synAckHopLimit {
-            store(UInt32(hopLimit), in: serverHops, tag: Self.tag(session.server, port: nil))
-        }
+    }
+
+    /// A server's SYN/ACK arrived with `hopLimit`: the reference its RSTs
+    /// are judged by, as soon as it is seen (its success is handed over
+    /// only once confirmed, and a RST from it may come first).
+    func noteSYNACK(from server: IPAddress, hopLimit: UInt8) {
+        store(UInt32(hopLimit), in: serverHops, tag: Self.tag(server, port: nil))
     }
 
     // MARK: Rules

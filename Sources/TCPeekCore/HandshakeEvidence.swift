@@ -21,9 +21,8 @@ public struct HandshakeEvidence: Sendable, Hashable, BitwiseCopyable {
     private var ignoredResetHop: UInt8 = 0
     /// RSTs that targeted the attempt but did not fit it (SPEC §1).
     public var ignoredResets: UInt16 = 0
-    /// libpcap reported dropped packets while the attempt was open.
-    public var captureDropped = false
-    private var hasSender = false
+    private var bits: UInt8 = 0
+    private static let captureDroppedBit: UInt8 = 1, senderBit: UInt8 = 2, synAckResentBit: UInt8 = 4
 
     public init() {}
 
@@ -41,11 +40,24 @@ public struct HandshakeEvidence: Sendable, Hashable, BitwiseCopyable {
 
     /// Who sent the ICMP error that decided an `unreach`, and its hop limit.
     public var unreachableSender: IPAddress? {
-        get { hasSender ? sender : nil }
+        get { bit(Self.senderBit) ? sender : nil }
         set {
             sender = newValue ?? .zero
-            hasSender = newValue != nil
+            setBit(Self.senderBit, newValue != nil)
         }
+    }
+
+    /// libpcap reported dropped packets while the attempt was open.
+    public var captureDropped: Bool {
+        get { bit(Self.captureDroppedBit) }
+        set { setBit(Self.captureDroppedBit, newValue) }
+    }
+
+    /// The server sent its SYN/ACK again after the client's ACK completed
+    /// the handshake: it did not take the ACK.
+    public var synAckResentAfterACK: Bool {
+        get { bit(Self.synAckResentBit) }
+        set { setBit(Self.synAckResentBit, newValue) }
     }
 
     public var unreachableHopLimit: UInt8? {
@@ -80,6 +92,12 @@ public struct HandshakeEvidence: Sendable, Hashable, BitwiseCopyable {
     /// Whether a SYN/ACK was captured (SPEC §1: a success may be inferred
     /// from the client's ACK alone).
     public var sawSYNACK: Bool { synAckHop != 0 }
+
+    private func bit(_ mask: UInt8) -> Bool { bits & mask != 0 }
+
+    private mutating func setBit(_ mask: UInt8, _ value: Bool) {
+        bits = value ? bits | mask : bits & ~mask
+    }
 
     private static func hop(_ value: UInt8) -> UInt8? { value == 0 ? nil : value }
 

@@ -155,6 +155,15 @@ struct HandshakeMachine: Equatable {
         return nil
     }
 
+    /// The server's ISN, as its SYN/ACK (or SYN) gave it; nil before.
+    var serverISN: UInt32? {
+        switch state {
+        case .synReceived(let server): server.isn
+        case .simultaneousOpen(let isn), .serverSYNAcknowledged(let isn): isn
+        case .synSent, .settling: nil
+        }
+    }
+
     // MARK: Events
 
     /// A TCP segment of the attempt's 4-tuple from `side`, at packet `time`.

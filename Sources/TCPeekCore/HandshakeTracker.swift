@@ -31,6 +31,12 @@ public struct HandshakeTracker {
     /// RST; Linux re-sends its SYN at the first retransmission, 1 s after a
     /// failure it could not act on at once.
     public let retryWindow: Timestamp.Duration
+    /// How long a success waits before it is final: a server that did not
+    /// take the client's ACK (a full accept queue) sends its SYN/ACK again
+    /// at its first retransmission timeout, 1 s after the first on Linux
+    /// (RFC 6298's initial RTO), and the success is flagged
+    /// `server-dropped-ack`. Zero hands every success over at its ACK.
+    public let confirmWindow: Timestamp.Duration
     public let maxPending: Int
     public let filters: FilterSet
     public var localAddresses: LocalAddresses
@@ -40,6 +46,7 @@ public struct HandshakeTracker {
     public private(set) var now: Timestamp = .zero
     private let table: AttemptTable
     private let recentSuccesses: RecentSuccesses
+    private let pendingSuccesses: PendingSuccesses
     private let judge = CauseJudge()
     /// The tracker's clock when libpcap last reported dropped packets: an
     /// attempt open then may have lost its answer.
@@ -47,11 +54,13 @@ public struct HandshakeTracker {
 
     public init(filters: FilterSet, localAddresses: LocalAddresses = .none,
                 timeout: Timestamp.Duration = .seconds(60), retryWindow: Timestamp.Duration = .seconds(3),
-                maxPending: Int = 1_000_000) {
+                confirmWindow: Timestamp.Duration = Self.defaultConfirmWindow, maxPending: Int = 1_000_000) {
         self.filters = filters
         self.localAddresses = localAddresses
         self.timeout = timeout
         self.retryWindow = retryWindow
+        self.confirmWindow = confirmWindow
+        self.pendingSuccesses = PendingSuccesses(window: confirmWindow)
         self.maxPending = max(1, maxPending)
         self.table = AttemptTable(initialCapacity: min(self.maxPending, 4096))
         self.recentSuccesses = RecentSuccesses(limit: self.maxPending)
@@ -62,8 +71,14 @@ public struct HandshakeTracker {
     /// diagnostics.
     public var trackedCount: Int { table.count + recentSuccesses.count(at: now) }
 
+    /// 1.5 s: Linux's first SYN/ACK retransmission, with room for timer slack.
+    public static let defaultConfirmWindow = Timestamp.Duration(microseconds: 1_500_000)
+
     /// Attempts still undecided.
     public var openCount: Int { table.count - table.settlingCount }
+
+    /// Successes waiting for `confirmWindow` to pass.
+    public var confirmingCount: Int { pendingSuccesses.count }
 
     /// Attempts decided as a failure whose verdict is not final yet: the
     /// client may still retry them (`retryWindow`).
@@ -85,22 +100,40 @@ public struct HandshakeTracker {
     /// Hands over what fell due, earliest deadline first: failures whose
     /// settling window passed, open attempts whose timeout did. Each list is
     /// ordered by its deadline, so only their heads are looked at.
+    ///
+    /// Waiting successes fall due about as often as attempts complete: they
+    /// are handed over from the ring alone while the table's remembered
+    /// deadline is later, without reading its lists' cold heads.
     private mutating func closeDue(closing sink: (Session) -> Void) {
         while true {
-            let timingOut = table.oldest, settled = table.oldestSettling
-            // Nothing open: the next attempt's deadline is at least a timeout away.
-            let timeoutDeadline = timingOut >= 0 ? table[timingOut].lastSeen + timeout : now + timeout
-            let settleDeadline = settled >= 0 ? table[settled].lastSeen + retryWindow : Timestamp(microseconds: .max)
-            if settleDeadline <= now && settleDeadline <= timeoutDeadline {
-                settle(settled, closing: sink)
-            } else if timingOut >= 0 && timeoutDeadline <= now {
-                perform(table[timingOut].handshake.timeoutPassed(), slot: timingOut, at: now, closing: sink)
-            } else {
-                nextDeadline = min(timeoutDeadline, settleDeadline)
-                return
+            if let due = pendingSuccesses.nextDue, due <= now, due <= tableDeadline {
+                pendingSuccesses.popOldest(sink)
+                continue
             }
+            if tableDeadline <= now {
+                let timingOut = table.oldest, settled = table.oldestSettling
+                // Nothing open: the next attempt's deadline is at least a timeout away.
+                let timeoutDeadline = timingOut >= 0 ? table[timingOut].lastSeen + timeout : now + timeout
+                let settleDeadline = settled >= 0 ? table[settled].lastSeen + retryWindow : Timestamp(microseconds: .max)
+                if settleDeadline <= now && settleDeadline <= timeoutDeadline {
+                    settle(settled, closing: sink)
+                    continue
+                }
+                if timingOut >= 0 && timeoutDeadline <= now {
+                    perform(table[timingOut].handshake.timeoutPassed(), slot: timingOut, at: now, closing: sink)
+                    continue
+                }
+                tableDeadline = min(timeoutDeadline, settleDeadline)
+                continue
+            }
+            nextDeadline = min(tableDeadline, pendingSuccesses.nextDue ?? Timestamp(microseconds: .max))
+            return
         }
     }
+
+    /// No entry of the table falls due before this (the real deadline may
+    /// be later: activity only postpones).
+    private var tableDeadline: Timestamp = .zero
 
     /// No entry of the table falls due before this.
     private var nextDeadline: Timestamp = .zero
@@ -128,10 +161,21 @@ public struct HandshakeTracker {
         recentSuccesses.removeAll()
     }
 
-    /// Makes every pending failure final, oldest first: its verdict stands
-    /// (the end of a file, or the shutdown of a live capture).
+    /// Makes every pending verdict final, in the order they were decided:
+    /// a failure's stands, a success's as flagged so far (the end of a
+    /// file, or the shutdown of a live capture).
     public mutating func settleAll(closing sink: (Session) -> Void) {
-        while table.oldestSettling >= 0 { settle(table.oldestSettling, closing: sink) }
+        while true {
+            let settled = table.oldestSettling
+            if let completed = pendingSuccesses.oldestCompletion,
+               settled < 0 || completed <= table[settled].handshake.failure?.decidedAt ?? now {
+                pendingSuccesses.popOldest(sink)
+            } else if settled >= 0 {
+                settle(settled, closing: sink)
+            } else {
+                return
+            }
+        }
     }
 
     // MARK: Packets
@@ -213,6 +257,10 @@ public struct HandshakeTracker {
                 openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink)
             } else if segment.flags.contains(.rst) {
                 statistics.ignoredRST &+= 1
+            } else if segment.flags.isSYNACK, pendingSuccesses.count > 0 {
+                // The server's SYN/ACK again after a success: it did not take the ACK.
+                _ = pendingSuccesses.noteSYNACK(flowHash: flowHash, sequence: segment.sequence,
+                                                acknowledgment: segment.acknowledgment)
             }
             return
         }
@@ -221,7 +269,11 @@ public struct HandshakeTracker {
             ? .client : .server
         // A SYN/ACK: the client's ACK, a round trip later, will likely make
         // this a success to remember; start loading its set now.
-        if side == .server && segment.flags.isSYNACK { recentSuccesses.prefetch(flowHash) }
+        if side == .server && segment.flags.isSYNACK {
+            recentSuccesses.prefetch(flowHash)
+            if confirmWindow.microseconds > 0 { pendingSuccesses.prefetch(flowHash) }
+            judge.noteSYNACK(from: key.server, hopLimit: segment.hopLimit)
+        }
         let action = table[slot].handshake.received(segment, from: side, at: time)
         perform(action, slot: slot, at: time, closing: sink)
         if case .closeAndOpenNext = action { openUnlessLateDuplicate(segment, at: time, flowHash: flowHash, closing: sink) }
@@ -268,17 +320,31 @@ public struct HandshakeTracker {
             // §1, one connect() is one attempt); handed over once the window
             // passes (`closeDue`).
             table.beginSettling(slot, at: now)
+            if now + retryWindow < tableDeadline { tableDeadline = now + retryWindow }
             if now + retryWindow < nextDeadline { nextDeadline = now + retryWindow }
         case .reopen:
             table.reopen(slot, at: now)
         case .close(let outcome), .closeAndOpenNext(let outcome):
             let attempt = table[slot]
             table.remove(slot)
-            if outcome == .success {
-                recentSuccesses.remember(flow: RecentSuccesses.flow(attempt.key),
-                                         clientISN: attempt.handshake.clientISN, now: now, expires: now + timeout)
+            let closed = closedSession(attempt, slot: slot, outcome: outcome, at: time)
+            guard outcome == .success else {
+                sink(closed)
+                return
             }
-            sink(closedSession(attempt, slot: slot, outcome: outcome, at: time))
+            let flow = RecentSuccesses.flow(attempt.key)
+            recentSuccesses.remember(flow: flow, clientISN: attempt.handshake.clientISN, now: now,
+                                     expires: now + timeout)
+            guard confirmWindow.microseconds > 0, let serverISN = attempt.handshake.serverISN else {
+                sink(closed)
+                return
+            }
+            // Final once the server could have re-sent its SYN/ACK; the
+            // most waiting at once is bounded like the open attempts.
+            if pendingSuccesses.count >= maxPending { pendingSuccesses.popOldest(sink) }
+            pendingSuccesses.push(closed, flowHash: flow, clientISN: attempt.handshake.clientISN,
+                                  serverISN: serverISN)
+            if let due = pendingSuccesses.nextDue, due < nextDeadline { nextDeadline = due }
         }
     }
 

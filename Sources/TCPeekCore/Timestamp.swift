@@ -36,6 +36,7 @@ extension Timestamp {
         public var microseconds: Int64
         public init(microseconds: Int64) { self.microseconds = microseconds }
         public static func seconds(_ s: Int64) -> Duration { Duration(microseconds: s &* 1_000_000) }
+        public static let zero = Duration(microseconds: 0)
         public var seconds: Double { Double(microseconds) / 1_000_000 }
         public static func < (lhs: Duration, rhs: Duration) -> Bool { lhs.microseconds < rhs.microseconds }
         public static func + (lhs: Duration, rhs: Duration) -> Duration {

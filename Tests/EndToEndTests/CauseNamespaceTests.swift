@@ -19,6 +19,8 @@
 //   8089  router drops the first SYN only               -> success, after-retries
 //   8090  client's nft drops its own non-SYN segments   -> timeout, final-ack-lost
 //   8091  client's nft rejects the SYN/ACK with a RST   -> abort, client-refused-synack
+//   8092  router drops the client's first ACK          -> success, server-dropped-ack (the server
+//         re-sends its SYN/ACK at 1 s, as when its accept queue has no room for the ACK)
 //
 // What the kernel does (measured on Linux 6.18 and pinned below where it
 // matters): with tcp_syn_retries=1 (client) a connect() sends its SYN at 0,
@@ -55,18 +57,22 @@ private enum CausePort {
     static let firstSYNDropped = 8089
     static let finalACKLost = 8090
     static let clientRefuses = 8091
+    static let ackDropped = 8092
 }
 
 private let captureTimeout = 5  // tcpeek -t
 private let forgedTTL = 40
 private let listenedPorts = [CausePort.open, CausePort.routerReset, CausePort.adminProhibited, CausePort.hostUnreachable,
                              CausePort.portUnreachable, CausePort.routerDrop, CausePort.injectedReset,
-                             CausePort.firstSYNDropped, CausePort.finalACKLost, CausePort.clientRefuses]
+                             CausePort.firstSYNDropped, CausePort.finalACKLost, CausePort.clientRefuses,
+                             CausePort.ackDropped]
 
 private let routerRuleset = """
     table inet tcpk_cause_router {
       set seen4 { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 1m; }
       set seen6 { type ipv6_addr . inet_service; flags dynamic,timeout; timeout 1m; }
+      set acked4 { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 1m; }
+      set acked6 { type ipv6_addr . inet_service; flags dynamic,timeout; timeout 1m; }
       chain forward {
         type filter hook forward priority 0; policy accept;
         tcp dport \(CausePort.routerReset) reject with tcp reset
@@ -75,6 +81,14 @@ private let routerRuleset = """
         tcp dport \(CausePort.hostUnreachable) reject with icmpx type host-unreachable
         tcp dport \(CausePort.routerDrop) drop
         tcp dport { \(CausePort.injectedReset), \(CausePort.firstSYNDropped) } tcp flags & (syn|ack) == syn jump first_syn
+        tcp dport \(CausePort.ackDropped) tcp flags & (syn|ack|fin|rst) == ack jump first_ack
+      }
+      # A connection's first ACK (the handshake's) is dropped, later ones pass.
+      chain first_ack {
+        ip saddr . tcp sport @acked4 accept
+        ip6 saddr . tcp sport @acked6 accept
+        meta nfproto ipv4 add @acked4 { ip saddr . tcp sport } drop
+        meta nfproto ipv6 add @acked6 { ip6 saddr . tcp sport } drop
       }
       # A connection's first SYN is dropped, its re-sent SYNs pass.
       chain first_syn {
@@ -140,8 +154,27 @@ enum CauseScenario: String, CaseIterable, CustomTestStringConvertible, Sendable 
     case afterRetries = "i. the first SYN dropped on the router"
     case finalACKLost = "j. the client's ACK lost"
     case clientRefusedSYNACK = "k. the client answers the SYN/ACK with a RST"
+    case serverDroppedACK = "l. the client's ACK lost on the router: the server re-sends its SYN/ACK"
 
     var testDescription: String { rawValue }
+
+    /// The cause (or success flag) the scenario exists to produce.
+    var causeName: String {
+        switch self {
+        case .closedPort: "closed-port"
+        case .resetByMiddlebox: "reset-by-middlebox"
+        case .filtered: "filtered"
+        case .hostUnreachable: "host-unreachable"
+        case .portUnreachable: "port-unreachable"
+        case .noAnswer: "no-answer"
+        case .droppedWhileServing: "dropped-while-serving"
+        case .injectedReset: "injected-reset"
+        case .afterRetries: "after-retries"
+        case .finalACKLost: "final-ack-lost"
+        case .clientRefusedSYNACK: "client-refused-synack"
+        case .serverDroppedACK: "server-dropped-ack"
+        }
+    }
 
     /// The connects of phase 2 (all scenarios at once), named `<case>-<family>[-n]`.
     fileprivate var plan: [Lab.PlannedConnect] {
@@ -175,6 +208,8 @@ enum CauseScenario: String, CaseIterable, CustomTestStringConvertible, Sendable 
         case .finalACKLost: return each(CausePort.finalACKLost, timeout: 3, hold: 0.5)
         // connect() gives up before its SYN is re-sent (1 s): one SYN, one SYN/ACK, one RST.
         case .clientRefusedSYNACK: return each(CausePort.clientRefuses, timeout: 0.5)
+        // Held past the server's SYN/ACK retransmission (1 s) and the client's answer to it.
+        case .serverDroppedACK: return each(CausePort.ackDropped, hold: 2)
         }
     }
 }
@@ -202,6 +237,8 @@ enum JSONValue: Decodable, Sendable, Equatable, CustomStringConvertible {
 
     var number: Double? { if case .number(let value) = self { value } else { nil } }
     var string: String? { if case .string(let value) = self { value } else { nil } }
+    var array: [JSONValue]? { if case .array(let values) = self { values } else { nil } }
+    subscript(key: String) -> JSONValue? { if case .object(let fields) = self { fields[key] } else { nil } }
 
     var description: String {
         switch self {
@@ -240,6 +277,14 @@ struct CauseLabRun: Sendable {
     let tcpeekTranscript: String
     let injectorOutput: String
     let wire: [String]
+    /// The other places a cause is reported, from the same run: the
+    /// Prometheus exposition just before the end, then the summary (on
+    /// standard error beside --json-lines), and
+    /// `query --by cause` and `explain` (JSON) over the run's database.
+    let metrics: String
+    let summary: String
+    let byCause: String
+    let explain: String
 
     func connects(named prefix: String) -> [RoutedNamespaceLab.Connect] {
         connects.filter { $0.name == prefix || $0.name.hasPrefix(prefix + "-") }.sorted { $0.name < $1.name }
@@ -268,6 +313,9 @@ private actor SharedCauseLab {
     }
 }
 
+/// Inside the client's namespace: nothing else listens there.
+private let metricsPort = 9469
+
 private func runCauseLab() async throws -> CauseLabRun {
     let binary = tcpeekBinary()
     guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -275,6 +323,11 @@ private func runCauseLab() async throws -> CauseLabRun {
     }
     let lab = try RoutedNamespaceLab()
     defer { lab.teardown() }
+    let folder = NSTemporaryDirectory() + "tcpeek-causes-\(getpid())"
+    try? FileManager.default.removeItem(atPath: folder)
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let database = folder + "/causes.db"
     try lab.loadRuleset(routerRuleset, in: lab.routerNamespace)
     try lab.loadRuleset(serverRuleset, in: lab.serverNamespace)
     try lab.loadRuleset(clientRuleset, in: lab.clientNamespace)
@@ -292,8 +345,8 @@ private func runCauseLab() async throws -> CauseLabRun {
         sniffer = child
     }
     let tcpeek = try lab.spawn("tcpeek", in: lab.clientNamespace,
-                               [tcpeekBinary(), "record", "-i", veth, "--json-lines", "--no-db", "--no-socket",
-                                "-t", String(captureTimeout)])
+                               [tcpeekBinary(), "record", "-i", veth, "--json-lines", "--db", database, "--no-socket",
+                                "--metrics-listen", "127.0.0.1:\(metricsPort)", "-t", String(captureTimeout)])
     guard await tcpeek.wait(timeout: 15, until: { $0.stderr.lines.contains { $0.contains("listening on \(veth)") } }) else {
         throw LabError("tcpeek did not start: \(tcpeek.transcript)")
     }
@@ -317,11 +370,16 @@ private func runCauseLab() async throws -> CauseLabRun {
     _ = await tcpeek.wait(timeout: Double(captureTimeout) + 10) { _ in
         Set(lines().compactMap(\.clientPort)).isSuperset(of: ports)
     }
+    let metrics = try lab.run(in: lab.clientNamespace, ["curl", "-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
     tcpeek.signal(SIGINT)
     guard tcpeek.waitForExit(timeout: 15) else { throw LabError("tcpeek did not exit after SIGINT: \(tcpeek.transcript)") }
     sniffer?.stop(SIGINT)
+    let byCause = try runCommand([binary, "query", "--db", database, "--since", "all", "--by", "cause", "--format", "json"])
+    let explain = try runCommand([binary, "explain", "--db", database, "--since", "all", "--format", "json", "--limit", "100"])
     return CauseLabRun(connects: connects, lines: lines(), tcpeekTranscript: tcpeek.transcript,
-                       injectorOutput: injector.stdout.text, wire: packets(sniffer?.stdout.lines ?? []))
+                       injectorOutput: injector.stdout.text, wire: packets(sniffer?.stdout.lines ?? []),
+                       metrics: metrics.stdout, summary: tcpeek.stderr.text,
+                       byCause: byCause.stdout + byCause.stderr, explain: explain.stdout + explain.stderr)
 }
 
 /// tcpdump -v's lines, one per packet (its continuation lines joined).
@@ -470,6 +528,16 @@ extension NamespaceCaptureTests {
                         say.expect(line, "synack_ttl", .number(63))
                     }
                 }
+            case .serverDroppedACK:
+                // connect() returns at the SYN/ACK; the server, without the
+                // ACK, re-sends its SYN/ACK at 1 s: not a duplicate of the
+                // handshake (it had completed), a flag on its success.
+                for connect in connects {
+                    checks.success(connect, flags: ["server-dropped-ack"]) { line, say in
+                        say.expect(line, "dup_synack", .number(0))
+                        say.within(line, "duration", 0...0.5)
+                    }
+                }
             }
             if !checks.passed {
                 print("----- \(scenario.rawValue): the wire (tcpdump on the client's veth)")
@@ -502,6 +570,57 @@ extension NamespaceCaptureTests {
                 #expect(text.contains("\(Lab.routerClientSide4) > \(Lab.clientAddress4): ICMP"), "the router sends ICMP errors")
             }
             if !checks.passed { print(run.tcpeekTranscript) }
+        }
+
+        @Test("each cause the kernel produced is in the metrics, the summary, query --by cause and explain",
+              .enabled("needs root and network namespaces (probed with `ip netns add`)") {
+                  NetworkNamespaceLab.availability.shouldRun
+              },
+              .timeLimit(.minutes(2)))
+        func reported() async throws {
+            if let reason = NetworkNamespaceLab.availability.unavailableReason {
+                Issue.record("CI=true and running as root, but the namespace lab cannot be built: \(reason)")
+                return
+            }
+            let run = try await SharedCauseLab.shared.result()
+            // What --json-lines said, per outcome and cause name.
+            var expected: [String: (outcome: String, count: Int)] = [:]
+            for line in run.lines {
+                guard let outcome = line["outcome"]?.string, let causes = line["cause"]?.string else { continue }
+                for cause in causes.split(separator: ",").map(String.init) {
+                    expected[cause, default: (outcome, 0)].count += 1
+                }
+            }
+            let produced = Set(CauseScenario.allCases.map(\.causeName))
+            #expect(produced.isSubset(of: Set(expected.keys)), "every scenario's cause is on a line: \(expected.keys.sorted())")
+
+            let rows = (try? JSONDecoder().decode([[String: JSONValue]].self, from: Data(run.byCause.utf8))) ?? []
+            #expect(!rows.isEmpty, "query --by cause answered JSON: \(run.byCause)")
+            let explained = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(run.explain.utf8))) ?? [:]
+            #expect(!explained.isEmpty, "explain answered JSON: \(run.explain)")
+            for (cause, (outcome, count)) in expected.sorted(by: { $0.key < $1.key }) {
+                let counted = rows.filter { $0["cause"]?.string == cause && $0["outcome"]?.string == outcome }
+                    .compactMap { $0["count"]?.number }.reduce(0, +)
+                #expect(Int(counted) == count, "query --by cause: \(cause) counted \(counted), the lines say \(count)")
+                let label = outcome == "success" ? "flag=\"\(cause)\"" : "cause=\"\(cause)\""
+                let series = outcome == "success" ? "tcpeek_success_flags_total" : "tcpeek_handshakes_total"
+                let value = run.metrics.split(separator: "\n")
+                    .filter { $0.hasPrefix(series + "{") && $0.contains(label) }
+                    .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+                #expect(Int(value) == count, "metrics: \(series){\(label)} is \(value), the lines say \(count)")
+                #expect(run.summary.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix(cause + " ") },
+                        "the summary's Causes block names \(cause)")
+                if outcome == "success" {
+                    #expect(explained["successes"]?["flags"]?[cause]?.number == Double(count),
+                            "explain counts the \(cause) successes: \(explained["successes"].map(\.description) ?? "none")")
+                } else {
+                    let groups = explained["groups"]?.array ?? []
+                    let grouped = groups.filter { $0["cause"]?.string == cause }.compactMap { $0["count"]?.number }.reduce(0, +)
+                    #expect(Int(grouped) == count, "explain groups \(Int(grouped)) \(cause), the lines say \(count)")
+                    #expect(groups.filter { $0["cause"]?.string == cause }.allSatisfy { ($0["verdict"]?.string ?? "").count > 20 },
+                            "explain says why for \(cause)")
+                }
+            }
         }
     }
 }

@@ -102,11 +102,16 @@ private final class Run {
     /// No `local` means no notion of "this host": the only built-in filter
     /// is `ALL:ANY@*:*` (mask bit 0). With `local`, RX is bit 0, TX bit 1,
     /// the user's filters follow.
-    init(filters: [String] = [], local: [String] = [], timeout: Int64 = 60, maxPending: Int = 1_000_000) throws {
+    ///
+    /// SPEC §1's rules are about when an attempt is decided: unless a test
+    /// is about the confirmation window (`confirmWindow`), a success is
+    /// handed over at the segment that completes it.
+    init(filters: [String] = [], local: [String] = [], timeout: Int64 = 60, maxPending: Int = 1_000_000,
+         confirmWindow: Timestamp.Duration = .zero) throws {
         let set = try FilterSet(filters: filters.map { try Filter.parse($0) }, hasLocalNotion: !local.isEmpty)
         let addresses = try LocalAddresses.parse(local)
         tracker = HandshakeTracker(filters: set, localAddresses: addresses, timeout: .seconds(timeout),
-                                   maxPending: maxPending)
+                                   confirmWindow: confirmWindow, maxPending: maxPending)
     }
 
     func send(_ segment: TCPSegment, at time: Timestamp) {
@@ -1366,7 +1371,8 @@ extension TrackerTests {
 /// bitmaps (a regression: rotating them once crashed on an access conflict).
 @Test func rememberedSuccessesAcrossManyTimeouts() throws {
     let filters = try FilterSet(filters: [], hasLocalNotion: false)
-    var tracker = HandshakeTracker(filters: filters, timeout: .seconds(1), maxPending: 100)
+    // Successes at once: the late copies reach the remembered ones.
+    var tracker = HandshakeTracker(filters: filters, timeout: .seconds(1), confirmWindow: .zero, maxPending: 100)
     var closed: [Session] = []
     let server = IPAddress(ipv4: 0xCB00_7109)  // 203.0.113.9
     var lateDuplicates: UInt64 = 0
@@ -1576,6 +1582,150 @@ private func one(_ sessions: [Session], sourceLocation: SourceLocation = #_sourc
         let sessions = run.takeSettledWithEvidence()
         #expect(sessions.map(\.outcome) == [.abort, .abort])
         #expect(sessions.map(\.cause) == [Causes(.clientGaveUp), Causes(.clientRefusedSYNACK)])
+    }
+}
+
+/// A completed handshake waits `confirmWindow` for the server to re-send
+/// its SYN/ACK: one that did not take the client's ACK (a full accept queue).
+@Suite struct ConfirmationTests {
+    fileprivate let flow = Flow()
+
+    fileprivate func completed(_ run: Run, at start: Int64 = 0) {
+        run.send(flow.c(.syn, seq: cISN), at: t(start))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 63), at: t(start + 100))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(start + 300))
+    }
+
+    @Test func aSYNACKAgainAfterTheACKFlagsTheSuccessWhenItIsFinal() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        #expect(run.takeWithEvidence().isEmpty && run.tracked == 1 && run.open == 0, "confirming")
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1, ttl: 63), at: t(sec(1) + 100))
+        run.advance(to: t(sec(1) + 300))
+        #expect(run.takeWithEvidence().isEmpty, "still within the window")
+        run.advance(to: t(sec(2)))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.outcome == .success && session.cause == Causes(.serverDroppedACK))
+        #expect(session.duration == micros(300), "to the ACK, not to the end of the window")
+        #expect(session.evidence.synAckToAck == micros(200) && session.evidence.synAckResentAfterACK)
+        #expect(session.dupSYNACK == 0 && run.tracked == 1, "remembered for late copies, as every success")
+    }
+
+    @Test func withoutASYNACKAgainTheSuccessIsFinalAfterTheWindow() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        // The connection's own segments do not postpone anything.
+        run.send(flow.c([.ack, .psh], seq: cISN + 1, ack: sISN + 1, length: 100), at: t(sec(1)))
+        run.advance(to: t(1_500_299))
+        #expect(run.takeWithEvidence().isEmpty)
+        run.advance(to: t(1_500_300))
+        let session = try #require(one(run.takeWithEvidence()))
+        #expect(session.cause.isEmpty && session.duration == micros(300))
+    }
+
+    @Test func theEndOfACaptureMakesAConfirmingSuccessFinal() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(sec(1)))
+        run.endOfFile()
+        #expect(try #require(one(run.takeWithEvidence())).cause == Causes(.serverDroppedACK))
+    }
+
+    /// At most `maxPending` wait, as for open attempts: the oldest is then
+    /// final at once.
+    @Test func theWaitingSuccessesAreBoundedLikeTheOpenAttempts() throws {
+        let run = try Run(maxPending: 1, confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        #expect(run.takeWithEvidence().isEmpty && run.tracker.confirmingCount == 1)
+        let next = Flow("198.51.100.7", 40_001)
+        run.send(next.c(.syn, seq: cISN), at: t(1_000))
+        run.send(next.s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(1_100))
+        run.send(next.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(1_200))
+        let sessions = run.takeWithEvidence()
+        #expect(sessions.map(\.clientPort) == [40_000] && run.tracker.confirmingCount == 1)
+        #expect(run.stats.evicted == 0)
+    }
+
+    /// The success waits out of the flow table: the connection's segments,
+    /// copies of its SYN and the next attempt on the 4-tuple are what they
+    /// would be once it is gone.
+    @Test func aWaitingSuccessLeavesTheFourTupleToTheNextAttempt() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        #expect(run.open == 0 && run.tracker.confirmingCount == 1)
+        run.send(flow.c(.syn, seq: cISN), at: t(500_000))
+        #expect(run.stats.lateDuplicateSYN == 1, "a copy of the SYN")
+        run.send(flow.c(.syn, seq: cISN + 5_000), at: t(800_000))
+        #expect(run.open == 1 && run.takeWithEvidence().isEmpty)
+        run.advance(to: t(1_500_300))
+        #expect(run.takeWithEvidence().map(\.outcome) == [.success])
+    }
+
+    /// Without its SYN/ACK captured, a success has nothing to be re-sent:
+    /// it is final at its ACK.
+    @Test func anInferredSuccessDoesNotWait() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        run.send(flow.c(.syn, seq: cISN), at: t(0))
+        run.send(flow.c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(300))
+        #expect(run.takeWithEvidence().map(\.cause) == [Causes(.inferred)])
+    }
+
+    /// Only the server's own SYN/ACK again says it dropped the ACK.
+    @Test func anotherSYNACKOfTheFlowDoesNotFlag() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        completed(run)
+        run.send(flow.s([.syn, .ack], seq: sISN + 7, ack: cISN + 1), at: t(sec(1)))
+        run.send(flow.s([.syn, .ack], seq: sISN, ack: cISN + 9), at: t(sec(1) + 10))
+        run.advance(to: t(sec(2)))
+        #expect(try #require(one(run.takeWithEvidence())).cause.isEmpty)
+    }
+
+    /// More successes wait than the ring first holds, while it has wrapped
+    /// around: it grows, hands them all over in completion order, and the
+    /// late SYN/ACKs still find theirs. 20,000 successes 100 µs apart wrap
+    /// the ring, then a burst of 20,000 at 5 µs makes it grow.
+    @Test func manyWaitingSuccessesKeepTheirOrderAndFlags() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        let count = 40_000
+        func start(_ number: Int) -> Int64 {
+            number < 20_000 ? Int64(number) * 100 : sec(2) + Int64(number - 20_000) * 5
+        }
+        let starts = (0..<count).map(start)
+        let flows = (0..<count).map { Flow("198.51.100.\($0 / 20_000 + 1)", UInt16(20_000 + $0 % 20_000)) }
+        var flagged = Set<Int>()
+        for number in 0..<count {
+            run.send(flows[number].c(.syn, seq: cISN), at: t(starts[number]))
+            run.send(flows[number].s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(starts[number] + 2))
+            run.send(flows[number].c(.ack, seq: cISN + 1, ack: sISN + 1), at: t(starts[number] + 4))
+            // A second SYN/ACK a second later for some, among the rest.
+            let resent = number - 10_000
+            if resent >= 0, resent < 20_000, resent % 997 == 0 {
+                run.send(flows[resent].s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(starts[number] + 1))
+                flagged.insert(resent)
+            }
+        }
+        for number in stride(from: 20_000, to: count, by: 3_001) {
+            run.send(flows[number].s([.syn, .ack], seq: sISN, ack: cISN + 1), at: t(sec(3)))
+            flagged.insert(number)
+        }
+        #expect(run.tracker.confirmingCount > 16_384)
+        run.advance(to: t(sec(5)))
+        let sessions = run.takeWithEvidence()
+        #expect(sessions.count == count)
+        #expect(sessions.map(\.startedAt) == starts.map(t))
+        let flaggedNumbers = sessions.indices.filter { sessions[$0].cause.contains(.serverDroppedACK) }
+        #expect(Set(flaggedNumbers) == flagged)
+    }
+
+    /// A failure decided before a success completed comes first at the end.
+    @Test func theEndOfACaptureKeepsTheOrderOfTheVerdicts() throws {
+        let run = try Run(confirmWindow: HandshakeTracker.defaultConfirmWindow)
+        let refused = Flow("198.51.100.7", 40_001, "203.0.113.9", 81)
+        run.send(refused.c(.syn, seq: cISN), at: t(0))
+        run.send(refused.s([.rst, .ack], seq: 0, ack: cISN + 1), at: t(50))
+        completed(run, at: 100)
+        run.endOfFile()
+        #expect(run.takeWithEvidence().map(\.outcome) == [.reject, .success])
     }
 }
 
