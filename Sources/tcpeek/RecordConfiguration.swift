@@ -1,6 +1,7 @@
 import ArgumentParser
 import TCPeekCapture
 import TCPeekCore
+import TCPeekFleet
 import TCPeekStore
 
 /// `tcpeek record`'s command line, checked and resolved once (the account
@@ -27,6 +28,8 @@ struct RecordConfiguration {
     var stays: Bool
     var socket: SocketOptions
     var metrics: MetricsOptions
+    /// `--ship URL`: ClickHouse, where the shipper inside the recorder sends the history.
+    var ship: ClickHouseEndpoint?
 
     var isLive: Bool { file == nil }
 
@@ -89,5 +92,11 @@ struct RecordConfiguration {
         stays = command.stayOptions.wanted
         socket = command.socketOptions
         metrics = command.metricsOptions
+        do {
+            ship = try command.shipURL.map { try command.clickhouseOptions.endpoint(url: $0) }
+        } catch {
+            Terminal.error("--ship: \(error)")
+            throw ExitCode(64)
+        }
     }
 }
