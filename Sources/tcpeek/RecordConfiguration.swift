@@ -85,6 +85,7 @@ struct RecordConfiguration {
         recorder.batchInterval = command.batchMilliseconds
         recorder.retentionDays = Record.retention(command.retentionDays, live: 30, isFile: command.file != nil)
         recorder.rollupRetentionDays = Record.retention(command.rollupRetentionDays, live: 400, isFile: command.file != nil)
+        recorder.shipKeepMax = max(0, command.shipKeepMax)
 
         quiet = command.quiet
         jsonLines = command.jsonLines
