@@ -32,7 +32,9 @@ public struct SessionBatch: Sendable {
 /// recording, hundreds of thousands of sessions a second). Times and
 /// durations have microsecond precision in the database, so they are
 /// written as fixed-point with six decimals, exactly.
-public final class SessionBatchReader {
+/// One reader serves one shipper, one batch at a time (the shipper reads
+/// the next batch on another task while the last is sent, never two at once).
+public final class SessionBatchReader: @unchecked Sendable {
     private let database: HistoryDatabase
     /// `host\tdatabase_id\t`, the start of every row.
     private let prefix: [UInt8]

@@ -87,12 +87,17 @@ public final class SessionShipper: Sendable {
     public func shipAvailable(stop: () -> Bool = { false }) async throws -> Shipped {
         try await checkHighWaterIfNeeded()
         var shipped = Shipped()
-        while !stop() {
-            let (cursor, reader) = state.withLock { ($0.cursor, $0.reader!) }
-            guard let batch = try reader.batch(after: cursor, limit: options.batchSize) else { break }
+        let (cursor, reader) = state.withLock { ($0.cursor, $0.reader!) }
+        let limit = options.batchSize
+        var next = try reader.batch(after: cursor, limit: limit)
+        while let batch = next, !stop() {
+            // The next batch is read and encoded while ClickHouse takes this
+            // one (it is dropped if this one fails): the two costs overlap.
+            let readAhead = Task.detached { try reader.batch(after: batch.lastID, limit: limit) }
             do {
                 try await client.insert(into: "sessions", columns: SessionBatch.columns, tsv: batch.tsv)
             } catch {
+                _ = try? await readAhead.value
                 if case .unavailable = error { state.withLock { $0.mustCheckHighWater = true } }
                 throw error
             }
@@ -100,6 +105,7 @@ public final class SessionShipper: Sendable {
             shipped.sessions += batch.count
             shipped.batches += 1
             logger.debug("shipped sessions \(batch.firstID)...\(batch.lastID) (\(batch.count)) to \(destination)")
+            next = try await readAhead.value
         }
         shipped.cursor = self.cursor
         return shipped

@@ -13,6 +13,9 @@ public struct RecorderOptions: Sendable {
     public var retentionDays: Double? = 30
     /// Days of per-minute and hourly rollups kept; nil keeps them all.
     public var rollupRetentionDays: Double? = 400
+    /// Sessions not yet shipped (above the lowest `ship_cursors` row) that
+    /// retention keeps past `retentionDays` at most (`--ship-keep-max`).
+    public var shipKeepMax = 10_000_000
     /// Sessions kept in memory while the database refuses writes (locked,
     /// disk full) before further ones are counted as not recorded.
     public var maximumBacklog = 1_000_000
@@ -107,7 +110,8 @@ public final class Recorder: Sendable {
             backlog: SessionBacklog(batchSize: options.batchSize, maximumBacklog: options.maximumBacklog, counts: counts,
                                     logger: logger),
             pruner: HistoryPruner(database: database, retentionDays: options.retentionDays,
-                                  rollupRetentionDays: options.rollupRetentionDays, logger: logger),
+                                  rollupRetentionDays: options.rollupRetentionDays, shipKeepMax: options.shipKeepMax,
+                                  logger: logger),
             batchSize: options.batchSize,
             batchInterval: .milliseconds(options.batchInterval))
     }

@@ -104,6 +104,15 @@ struct Record: AsyncParsableCommand {
     @Option(name: .customLong("rollup-retention-days"), help: "Days of per-minute and hourly rollups to keep; 0 keeps them forever (live default: 400; a file read prunes only when this is given).")
     var rollupRetentionDays: Double?
 
+    @Option(name: .customLong("ship-keep-max"), help: "Sessions not yet shipped (by any 'tcpeek ship') that retention keeps past --retention-days at most.")
+    var shipKeepMax: Int = 10_000_000
+
+    @Option(name: .customLong("ship"), help: ArgumentHelp("Also ship the history to ClickHouse at this URL as it is recorded (see 'tcpeek ship --help'; the host is --host-label's).", valueName: "url"))
+    var shipURL: String?
+
+    @OptionGroup(title: "Shipping to ClickHouse (--ship)")
+    var clickhouseOptions: ClickHouseOptions
+
     @OptionGroup
     var version: VersionFlag
 
@@ -129,6 +138,9 @@ struct Record: AsyncParsableCommand {
             }
         }
         if db?.isEmpty == true { throw ValidationError("--db needs a file path") }
+        if shipURL != nil, noDB || (file != nil && db == nil) {
+            throw ValidationError("--ship ships the history database: it needs one (--db FILE for a file read; not --no-db)")
+        }
     }
 
     func run() async throws {

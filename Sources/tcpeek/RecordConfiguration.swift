@@ -1,6 +1,7 @@
 import ArgumentParser
 import TCPeekCapture
 import TCPeekCore
+import TCPeekFleet
 import TCPeekStore
 
 /// `tcpeek record`'s command line, checked and resolved once (the account
@@ -27,6 +28,8 @@ struct RecordConfiguration {
     var stays: Bool
     var socket: SocketOptions
     var metrics: MetricsOptions
+    /// `--ship URL`: ClickHouse, where the shipper inside the recorder sends the history.
+    var ship: ClickHouseEndpoint?
 
     var isLive: Bool { file == nil }
 
@@ -82,6 +85,7 @@ struct RecordConfiguration {
         recorder.batchInterval = command.batchMilliseconds
         recorder.retentionDays = Record.retention(command.retentionDays, live: 30, isFile: command.file != nil)
         recorder.rollupRetentionDays = Record.retention(command.rollupRetentionDays, live: 400, isFile: command.file != nil)
+        recorder.shipKeepMax = max(0, command.shipKeepMax)
 
         quiet = command.quiet
         jsonLines = command.jsonLines
@@ -89,5 +93,11 @@ struct RecordConfiguration {
         stays = command.stayOptions.wanted
         socket = command.socketOptions
         metrics = command.metricsOptions
+        do {
+            ship = try command.shipURL.map { try command.clickhouseOptions.endpoint(url: $0) }
+        } catch {
+            Terminal.error("--ship: \(error)")
+            throw ExitCode(64)
+        }
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import TCPeekCapture
 import TCPeekCore
+import TCPeekFleet
 import TCPeekSystem
 import TCPeekServer
 import TCPeekStore
@@ -29,6 +30,13 @@ enum RecordLifecycle {
         }
         let startedAt = Timestamp.wallClock
         let history = try openHistory(configuration, source: handle.source.name, startedAt: startedAt, logger: logger)
+        // Before privileges are dropped, like the history itself.
+        let shipper = try configuration.ship.flatMap { (endpoint) throws(ExitCode) in
+            try history.map { (history) throws(ExitCode) in
+                try Ship.openShipper(databasePath: history.database.path, endpoint: endpoint, host: configuration.metrics.host,
+                                     options: SessionShipper.Options(), logger: logger)
+            }
+        }
 
         let printerQueue = SessionQueue()
         let jsonQueue = configuration.jsonLines ? SessionQueue() : nil
@@ -67,6 +75,8 @@ enum RecordLifecycle {
         typealias Entry = ServiceGroupConfiguration.ServiceConfiguration
         var services = servers.map { Entry(service: ServerService(server: $0), serviceName: $0.endpoint) }
         services.append(Entry(service: summary, serviceName: "summary"))
+        // Stops after the recorder, so that it ships the last sessions too.
+        if let shipper { services.append(Entry(service: ShipService(shipper: shipper, finalPass: true), serviceName: "shipper")) }
         if let recorder { services.append(Entry(service: recorder, serviceName: "recorder")) }
         services += printers.map { Entry(service: $0, serviceName: $0.name) }
         services.append(Entry(service: capture, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "capture"))

@@ -119,7 +119,8 @@ struct RetentionTests {
         }
         #expect(before == 100)
         #expect(during == before, "the prune committed under the reader, which still sees its snapshot")
-        #expect(try reader.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") } == 0,
+        // Every old session but the newest (retention keeps the highest id: issue 16).
+        #expect(try reader.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") } == 1,
                 "the next read sees the prune")
     }
 
@@ -141,5 +142,68 @@ struct RetentionTests {
         #expect(before?[.modificationDate] as? Date == after?[.modificationDate] as? Date, "\(live) untouched")
         #expect(before?[.size] as? Int == after?[.size] as? Int)
         #expect(!FileManager.default.fileExists(atPath: folder.file("tcpeek/tcpeek.db")))
+    }
+}
+
+/// Retention and the shippers (issue 16): sessions not yet shipped (above
+/// the lowest ship cursor) outlive `--retention-days` up to
+/// `--ship-keep-max` of them, and the session with the highest id is never
+/// deleted (SQLite would give its id again, and a shipper would skip it).
+@Suite("Retention and shipping", .serialized)
+struct ShipRetentionTests {
+    /// Ids 1...old are 40 days old, the rest recent; `cursors` are ship_cursors rows.
+    static func database(in folder: TemporaryFolder, old: Int, recent: Int, cursors: [String: Int64]) throws -> HistoryDatabase {
+        let database = try HistoryDatabase.openForRecording(path: folder.file("history.db"))
+        let now = Date().timeIntervalSince1970
+        try database.write { db in
+            try db.execute(sql: "INSERT INTO runs (id, started_at, source_kind, source, filters, version) VALUES (1, 0, 'file', 'x', '[]', 't')")
+            for id in 1...(old + recent) {
+                let started = id <= old ? now - 40 * 86400 + Double(id) : now - 60 + Double(id)
+                try db.execute(sql: """
+                    INSERT INTO sessions (id, run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port, outcome)
+                    VALUES (?, 1, ?, 0.5, 4, '192.0.2.1', 1, '192.0.2.2', 80, 'success')
+                    """, arguments: [id, started])
+            }
+            for (destination, cursor) in cursors {
+                try db.execute(sql: "INSERT INTO ship_cursors (destination, session_id) VALUES (?, ?)", arguments: [destination, cursor])
+            }
+        }
+        return database
+    }
+
+    static func ids(_ database: HistoryDatabase) throws -> [Int64] {
+        try database.read { try Int64.fetchAll($0, sql: "SELECT id FROM sessions ORDER BY id") }
+    }
+
+    static func prune(_ database: HistoryDatabase, keepMax: Int = 10_000_000) {
+        var pruner = HistoryPruner(database: database, retentionDays: 30, rollupRetentionDays: nil, shipKeepMax: keepMax,
+                                   logger: Logger(label: "test"))
+        for _ in 0..<5 { pruner.pruneIfDue() }
+    }
+
+    @Test func theNewestSessionIsNeverDeleted() throws {
+        let folder = try TemporaryFolder("retention-newest")
+        defer { folder.remove() }
+        let database = try Self.database(in: folder, old: 10, recent: 0, cursors: [:])
+        defer { database.close() }
+        Self.prune(database)
+        #expect(try Self.ids(database) == [10])
+    }
+
+    @Test func unshippedSessionsAreKeptUpToTheCap() throws {
+        let folder = try TemporaryFolder("retention-unshipped")
+        defer { folder.remove() }
+        // Two destinations: the lowest cursor (4) decides.
+        let database = try Self.database(in: folder, old: 10, recent: 10, cursors: ["http://a:8123/tcpeek": 7, "http://b:8123/tcpeek": 4])
+        defer { database.close() }
+        Self.prune(database)
+        #expect(try Self.ids(database) == Array(5...20))
+        // 16 wait above the cursor; with a cap of 12 the 4 oldest go anyway.
+        Self.prune(database, keepMax: 12)
+        #expect(try Self.ids(database) == Array(9...20))
+        // Once shipped, the old ones go.
+        try database.write { try $0.execute(sql: "UPDATE ship_cursors SET session_id = 20") }
+        Self.prune(database)
+        #expect(try Self.ids(database) == Array(11...20))
     }
 }
