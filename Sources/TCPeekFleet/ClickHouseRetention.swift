@@ -40,7 +40,7 @@ public struct ClickHouseRetention: Sendable {
             case "sessions":
                 guard let dayStart = Self.dayStart(value), dayStart + 86_400 <= limit else { continue }
                 try await client.execute("ALTER TABLE \(database).sessions DROP PARTITION '\(value)'")
-                dropped.days.append(value)
+                dropped.days.append(value == Self.epochDay ? "1970-01-01" : value)
             default:
                 guard let monthEnd = Self.monthEnd(value), monthEnd <= limit else { continue }
                 try await client.execute("ALTER TABLE \(database).sessions_minute DROP PARTITION \(value)")
@@ -50,8 +50,12 @@ public struct ClickHouseRetention: Sendable {
         return dropped
     }
 
+    /// How 18.16 writes the day 1970-01-01 (a Date of 0).
+    static let epochDay = "0000-00-00"
+
     /// Epoch seconds of a `YYYY-MM-DD` day's start, UTC.
     static func dayStart(_ text: String) -> Double? {
+        if text == epochDay { return 0 }
         let fields = text.split(separator: "-").compactMap { Int($0) }
         guard fields.count == 3 else { return nil }
         return utcSeconds(year: fields[0], month: fields[1], day: fields[2])

@@ -26,6 +26,11 @@ public final class SessionShipper: Sendable {
         /// Backoff after a failure: from `firstBackoff`, doubling to `maxBackoff`.
         public var firstBackoff = 1.0
         public var maxBackoff = 60.0
+        /// Partitions older than this are dropped in ClickHouse
+        /// (`--clickhouse-retention-days`; nil keeps everything).
+        public var retention: ClickHouseRetention?
+        /// How often the long-running shipper prunes: days are dropped whole.
+        public var pruneEvery = 3_600.0
         public init() {}
     }
 
@@ -148,16 +153,38 @@ public final class SessionShipper: Sendable {
     /// last acknowledged batch. `pause` sleeps (and returns early on a stop).
     public func run(stopping: @Sendable () -> Bool, pause: @Sendable (Double) async -> Void) async {
         var health = ShipHealth(url: client.endpoint.url, destination: destination, logger: logger, options: options)
+        var lastPrune: Date?
         while !stopping() {
             do {
                 let shipped = try await shipAvailable(stop: stopping)
                 health.succeeded(shipped: shipped.sessions, now: Date())
+                if lastPrune.map({ Date().timeIntervalSince($0) >= options.pruneEvery }) ?? true {
+                    await pruneClickHouse()
+                    lastPrune = Date()
+                }
                 await pause(options.interval)
             } catch {
                 let waiting = (try? database.unshippedCount(destination: destination)) ?? 0
                 let delay = health.failed(error, waiting: waiting, now: Date())
                 await pause(delay)
             }
+        }
+    }
+}
+
+extension SessionShipper {
+    /// Drops what `Options.retention` says is too old, and says what it
+    /// dropped; a failure is logged, never fatal: shipping goes on, and the
+    /// next round tries again.
+    public func pruneClickHouse() async {
+        guard let retention = options.retention else { return }
+        do {
+            let dropped = try await retention.prune(with: client)
+            guard !dropped.isEmpty else { return }
+            let days = "\(dropped.days.count) days (\(dropped.days.first ?? "")..\(dropped.days.last ?? ""))"
+            logger.notice("dropped from \(destination) what is older than \(retention.days.formatted()) days (--clickhouse-retention-days): sessions of \(days), minute rollups of \(dropped.months.count) months")
+        } catch {
+            logger.warning("cannot drop old partitions in \(destination): \(error)")
         }
     }
 }

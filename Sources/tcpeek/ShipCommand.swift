@@ -48,6 +48,11 @@ struct Ship: AsyncParsableCommand {
     @Option(help: "Seconds between looks for new sessions once caught up.")
     var interval: Double = 5
 
+    @Option(name: .customLong("clickhouse-retention-days"), help: ArgumentHelp(
+        "Drop the days of sessions (and months of minute rollups) older than this from ClickHouse, hourly; ClickHouse 18.16 has no TTL (default: keep them).",
+        valueName: "days"))
+    var clickhouseRetentionDays: Double?
+
     @Flag(help: "Ship what is recorded now and exit (0 when all of it was shipped).")
     var once = false
 
@@ -66,6 +71,9 @@ struct Ship: AsyncParsableCommand {
         guard interval > 0, interval.isFinite else { throw ValidationError("--interval must be a positive number of seconds, not \(interval)") }
         if host?.isEmpty == true { throw ValidationError("--host must not be empty") }
         if db?.isEmpty == true { throw ValidationError("--db needs a file path") }
+        if let days = clickhouseRetentionDays, !(days > 0 && days.isFinite) {
+            throw ValidationError("--clickhouse-retention-days must be a positive number of days, not \(days.formatted())")
+        }
     }
 
     func run() async throws {
@@ -82,6 +90,7 @@ struct Ship: AsyncParsableCommand {
         var options = SessionShipper.Options()
         options.batchSize = batchSize
         options.interval = interval
+        options.retention = clickhouseRetentionDays.map(ClickHouseRetention.init(days:))
         let shipper = try Self.openShipper(databasePath: db ?? HistoryDatabase.defaultPath, endpoint: endpoint,
                                            host: host ?? ProcessInfo.processInfo.hostName, options: options, logger: logger)
         if once {
@@ -117,6 +126,7 @@ struct Ship: AsyncParsableCommand {
     private func shipOnce(_ shipper: SessionShipper) async throws(ExitCode) {
         do {
             let shipped = try await shipper.shipAvailable()
+            await shipper.pruneClickHouse()
             await shipper.close()
             Terminal.notice("shipped \(shipped.sessions) sessions to \(shipper.destination) as host \(shipper.host)"
                 + " (\(shipped.batches) batches; the cursor is at session \(shipped.cursor))")

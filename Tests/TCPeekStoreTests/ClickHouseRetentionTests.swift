@@ -48,5 +48,7 @@ import Testing
         #expect(ClickHouseRetention.monthEnd("202612") == 1_798_761_600)  // 2027-01-01
         #expect(ClickHouseRetention.monthEnd("202613") == nil)
         #expect(ClickHouseRetention.dayStart("tuple()") == nil)
+        // A capture's clock at 0 (some are): 18.16 names that day so.
+        #expect(ClickHouseRetention.dayStart("0000-00-00") == 0)
     }
 }

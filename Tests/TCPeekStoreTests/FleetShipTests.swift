@@ -160,6 +160,34 @@ typealias FilterTotals = [String: [Int]]
         #expect(try Self.minuteTotals(server, host: "h") == local)
     }
 
+    /// `--clickhouse-retention-days` (18.16 has no TTL): the captures are
+    /// years old, so a generous limit keeps them and a short one drops their
+    /// days and months once they are shipped; the cursor stays, so nothing
+    /// is sent again; a bad value is a usage error.
+    @Test func retentionDropsTheDaysOlderThanTheLimit() async throws {
+        let server = try ClickHouseTestServer(label: "ch-retain")
+        defer { server.stop() }
+        let folder = try TemporaryFolder("ship-retain")
+        defer { folder.remove() }
+        let db = folder.file("h.db")
+        #expect(try await Self.record("ndpi__gnutella", db: db, in: folder).status == 0)
+        let rows = try inspect(db) { try Int.fetchOne($0, sql: "SELECT count(*) FROM sessions") ?? 0 }
+        let kept = try await Self.ship(server, in: folder, ["--init", "--once", "--db", db, "--host", "h",
+                                                           "--clickhouse-retention-days", "100000"])
+        #expect(kept.status == 0, "\(kept)")
+        #expect(try Self.count(server, "SELECT count() FROM tcpeek.sessions") == rows, "\(kept)")
+        let dropped = try await Self.ship(server, in: folder, ["--once", "--db", db, "--host", "h",
+                                                              "--clickhouse-retention-days", "30"])
+        #expect(dropped.status == 0, "\(dropped)")
+        #expect(dropped.stderr.contains("shipped 0 sessions"), "\(dropped)")
+        #expect(dropped.stderr.contains("older than 30 days (--clickhouse-retention-days)"), "\(dropped)")
+        #expect(try Self.count(server, "SELECT count() FROM tcpeek.sessions") == 0)
+        #expect(try Self.count(server, "SELECT count() FROM tcpeek.sessions_minute") == 0)
+        #expect(try Self.cursor(db) == Int64(rows))
+        let bad = try await Self.ship(server, in: folder, ["--once", "--db", db, "--clickhouse-retention-days", "0"])
+        #expect(bad.status == 64 && bad.stderr.contains("--clickhouse-retention-days must be a positive number"), "\(bad)")
+    }
+
     /// ClickHouse killed in the middle of a long ship, restarted seconds
     /// later: the long-running shipper backs off, catches up, and every
     /// session is there once: `count()` (no duplicate even before a merge),
