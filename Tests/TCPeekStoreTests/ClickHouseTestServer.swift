@@ -50,7 +50,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
     let password: String
     /// From the start of the process to the first `GET /ping` answering "Ok.".
     let startupSeconds: Double
-    private var child: Child
+    private var child: ReapedChild
     private let binary: String
     private let stopped = Mutex(false)
 
@@ -92,7 +92,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
             try Self.configXML(folder: folder.path, httpPort: http, tcpPort: tcp)
                 .write(toFile: configPath, atomically: true, encoding: .utf8)
             let started = Date()
-            let child = try Child([binary, "--config-file=\(configPath)"], outputIn: folder.path)
+            let child = try ReapedChild([binary, "--config-file=\(configPath)"], in: folder.path)
             let deadline = started.addingTimeInterval(20)
             while child.isRunning, Date() < deadline {
                 if let answer = try? clickHouseHTTP(port: http, method: "GET", path: "/ping"),
@@ -143,7 +143,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
     @discardableResult
     func restart(timeout: Double = 20) throws -> Double {
         let started = Date()
-        child = try Child([binary, "--config-file=\(folder.file("config.xml"))"], outputIn: folder.path)
+        child = try ReapedChild([binary, "--config-file=\(folder.file("config.xml"))"], in: folder.path)
         while child.isRunning, Date().timeIntervalSince(started) < timeout {
             if let answer = try? clickHouseHTTP(port: httpPort, method: "GET", path: "/ping"), answer.status == 200 {
                 return Date().timeIntervalSince(started)

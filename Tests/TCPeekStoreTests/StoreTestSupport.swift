@@ -578,3 +578,99 @@ func recordInProcess(into path: String, filters: [String] = ["all:ANY@*:*"], opt
     try finished(recorder)
     return recorder
 }
+
+/// A child spawned and reaped here (posix_spawn, waitpid), for
+/// clickhouse-server and whatever runs beside it: with clickhouse-server a
+/// Foundation `Process` child, every `Process` started after it stayed a
+/// zombie with `isRunning` true (seen by FleetShipTests and FleetQueryTests,
+/// and in the whole suite, where every later test waited out its timeout).
+final class ReapedChild: @unchecked Sendable {
+    let argv: [String]
+    let pid: pid_t
+    private let outPath: String
+    private let errPath: String
+    private(set) var exitStatus: Int32?
+    private(set) var finished = false
+
+    init(_ argv: [String], in folder: String, environment: [String: String] = [:]) throws {
+        self.argv = argv
+        let tag = UUID().uuidString.prefix(8)
+        outPath = folder + "/.out-\(tag)"
+        errPath = folder + "/.err-\(tag)"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        var variables = ProcessInfo.processInfo.environment
+        variables["TZ"] = "UTC"
+        for (key, value) in environment { variables[key] = value }
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (cArguments + cEnvironment).forEach { free($0) } }
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, argv[0], &actions, &attributes, cArguments, cEnvironment)
+        guard spawned == 0 else { throw StoreTestError("cannot start \(argv[0]): \(String(cString: strerror(spawned)))") }
+        pid = child
+    }
+
+    var stdout: String { FileManager.default.contents(atPath: outPath).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+    var stderr: String { FileManager.default.contents(atPath: errPath).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+
+    /// Reaps the child if it has ended; true once it has.
+    @discardableResult
+    func poll() -> Bool {
+        guard !finished else { return true }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return false }
+        finished = true
+        exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : nil
+        return true
+    }
+
+    func signal(_ number: Int32) { if !poll() { kill(pid, number) } }
+
+    var isRunning: Bool { !poll() }
+
+    /// For callers outside async code (the server's stop).
+    @discardableResult
+    func waitForExitBlocking(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !poll() {
+            if Date() >= deadline { return false }
+            usleep(5_000)
+        }
+        return true
+    }
+
+    func waitForExit(timeout: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !poll() {
+            if Date() >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
+    func wait(timeout: Double, until condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            if poll() { return condition() }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    var transcript: String {
+        "$ \(argv.joined(separator: " "))\n--- status \(exitStatus.map(String.init) ?? "none")\n--- stdout:\n\(stdout.prefix(4000))\n--- stderr:\n\(stderr.prefix(4000))"
+    }
+}
