@@ -63,8 +63,10 @@ public final class SessionShipper: Sendable {
     /// identity and cursor.
     public init(databasePath: String, endpoint: ClickHouseEndpoint, host: String, options: Options = Options(),
                 logger: Logger) throws(StoreError) {
-        lock = try RecorderLock(databasePath: databasePath, shippingTo: endpoint.destination)
+        // The file first: a missing database, a folder or an unwritable
+        // file is named as such, and leaves no lock file beside it.
         database = try HistoryDatabase.openForShipping(path: databasePath)
+        lock = try RecorderLock(databasePath: databasePath, shippingTo: endpoint.destination)
         databaseID = try database.identity()
         let cursor = try database.shipCursor(destination: endpoint.destination)
         client = ClickHouseClient(endpoint: endpoint)

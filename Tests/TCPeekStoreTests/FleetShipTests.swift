@@ -269,6 +269,14 @@ typealias FilterTotals = [String: [Int]]
         let initWrong = try await Self.ship(server, in: folder, ["--init"], passwordFile: folder.file("wrong"))
         #expect(initWrong.status == 1 && initWrong.stderr.contains("refused the credentials"), "\(initWrong)")
 
+        // No database there (a new user's default path), or a folder: named
+        // as such, and no lock file is left beside it.
+        let none = try await Self.ship(server, in: folder, ["--once", "--db", folder.file("none.db")])
+        #expect(none.status == 1 && none.stderr.contains("no database at"), "\(none)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix("none.db") }.isEmpty)
+        let folderDB = try await Self.ship(server, in: folder, ["--once", "--db", folder.path])
+        #expect(folderDB.status == 1 && folderDB.stderr.contains("is a folder, not a database file"), "\(folderDB)")
+
         let tcpeek = try StorePaths.requireTCPeek()
         let inURL = try await ReapedChild.run([tcpeek, "ship", "--once", "--db", db, "http://tcpeek:\(server.password)@127.0.0.1:\(server.httpPort)/"],
                                   in: folder.path)
