@@ -61,7 +61,7 @@ struct FleetQueryTests {
             let server = try ClickHouseTestServer(label: "fleet-query-clickhouse")
             do {
                 for host in hosts {
-                    let shipped = try await FleetQueryTests.runReaped(
+                    let shipped = try await ReapedChild.run(
                         [try StorePaths.requireTCPeek(), "ship", "--init", "--once", "--db", host.db, "--host", host.name,
                          "--clickhouse-password-file", server.passwordFile, server.url],
                         in: folder.path, environment: ["TCPEEK_CLICKHOUSE_USER": ClickHouseTestServer.user])
@@ -82,12 +82,12 @@ struct FleetQueryTests {
         /// `tcpeek query --clickhouse URL ...` with the test user's credentials.
         func fleetQuery(_ arguments: [String]) async throws -> RunResult {
             let tcpeek = try StorePaths.requireTCPeek()
-            return try await FleetQueryTests.runReaped([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", server.passwordFile]
+            return try await ReapedChild.run([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", server.passwordFile]
                                        + arguments, in: folder.path, environment: ["TCPEEK_CLICKHOUSE_USER": ClickHouseTestServer.user])
         }
 
         func localQuery(_ host: Host, _ arguments: [String]) async throws -> RunResult {
-            try await FleetQueryTests.runReaped([try StorePaths.requireTCPeek(), "query", "--db", host.db] + arguments, in: folder.path)
+            try await ReapedChild.run([try StorePaths.requireTCPeek(), "query", "--db", host.db] + arguments, in: folder.path)
         }
     }
 
@@ -244,34 +244,34 @@ struct FleetQueryTests {
         try "not-the-password\n".write(toFile: wrongPassword, atomically: true, encoding: .utf8)
         let user = ["TCPEEK_CLICKHOUSE_USER": ClickHouseTestServer.user]
 
-        let refused = try await Self.runReaped([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", wrongPassword],
+        let refused = try await ReapedChild.run([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", wrongPassword],
                                     in: folder.path, environment: user)
         #expect(refused.status == 1, "\(refused)")
         #expect(refused.stderr.contains("127.0.0.1:\(server.httpPort)") && refused.stderr.contains("assword"), "\(refused)")
 
         // No `tcpeek ship --init` yet: no database, no table.
-        let missing = try await Self.runReaped([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", server.passwordFile],
+        let missing = try await ReapedChild.run([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", server.passwordFile],
                                     in: folder.path, environment: user)
         #expect(missing.status == 1, "\(missing)")
         #expect(missing.stderr.contains("ship --init"), "\(missing)")
         try server.execute("CREATE DATABASE tcpeek")
-        let noTable = try await Self.runReaped([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", server.passwordFile,
+        let noTable = try await ReapedChild.run([tcpeek, "query", "--clickhouse", server.url, "--clickhouse-password-file", server.passwordFile,
                                      "--sessions"], in: folder.path, environment: user)
         #expect(noTable.status == 1, "\(noTable)")
         #expect(noTable.stderr.contains("ship --init"), "\(noTable)")
 
         let port = try clickHouseFreePort()
-        let unreachable = try await Self.runReaped([tcpeek, "query", "--clickhouse", "http://127.0.0.1:\(port)/",
+        let unreachable = try await ReapedChild.run([tcpeek, "query", "--clickhouse", "http://127.0.0.1:\(port)/",
                                          "--clickhouse-password-file", server.passwordFile], in: folder.path, environment: user)
         #expect(unreachable.status == 1, "\(unreachable)")
         #expect(unreachable.stderr.contains("127.0.0.1:\(port)"), "\(unreachable)")
 
-        let inURL = try await Self.runReaped([tcpeek, "query", "--clickhouse", "http://tcpeek:secret@127.0.0.1:\(server.httpPort)/"],
+        let inURL = try await ReapedChild.run([tcpeek, "query", "--clickhouse", "http://tcpeek:secret@127.0.0.1:\(server.httpPort)/"],
                                              in: folder.path)
         #expect(inURL.status == 64 && inURL.stderr.contains("TCPEEK_CLICKHOUSE_USER") && inURL.stderr.contains("tcpeek query"),
                 "\(inURL)")
 
-        let unknownHost = try await Self.runReaped([tcpeek, "query", "--host", "nowhere"], in: folder.path)
+        let unknownHost = try await ReapedChild.run([tcpeek, "query", "--host", "nowhere"], in: folder.path)
         #expect(unknownHost.status != 0 && unknownHost.stderr.contains("--clickhouse"), "\(unknownHost)")
     }
 
@@ -296,54 +296,6 @@ struct FleetQueryTests {
     }
 
     // MARK: Helpers
-
-    /// `run`, with the child spawned and reaped here (posix_spawn,
-    /// waitpid): once clickhouse-server runs as a child of the test, a
-    /// Foundation `Process` started after it was seen to stay a zombie with
-    /// `isRunning` true, and `run` to wait out its timeout.
-    static func runReaped(_ argv: [String], in folder: String, environment: [String: String] = [:],
-                          timeout: Double = 60) async throws -> RunResult {
-        let tag = UUID().uuidString.prefix(8)
-        let outPath = folder + "/.out-\(tag)", errPath = folder + "/.err-\(tag)"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        var variables = ProcessInfo.processInfo.environment
-        variables["TZ"] = "UTC"
-        for (key, value) in environment { variables[key] = value }
-        let cArguments = argv.map { strdup($0) } + [nil]
-        let cEnvironment = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (cArguments + cEnvironment).forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
-        guard spawned == 0 else { throw StoreTestError("cannot start \(argv[0]): \(String(cString: strerror(spawned)))") }
-        let deadline = Date().addingTimeInterval(timeout)
-        var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if Date() >= deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                throw StoreTestError("`\(argv.joined(separator: " "))` did not finish within \(timeout) s")
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        func text(_ path: String) -> String {
-            defer { unlink(path) }
-            return FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        }
-        let exited = status & 0x7f == 0
-        return RunResult(argv: argv, status: exited ? (status >> 8) & 0xff : nil, stdout: text(outPath), stderr: text(errPath))
-    }
 
     /// The counts of an aggregate row, flattened (`success`, `dupsyn`, `timeout` ...).
     static func counts(_ row: [String: Any]) -> [String: Int] {

@@ -674,3 +674,16 @@ final class ReapedChild: @unchecked Sendable {
         "$ \(argv.joined(separator: " "))\n--- status \(exitStatus.map(String.init) ?? "none")\n--- stdout:\n\(stdout.prefix(4000))\n--- stderr:\n\(stderr.prefix(4000))"
     }
 }
+
+extension ReapedChild {
+    /// Runs `argv` to completion (killed after `timeout`).
+    static func run(_ argv: [String], in folder: String, environment: [String: String] = [:], timeout: Double = 120) async throws -> RunResult {
+        let child = try ReapedChild(argv, in: folder, environment: environment)
+        if !(await child.waitForExit(timeout: timeout)) {
+            kill(child.pid, SIGKILL)
+            _ = await child.waitForExit(timeout: 10)
+            throw StoreTestError("`\(argv.joined(separator: " "))` did not finish within \(timeout) s:\n\(child.transcript)")
+        }
+        return RunResult(argv: argv, status: child.exitStatus, stdout: child.stdout, stderr: child.stderr)
+    }
+}
