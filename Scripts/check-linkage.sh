@@ -2,10 +2,12 @@
 # Checks that release binaries run on a machine without the Swift
 # toolchain: no RUNPATH/RPATH but SwiftPM's harmless $ORIGIN (which the
 # loader ignores for a setcap binary anyway), and no shared library beyond libc and its
-# companions, the C++ runtime, libpcap and libsqlite3 (readelf -d).
+# companions, the C++ runtime, libpcap, libsqlite3 and zlib (readelf -d; zlib
+# comes with async-http-client's HTTP compression; the package depends on
+# zlib1g, which dpkg itself needs, so every Debian machine has it).
 # Usage: Scripts/check-linkage.sh BINARY...
 set -euo pipefail
-allowed='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libutil\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libpcap\.so\.0\.8|libsqlite3\.so\.0)$'
+allowed='^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|libutil\.so\.1|ld-linux-x86-64\.so\.2|ld-linux-aarch64\.so\.1|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libpcap\.so\.0\.8|libsqlite3\.so\.0|libz\.so\.1)$'
 status=0
 for binary in "$@"; do
     dynamic=$(readelf -d "$binary")
