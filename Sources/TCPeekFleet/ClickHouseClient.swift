@@ -39,12 +39,19 @@ public final class ClickHouseClient: Sendable {
         _ = try await post(parameters: [:], body: ByteBuffer(string: sql))
     }
 
-    /// Inserts rows in TabSeparated format (`tsv`: one line per row, the
-    /// columns in `columns`' order) into `table` of the endpoint's database.
-    /// Columns not named get their DEFAULT.
-    public func insert(into table: String, columns: [String], tsv: ByteBuffer) async throws(ClickHouseError) {
-        let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) FORMAT TabSeparated"
-        _ = try await post(parameters: ["database": endpoint.database, "query": sql], body: tsv)
+    /// The formats rows are inserted in.
+    public enum RowFormat: String, Sendable {
+        /// Text: a line per row, fields split by tabs (tests, hand-made rows).
+        case tabSeparated = "TabSeparated"
+        /// Binary, each value at its column's width (the shipper's batches).
+        case rowBinary = "RowBinary"
+    }
+
+    /// Inserts `rows` (in `format`, the columns in `columns`' order) into
+    /// `table` of the endpoint's database. Columns not named get their DEFAULT.
+    public func insert(into table: String, columns: [String], format: RowFormat, rows: ByteBuffer) async throws(ClickHouseError) {
+        let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) FORMAT \(format.rawValue)"
+        _ = try await post(parameters: ["database": endpoint.database, "query": sql], body: rows)
     }
 
     /// Runs a query and returns its rows, the fields unescaped. `sql` ends

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The fleet's ClickHouse tables (`contrib/clickhouse/*.sql`, compiled into
 /// the binary by `make schema`): `tcpeek ship --init` runs them.
 public enum ClickHouseSchema {
@@ -42,3 +44,24 @@ public enum ClickHouseSchema {
 }
 
 import Foundation
+
+extension ClickHouseSchema {
+    /// The values of an `Enum8(...)` column as `table`'s CREATE TABLE
+    /// declares them, so that the binary rows the shipper writes follow the
+    /// schema file rather than a copy of it. Empty when there is no such
+    /// column (a test checks there is).
+    static func enumValues(column: String, table: String) -> [(name: String, value: Int8)] {
+        guard let file = files.first(where: { $0.sql.contains("TABLE IF NOT EXISTS \(writtenFor).\(table) (") }) else { return [] }
+        for line in file.sql.split(separator: "\n") {
+            let words = line.split(whereSeparator: \.isWhitespace)
+            guard words.first == Substring(column), let open = line.range(of: "Enum8("),
+                  let close = line[open.upperBound...].firstIndex(of: ")") else { continue }
+            return line[open.upperBound..<close].split(separator: ",").compactMap { item in
+                let parts = item.split(separator: "=")
+                guard parts.count == 2, let value = Int8(parts[1].trimmingCharacters(in: .whitespaces)) else { return nil }
+                return (parts[0].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "'")), value)
+            }
+        }
+        return []
+    }
+}

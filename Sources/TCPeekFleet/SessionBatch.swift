@@ -1,12 +1,13 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 import NIOCore
 import TCPeekStore
 
-/// One INSERT's worth of sessions, as the TabSeparated rows of
+/// One INSERT's worth of sessions, as the RowBinary rows of
 /// `contrib/clickhouse/002_sessions.sql` in `SessionBatch.columns` order.
 public struct SessionBatch: Sendable {
-    public let tsv: ByteBuffer
+    public let rows: ByteBuffer
     public let count: Int
     /// The first and last session ids in it (ids only grow: the next batch
     /// starts after `lastID`).
@@ -24,22 +25,96 @@ public struct SessionBatch: Sendable {
         "synack_wscale", "syn_to_synack", "synack_to_ack", "syn_retry_time", "ignored_rst",
         "ignored_rst_ttl", "capture_dropped",
     ]
+
+    /// The most bytes a row's columns take apart from its strings (the
+    /// fixed-width columns, the Nullable flags and the strings' lengths).
+    static let fixedBytesPerRow = 200
+
+    /// The UTC day of a start time, as batches are split.
+    static func day(ofStart startedAt: Double) -> Int64 {
+        Int64(startedAt.rounded(.down)).dividedRoundingDown(by: 86400)
+    }
+
+    /// `started`, a DateTime: whole seconds, within UInt32.
+    static func dateTime(_ startedAt: Double) -> UInt32 {
+        UInt32(clamping: Int64(startedAt.rounded(.down)))
+    }
 }
 
-/// Reads the sessions after a cursor and writes them as TabSeparated rows,
-/// straight from SQLite's column pointers into the request buffer: no
-/// String or Foundation formatting per row (shipping must keep up with
-/// recording, hundreds of thousands of sessions a second). Times and
-/// durations have microsecond precision in the database, so they are
-/// written as fixed-point with six decimals, exactly.
+extension Int64 {
+    fileprivate func dividedRoundingDown(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return self % divisor < 0 ? quotient - 1 : quotient
+    }
+}
+
+/// What every row of one (host, database) says the same way: the fleet
+/// key's two strings, each run's filter names by bit, and the outcome's
+/// Enum8 values; shared by the two ways a batch is made (from the database,
+/// `SessionBatchReader`, or from sessions the recorder has just committed,
+/// `CommittedBatchEncoder`).
+final class FleetRowContext: @unchecked Sendable {
+    let database: HistoryDatabase
+    /// `host` and `database_id`, the start of every row.
+    let prefix: [UInt8]
+    /// Per run, per filter bit: the name as a RowBinary string.
+    private(set) var filterNames: [Int64: [Int: [UInt8]]] = [:]
+
+    init(database: HistoryDatabase, host: String, databaseID: String) {
+        self.database = database
+        prefix = RowBinaryWriter.encoded(host) + RowBinaryWriter.encoded(databaseID)
+    }
+
+    /// The filter names of `run`, read from `run_filters` the first time.
+    func names(ofRun run: Int64, in db: Database) throws -> [Int: [UInt8]] {
+        if let names = filterNames[run] { return names }
+        var loaded: [Int64: [Int: [UInt8]]] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT run_id, bit, filter FROM run_filters") {
+            let run: Int64 = row[0]
+            let bit: Int = row[1]
+            let name: String = row[2]
+            loaded[run, default: [:]][bit] = RowBinaryWriter.encoded(name)
+        }
+        filterNames = loaded
+        return loaded[run] ?? [:]
+    }
+
+    /// The bytes of `filters`, the names of the bits set (a bit the run
+    /// does not name, which the recorder never stores, is an empty name).
+    static func filtersBytes(_ bits: UInt64, names: [Int: [UInt8]]) -> Int {
+        var bytes = 1
+        var rest = bits
+        while rest != 0 {
+            bytes += (names[rest.trailingZeroBitCount]?.count ?? 1)
+            rest &= rest - 1
+        }
+        return bytes + 9
+    }
+
+    static func writeFilters(_ bits: UInt64, names: [Int: [UInt8]], into out: inout RowBinaryWriter) {
+        out.varint(bits.nonzeroBitCount)
+        var rest = bits
+        while rest != 0 {
+            if let name = names[rest.trailingZeroBitCount] { out.raw(name) } else { out.varint(0) }
+            rest &= rest - 1
+        }
+    }
+
+    /// `sessions.outcome`'s Enum8 values as the schema declares them, by
+    /// the word the database stores.
+    static let outcomeCodes: [(word: [UInt8], code: Int8)] = ClickHouseSchema.enumValues(column: "outcome", table: "sessions")
+        .map { (Array($0.name.utf8), $0.value) }
+}
+
+/// Reads the sessions after a cursor and writes them as RowBinary rows,
+/// straight from SQLite's column values into the request buffer: no String
+/// or Foundation formatting per row (shipping must keep up with recording,
+/// hundreds of thousands of sessions a second). Times and durations are
+/// sent as the doubles the database holds.
 /// One reader serves one shipper, one batch at a time (the shipper reads
 /// the next batch on another task while the last is sent, never two at once).
 public final class SessionBatchReader: @unchecked Sendable {
-    private let database: HistoryDatabase
-    /// `host\tdatabase_id\t`, the start of every row.
-    private let prefix: [UInt8]
-    /// Per run, per filter bit: the name as a ClickHouse string literal.
-    private var filterNames: [Int64: [Int: [UInt8]]] = [:]
+    private let context: FleetRowContext
 
     static let select = """
         SELECT id, run_id, started_at, duration, family, client_addr, client_port, server_addr, server_port,
@@ -50,17 +125,19 @@ public final class SessionBatchReader: @unchecked Sendable {
         FROM sessions WHERE id > ? ORDER BY id LIMIT ?
         """
 
-    public init(database: HistoryDatabase, host: String, databaseID: String) {
-        self.database = database
-        prefix = Self.escaped(host) + [9] + Self.escaped(databaseID) + [9]
+    public convenience init(database: HistoryDatabase, host: String, databaseID: String) {
+        self.init(context: FleetRowContext(database: database, host: host, databaseID: databaseID))
+    }
+
+    init(context: FleetRowContext) {
+        self.context = context
     }
 
     /// Up to `limit` sessions after `cursor`, all of one UTC day of their
     /// start (ClickHouse writes a one-partition INSERT atomically); nil
     /// when there is none.
     public func batch(after cursor: Int64, limit: Int) throws -> SessionBatch? {
-        try database.read { db in
-            try loadFilterNames(db)
+        try context.database.read { db in
             guard let connection = db.sqliteConnection else { return nil }
             var statement: OpaquePointer?
             guard sqlite3_prepare_v2(connection, Self.select, -1, &statement, nil) == SQLITE_OK, let statement else {
@@ -69,11 +146,13 @@ public final class SessionBatchReader: @unchecked Sendable {
             defer { sqlite3_finalize(statement) }
             sqlite3_bind_int64(statement, 1, cursor)
             sqlite3_bind_int64(statement, 2, Int64(limit))
-            var buffer = ByteBufferAllocator().buffer(capacity: min(limit, 200_000) * 320)
+            var buffer = ByteBufferAllocator().buffer(capacity: min(limit, 200_000) * 160)
             var count = 0
             var firstID: Int64 = 0
             var lastID: Int64 = 0
             var day: Int64 = 0
+            var runID: Int64 = -1
+            var names: [Int: [UInt8]] = [:]
             while true {
                 let step = sqlite3_step(statement)
                 if step == SQLITE_DONE { break }
@@ -81,197 +160,117 @@ public final class SessionBatchReader: @unchecked Sendable {
                     throw DatabaseError(resultCode: ResultCode(rawValue: step), message: db.lastErrorMessage)
                 }
                 let started = sqlite3_column_double(statement, 2)
-                let rowDay = Int64(started.rounded(.down)) / 86400
+                let rowDay = SessionBatch.day(ofStart: started)
                 if count == 0 {
                     day = rowDay
                     firstID = sqlite3_column_int64(statement, 0)
                 } else if rowDay != day {
                     break
                 }
-                let runID = sqlite3_column_int64(statement, 1)
-                if filterNames[runID] == nil {
-                    try loadFilterNames(db)
+                let rowRun = sqlite3_column_int64(statement, 1)
+                if rowRun != runID {
+                    runID = rowRun
+                    names = try context.names(ofRun: runID, in: db)
                 }
                 lastID = sqlite3_column_int64(statement, 0)
-                encodeRow(statement, runID: runID, started: started, into: &buffer)
+                encodeRow(statement, started: started, names: names, into: &buffer)
                 count += 1
             }
             guard count > 0 else { return nil }
-            return SessionBatch(tsv: buffer, count: count, firstID: firstID, lastID: lastID, day: day)
+            return SessionBatch(rows: buffer, count: count, firstID: firstID, lastID: lastID, day: day)
         }
     }
 
-    private func loadFilterNames(_ db: Database) throws {
-        var names: [Int64: [Int: [UInt8]]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT run_id, bit, filter FROM run_filters") {
-            let run: Int64 = row[0]
-            let bit: Int = row[1]
-            let name: String = row[2]
-            names[run, default: [:]][bit] = [UInt8(ascii: "'")] + Self.escaped(name, quote: true) + [UInt8(ascii: "'")]
-        }
-        filterNames = names
-    }
-
-    /// The most bytes a row can take: the fixed columns' longest spelling
-    /// plus every text column escaped (each byte at most two).
+    /// The most bytes a row can take.
     private func bound(_ statement: OpaquePointer, filterBytes: Int) -> Int {
         var text = 0
-        for column: Int32 in [5, 7, 9, 10, 11, 18, 23] { text += Int(sqlite3_column_bytes(statement, column)) }
-        return prefix.count + 2 * text + filterBytes + 40 * 33
+        for column: Int32 in [5, 7, 9, 10, 18, 23] { text += Int(sqlite3_column_bytes(statement, column)) }
+        return context.prefix.count + text + filterBytes + SessionBatch.fixedBytesPerRow
     }
 
-    private func encodeRow(_ statement: OpaquePointer, runID: Int64, started: Double, into buffer: inout ByteBuffer) {
+    private func encodeRow(_ statement: OpaquePointer, started: Double, names: [Int: [UInt8]], into buffer: inout ByteBuffer) {
         let bits = UInt64(bitPattern: sqlite3_column_int64(statement, 17))
-        let names = filterNames[runID] ?? [:]
-        var filterBytes = 2
-        if bits != 0 { for bit in 0..<64 where bits >> UInt64(bit) & 1 == 1 { filterBytes += (names[bit]?.count ?? 2) + 1 } }
-        let capacity = bound(statement, filterBytes: filterBytes)
+        let capacity = bound(statement, filterBytes: FleetRowContext.filtersBytes(bits, names: names))
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { raw in
-            var out = TSVWriter(base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            out.bytes(prefix)
-            out.integer(statement, 1); out.tab()                 // run_id
-            out.integer(statement, 0); out.tab()                 // session_id
-            out.int64(Int64(started.rounded(.down))); out.tab()  // started
-            out.micros(started); out.tab()                       // started_at
-            out.micros(sqlite3_column_double(statement, 3)); out.tab()
-            out.integer(statement, 4); out.tab()                 // family
-            out.text(statement, 5); out.tab()                    // client_addr
-            out.integer(statement, 6); out.tab()
-            out.text(statement, 7); out.tab()                    // server_addr
-            out.integer(statement, 8); out.tab()
-            out.text(statement, 9); out.tab()                    // vlan
-            out.text(statement, 10); out.tab()                   // direction
-            out.text(statement, 11); out.tab()                   // outcome
-            out.integer(statement, 12); out.tab()                // dup_syn
-            out.integer(statement, 13); out.tab()
-            out.integer(statement, 14); out.tab()                // icmp_type
-            out.integer(statement, 15); out.tab()
-            out.integer(statement, 16); out.tab()                // evicted
-            out.byte(UInt8(ascii: "["))                          // filters
-            var first = true
-            if bits != 0 {
-                for bit in 0..<64 where bits >> UInt64(bit) & 1 == 1 {
-                    if !first { out.byte(UInt8(ascii: ",")) }
-                    first = false
-                    out.bytes(names[bit] ?? [UInt8(ascii: "'"), UInt8(ascii: "'")])
-                }
-            }
-            out.byte(UInt8(ascii: "]")); out.tab()
-            out.text(statement, 18); out.tab()                   // cause
-            for column: Int32 in 19...22 { out.integer(statement, column); out.tab() }  // TTLs, synack_seen
-            out.text(statement, 23); out.tab()                   // icmp_sender
-            for column: Int32 in 24...26 { out.integer(statement, column); out.tab() }  // icmp_ttl, mss, wscale
-            out.micros(statement, 27); out.tab()                 // syn_to_synack
-            out.micros(statement, 28); out.tab()
-            out.micros(statement, 29); out.tab()                 // syn_retry_time
-            out.integer(statement, 30); out.tab()                // ignored_rst
-            out.integer(statement, 31); out.tab()
-            out.integer(statement, 32)                           // capture_dropped
-            out.byte(UInt8(ascii: "\n"))
+            var out = RowBinaryWriter(base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            out.raw(context.prefix)
+            out.uint64(UInt64(bitPattern: sqlite3_column_int64(statement, 1)))  // run_id
+            out.uint64(UInt64(bitPattern: sqlite3_column_int64(statement, 0)))  // session_id
+            out.uint32(SessionBatch.dateTime(started))                          // started
+            out.float64(started)                                                // started_at
+            out.float64(sqlite3_column_double(statement, 3))                    // duration
+            out.uint8(UInt8(truncatingIfNeeded: sqlite3_column_int64(statement, 4)))
+            out.text(statement, 5)                                              // client_addr
+            out.uint16(UInt16(truncatingIfNeeded: sqlite3_column_int64(statement, 6)))
+            out.text(statement, 7)                                              // server_addr
+            out.uint16(UInt16(truncatingIfNeeded: sqlite3_column_int64(statement, 8)))
+            out.nullableText(statement, 9)                                      // vlan
+            out.nullableText(statement, 10)                                     // direction
+            out.int8(Self.outcomeCode(statement, 11))
+            out.uint32(UInt32(truncatingIfNeeded: sqlite3_column_int64(statement, 12)))  // dup_syn
+            out.uint32(UInt32(truncatingIfNeeded: sqlite3_column_int64(statement, 13)))
+            out.nullableUInt8(statement, 14)                                    // icmp_type
+            out.nullableUInt8(statement, 15)
+            out.uint8(UInt8(truncatingIfNeeded: sqlite3_column_int64(statement, 16)))  // evicted
+            FleetRowContext.writeFilters(bits, names: names, into: &out)
+            out.nullableText(statement, 18)                                     // cause
+            for column: Int32 in 19...22 { out.nullableUInt8(statement, column) }  // TTLs, synack_seen
+            out.nullableText(statement, 23)                                     // icmp_sender
+            out.nullableUInt8(statement, 24)                                    // icmp_ttl
+            out.nullableUInt16(statement, 25)                                   // synack_mss
+            out.nullableUInt8(statement, 26)                                    // synack_wscale
+            out.nullableFloat64(statement, 27)                                  // syn_to_synack
+            out.nullableFloat64(statement, 28)
+            out.float64(sqlite3_column_double(statement, 29))                   // syn_retry_time
+            out.uint32(UInt32(truncatingIfNeeded: sqlite3_column_int64(statement, 30)))  // ignored_rst
+            out.nullableUInt8(statement, 31)
+            out.uint8(UInt8(truncatingIfNeeded: sqlite3_column_int64(statement, 32)))  // capture_dropped
             return out.count
         }
     }
 
-    /// `text` as TabSeparated writes it; `quote` also escapes `'` (inside
-    /// an array's string literal).
-    static func escaped(_ text: String, quote: Bool = false) -> [UInt8] {
-        var out: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\t"): out += [92, UInt8(ascii: "t")]
-            case UInt8(ascii: "\n"): out += [92, UInt8(ascii: "n")]
-            case 92: out += [92, 92]
-            case UInt8(ascii: "'") where quote: out += [92, UInt8(ascii: "'")]
-            default: out.append(byte)
-            }
+    /// The Enum8 value of the stored outcome word (0, which no outcome
+    /// has, for a word the schema does not know: ClickHouse refuses the batch).
+    private static func outcomeCode(_ statement: OpaquePointer, _ column: Int32) -> Int8 {
+        guard let text = sqlite3_column_text(statement, column) else { return 0 }
+        let length = Int(sqlite3_column_bytes(statement, column))
+        for entry in FleetRowContext.outcomeCodes where entry.word.count == length {
+            if entry.word.withUnsafeBufferPointer({ memcmp($0.baseAddress!, text, length) == 0 }) { return entry.code }
         }
-        return out
+        return 0
     }
 }
 
-/// Writes into memory the caller has reserved (`SessionBatchReader.bound`).
-private struct TSVWriter {
-    let base: UnsafeMutablePointer<UInt8>
-    var count = 0
-
-    @inline(__always) mutating func byte(_ value: UInt8) {
-        base[count] = value
-        count += 1
-    }
-
-    @inline(__always) mutating func tab() { byte(9) }
-
-    @inline(__always) mutating func null() {
-        byte(92)
-        byte(UInt8(ascii: "N"))
-    }
-
-    mutating func bytes(_ values: [UInt8]) {
-        values.withUnsafeBufferPointer { source in
-            (base + count).update(from: source.baseAddress!, count: source.count)
-        }
-        count += values.count
-    }
-
-    mutating func int64(_ value: Int64) {
-        var magnitude = value.magnitude
-        if value < 0 { byte(UInt8(ascii: "-")) }
-        var digits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                     UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var length = 0
-        withUnsafeMutableBytes(of: &digits) { raw in
-            let scratch = raw.bindMemory(to: UInt8.self)
-            repeat {
-                scratch[length] = UInt8(truncatingIfNeeded: magnitude % 10) &+ 48
-                magnitude /= 10
-                length += 1
-            } while magnitude > 0
-            for index in stride(from: length - 1, through: 0, by: -1) { byte(scratch[index]) }
-        }
-    }
-
-    /// An INTEGER column, `\N` when NULL.
-    @inline(__always) mutating func integer(_ statement: OpaquePointer, _ column: Int32) {
-        if sqlite3_column_type(statement, column) == SQLITE_NULL { null() } else { int64(sqlite3_column_int64(statement, column)) }
-    }
-
-    /// A REAL column of seconds with microsecond precision, `\N` when NULL.
-    @inline(__always) mutating func micros(_ statement: OpaquePointer, _ column: Int32) {
-        if sqlite3_column_type(statement, column) == SQLITE_NULL { null() } else { micros(sqlite3_column_double(statement, column)) }
-    }
-
-    /// `seconds` rounded to the microsecond, as `S.uuuuuu`.
-    mutating func micros(_ seconds: Double) {
-        let total = Int64((seconds * 1_000_000).rounded())
-        if total < 0 { byte(UInt8(ascii: "-")) }
-        let magnitude = total.magnitude
-        int64(Int64(magnitude / 1_000_000))
-        byte(UInt8(ascii: "."))
-        var fraction = magnitude % 1_000_000
-        var divisor: UInt64 = 100_000
-        for _ in 0..<6 {
-            byte(UInt8(truncatingIfNeeded: fraction / divisor) &+ 48)
-            fraction %= divisor
-            divisor /= 10
-        }
-    }
-
-    /// A TEXT column escaped, `\N` when NULL.
-    mutating func text(_ statement: OpaquePointer, _ column: Int32) {
-        guard sqlite3_column_type(statement, column) != SQLITE_NULL, let pointer = sqlite3_column_text(statement, column) else {
-            null()
-            return
-        }
+/// Reading SQLite's columns into RowBinary.
+extension RowBinaryWriter {
+    @inline(__always) mutating func text(_ statement: OpaquePointer, _ column: Int32) {
+        // Text first, then its length, as SQLite asks.
+        guard let pointer = sqlite3_column_text(statement, column) else { return varint(0) }
         let length = Int(sqlite3_column_bytes(statement, column))
-        for index in 0..<length {
-            let value = pointer[index]
-            switch value {
-            case 9: byte(92); byte(UInt8(ascii: "t"))
-            case 10: byte(92); byte(UInt8(ascii: "n"))
-            case 92: byte(92); byte(92)
-            default: byte(value)
-            }
-        }
+        string(UnsafeBufferPointer(start: pointer, count: length))
+    }
+
+    @inline(__always) mutating func nullableText(_ statement: OpaquePointer, _ column: Int32) {
+        if sqlite3_column_type(statement, column) == SQLITE_NULL { return null() }
+        present()
+        text(statement, column)
+    }
+
+    @inline(__always) mutating func nullableUInt8(_ statement: OpaquePointer, _ column: Int32) {
+        if sqlite3_column_type(statement, column) == SQLITE_NULL { return null() }
+        present()
+        uint8(UInt8(truncatingIfNeeded: sqlite3_column_int64(statement, column)))
+    }
+
+    @inline(__always) mutating func nullableUInt16(_ statement: OpaquePointer, _ column: Int32) {
+        if sqlite3_column_type(statement, column) == SQLITE_NULL { return null() }
+        present()
+        uint16(UInt16(truncatingIfNeeded: sqlite3_column_int64(statement, column)))
+    }
+
+    @inline(__always) mutating func nullableFloat64(_ statement: OpaquePointer, _ column: Int32) {
+        if sqlite3_column_type(statement, column) == SQLITE_NULL { return null() }
+        present()
+        float64(sqlite3_column_double(statement, column))
     }
 }

@@ -49,6 +49,9 @@ public final class SessionShipper: Sendable {
     private let logger: Logger
     private let lock: RecorderLock
     private let state: Mutex<State>
+    /// What the recorder in this process commits, when there is one.
+    private let feed: CommittedSessionFeed?
+    private let fromFeed: CommittedBatchEncoder?
 
     private struct State {
         var cursor: Int64 = 0
@@ -60,9 +63,10 @@ public final class SessionShipper: Sendable {
 
     /// Takes the one-shipper lock of (database, destination), opens the
     /// database (bringing it to the version with cursors) and reads its
-    /// identity and cursor.
+    /// identity and cursor. `feed`: the sessions a recorder in this
+    /// process commits (`tcpeek record --ship`), shipped from memory.
     public init(databasePath: String, endpoint: ClickHouseEndpoint, host: String, options: Options = Options(),
-                logger: Logger) throws(StoreError) {
+                feed: CommittedSessionFeed? = nil, logger: Logger) throws(StoreError) {
         // The file first: a missing database, a folder or an unwritable
         // file is named as such, and leaves no lock file beside it.
         database = try HistoryDatabase.openForShipping(path: databasePath)
@@ -73,7 +77,10 @@ public final class SessionShipper: Sendable {
         self.host = host
         self.options = options
         self.logger = logger
-        state = Mutex(State(cursor: cursor, reader: SessionBatchReader(database: database, host: host, databaseID: databaseID)))
+        let context = FleetRowContext(database: database, host: host, databaseID: databaseID)
+        state = Mutex(State(cursor: cursor, reader: SessionBatchReader(context: context)))
+        self.feed = feed
+        fromFeed = feed.map { CommittedBatchEncoder(context: context, feed: $0) }
     }
 
     public var destination: String { client.endpoint.destination }
@@ -94,15 +101,14 @@ public final class SessionShipper: Sendable {
     public func shipAvailable(stop: () -> Bool = { false }) async throws -> Shipped {
         try await checkHighWaterIfNeeded()
         var shipped = Shipped()
-        let (cursor, reader) = state.withLock { ($0.cursor, $0.reader!) }
-        let limit = options.batchSize
-        var next = try reader.batch(after: cursor, limit: limit)
+        let cursor = state.withLock { $0.cursor }
+        var next = try nextBatch(after: cursor)
         while let batch = next, !stop() {
             // The next batch is read and encoded while ClickHouse takes this
             // one (it is dropped if this one fails): the two costs overlap.
-            let readAhead = Task.detached { try reader.batch(after: batch.lastID, limit: limit) }
+            let readAhead = Task.detached { try self.nextBatch(after: batch.lastID) }
             do {
-                try await client.insert(into: "sessions", columns: SessionBatch.columns, tsv: batch.tsv)
+                try await client.insert(into: "sessions", columns: SessionBatch.columns, format: .rowBinary, rows: batch.rows)
             } catch {
                 _ = try? await readAhead.value
                 if case .unavailable = error { state.withLock { $0.mustCheckHighWater = true } }
@@ -116,6 +122,18 @@ public final class SessionShipper: Sendable {
         }
         shipped.cursor = self.cursor
         return shipped
+    }
+
+    /// The batch after `cursor`: from the recorder's feed when it holds
+    /// the next session, else from the database (up to where the feed
+    /// starts, so that the batch after comes from memory again).
+    private func nextBatch(after cursor: Int64) throws -> SessionBatch? {
+        var limit = options.batchSize
+        if let fromFeed, let feed {
+            if let batch = try fromFeed.batch(after: cursor, limit: limit) { return batch }
+            if let first = feed.firstID, first > cursor + 1 { limit = Int(min(Int64(limit), first - cursor - 1)) }
+        }
+        return try state.withLock { $0.reader! }.batch(after: cursor, limit: limit)
     }
 
     /// The highest session id ClickHouse has of this host and database.
@@ -164,7 +182,7 @@ public final class SessionShipper: Sendable {
                     await pruneClickHouse()
                     lastPrune = Date()
                 }
-                await pause(options.interval)
+                await waitForSessions(stopping: stopping, pause: pause)
             } catch {
                 let waiting = (try? database.unshippedCount(destination: destination)) ?? 0
                 let delay = health.failed(error, waiting: waiting, now: Date())
@@ -175,6 +193,17 @@ public final class SessionShipper: Sendable {
 }
 
 extension SessionShipper {
+    /// Waits `interval`; with a recorder in this process, only until it
+    /// has committed a batch's worth (a busy host's seconds would outgrow
+    /// the feed).
+    private func waitForSessions(stopping: @Sendable () -> Bool, pause: @Sendable (Double) async -> Void) async {
+        guard let feed else { return await pause(options.interval) }
+        let start = ContinuousClock.now
+        while !stopping(), feed.count < options.batchSize, ContinuousClock.now - start < .seconds(options.interval) {
+            await pause(0.1)
+        }
+    }
+
     /// Drops what `Options.retention` says is too old, and says what it
     /// dropped; a failure is logged, never fatal: shipping goes on, and the
     /// next round tries again.

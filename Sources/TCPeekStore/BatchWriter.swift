@@ -12,6 +12,8 @@ struct BatchWriter: Sendable {
     /// The run's filters, by bit.
     let filterNames: [String]
     let checkpointer: Checkpointer?
+    /// Where committed sessions go to a shipper in this process, if any.
+    let committed: CommittedSessionFeed?
     let logger: Logger
 
     func write(_ sessions: ArraySlice<Session>) throws(StoreError) {
@@ -20,12 +22,20 @@ struct BatchWriter: Sendable {
             rollups.add(session)
         }
         if let checkpointer, checkpointer.logIsFull { checkpointer.waitForCheckpoint() }
-        try database.write { db in
+        let (order, lastID) = try database.write { db in
             let inserts = try SessionInserts(db, runID: runID, filterCount: filterNames.count)
-            try inserts.insert(sessions)
+            let order = try inserts.insert(sessions)
+            // The rows' ids, one after another: one writer (the recorder's
+            // lock), and SQLite gives each new row the largest id plus one.
+            let lastID = db.lastInsertedRowID
             try RollupWriter(db, filterNames: filterNames, path: database.path, logger: logger)
                 .add(rollups, bucketsThrough: inserts)
             try RunRecord.addRecorded(sessions.count, toRun: runID, in: db)
+            return (order, lastID)
+        }
+        if let committed {
+            committed.post(CommittedSessions(runID: runID, firstID: lastID - Int64(sessions.count) + 1,
+                                             sessions: order.map { sessions[$0] }))
         }
     }
 }

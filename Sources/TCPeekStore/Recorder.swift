@@ -23,6 +23,9 @@ public struct RecorderOptions: Sendable {
     /// recorder waits for a checkpoint so that the log starts over (see
     /// Checkpointer): 32 MiB.
     public var logLimitPages = 8192
+    /// A shipper in this process that takes committed sessions from memory
+    /// (`tcpeek record --ship`).
+    public var committed: CommittedSessionFeed?
     public init() {}
 }
 
@@ -106,7 +109,7 @@ public final class Recorder: Sendable {
         RecorderWriteLoop(
             queue: queue,
             batches: BatchWriter(database: database, runID: runID, filterNames: filterNames, checkpointer: checkpointer,
-                                 logger: logger),
+                                 committed: options.committed, logger: logger),
             backlog: SessionBacklog(batchSize: options.batchSize, maximumBacklog: options.maximumBacklog, counts: counts,
                                     logger: logger),
             pruner: HistoryPruner(database: database, retentionDays: options.retentionDays,

@@ -76,9 +76,12 @@ struct SessionInserts {
 
     /// Inserts `sessions` by start time (`startOrder`): `rowsPerStatement`
     /// at a time, the rest one by one. Leaves both statements reset with no
-    /// bindings, as GRDB expects them.
-    func insert(_ batch: ArraySlice<Session>) throws {
-        let sessions = Self.startOrder(of: batch).lazy.map { batch[$0] }
+    /// bindings, as GRDB expects them. Returns the positions of `batch` in
+    /// the order of the rows' ids.
+    @discardableResult
+    func insert(_ batch: ArraySlice<Session>) throws -> [Int] {
+        let order = Self.startOrder(of: batch)
+        let sessions = order.lazy.map { batch[$0] }
         // The addresses' texts of one statement's rows, bound without a copy
         // (SQLITE_STATIC): they must outlive its step, and the bindings are
         // cleared (below) before the buffer is freed.
@@ -106,6 +109,7 @@ struct SessionInserts {
         for session in sessions[start...] {
             try write(CollectionOfOne(session), with: one, holding: oneHolds, texts: texts)
         }
+        return order
     }
 
     /// The positions of `batch` in order of start time (then of closing).

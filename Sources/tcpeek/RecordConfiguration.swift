@@ -99,5 +99,8 @@ struct RecordConfiguration {
             Terminal.error("--ship: \(error)")
             throw ExitCode(64)
         }
+        // The shipper takes what the recorder commits from memory; two
+        // INSERTs' worth at most, the rest it reads from the database.
+        if ship != nil { recorder.committed = CommittedSessionFeed(capacity: 2 * SessionShipper.Options().batchSize) }
     }
 }

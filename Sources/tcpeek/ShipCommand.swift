@@ -101,9 +101,10 @@ struct Ship: AsyncParsableCommand {
     }
 
     static func openShipper(databasePath: String, endpoint: ClickHouseEndpoint, host: String, options: SessionShipper.Options,
-                            logger: Logger) throws(ExitCode) -> SessionShipper {
+                            feed: CommittedSessionFeed? = nil, logger: Logger) throws(ExitCode) -> SessionShipper {
         do {
-            return try SessionShipper(databasePath: databasePath, endpoint: endpoint, host: host, options: options, logger: logger)
+            return try SessionShipper(databasePath: databasePath, endpoint: endpoint, host: host, options: options,
+                                      feed: feed, logger: logger)
         } catch {
             Terminal.error(error.description)
             throw ExitCode(1)

@@ -108,7 +108,7 @@ import Testing
             do {
                 try await ClickHouseSchema.create(with: client)
                 try await ClickHouseSchema.create(with: client)
-                try await client.insert(into: "sessions", columns: Self.columns, tsv: ByteBuffer(string: Self.rows))
+                try await client.insert(into: "sessions", columns: Self.columns, format: .tabSeparated, rows: ByteBuffer(string: Self.rows))
                 let back = try await client.select("""
                     SELECT session_id, outcome, vlan, filters, cause, toUnixTimestamp(shipped_at) > 0
                     FROM sessions FINAL ORDER BY session_id FORMAT TabSeparated
@@ -157,7 +157,7 @@ import Testing
         #expect(wrongPassword!.description.contains("--clickhouse-password-file"))
 
         let missing = await failure(try Self.endpoint(server)) {
-            try await $0.insert(into: "sessions", columns: ["host"], tsv: ByteBuffer(string: "a\n"))
+            try await $0.insert(into: "sessions", columns: ["host"], format: .tabSeparated, rows: ByteBuffer(string: "a\n"))
         }
         guard case .refused(_, 404, let code?, _)? = missing, code == 60 || code == 81 else { Issue.record("missing: \(String(describing: missing))"); return }
         #expect(missing!.description.contains("tcpeek ship --init"))
@@ -167,7 +167,7 @@ import Testing
         try await ClickHouseSchema.create(with: setup)
         await setup.shutdown()
         let garbage = await failure(endpoint) {
-            try await $0.insert(into: "sessions", columns: Self.columns, tsv: ByteBuffer(string: "not\ta\trow\n"))
+            try await $0.insert(into: "sessions", columns: Self.columns, format: .tabSeparated, rows: ByteBuffer(string: "not\ta\trow\n"))
         }
         guard case .rejected(_, 500, 27?, _)? = garbage else { Issue.record("garbage: \(String(describing: garbage))"); return }
         #expect(garbage!.description.contains("a bug in tcpeek"))

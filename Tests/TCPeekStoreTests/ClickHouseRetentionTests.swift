@@ -21,7 +21,7 @@ import Testing
             // 2026-10-31 23:59, 2026-11-01 00:00, 2026-11-30 12:00, 2026-12-01 00:00, 2026-12-06 12:00
             let starts = [1_793_491_140, 1_793_491_200, 1_796_040_000, 1_796_083_200, 1_796_558_400]
             let tsv = starts.enumerated().map { Self.row(id: $0 + 1, started: $1) }.joined()
-            try await client.insert(into: "sessions", columns: ClickHouseClientTests.columns, tsv: ByteBuffer(string: tsv))
+            try await client.insert(into: "sessions", columns: ClickHouseClientTests.columns, format: .tabSeparated, rows: ByteBuffer(string: tsv))
             // Now 2026-12-07 12:00; 6.5 days: the limit is 2026-12-01 00:00.
             let now = Date(timeIntervalSince1970: 1_796_644_800)
             let retention = ClickHouseRetention(days: 6.5)
