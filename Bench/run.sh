@@ -392,7 +392,7 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
                 empty_clickhouse
                 rm -f "$OUT/record-ship.db" "$OUT/record-ship.db-wal" "$OUT/record-ship.db-shm"
                 flags=()
-                [[ $mode == ship ]] && flags=(--ship "$CH_URL" --clickhouse-password-file "$CH_PASSWORD_FILE" --host bench)
+                [[ $mode == ship ]] && flags=(--ship "$CH_URL" --clickhouse-password-file "$CH_PASSWORD_FILE" --host-label bench)
                 warm "$MIX"
                 /usr/bin/time -f "%U %S" -o "$OUT/.cpu" "$SCRATCH/release/tcpeek" record -r "$MIX" -q --db "$OUT/record-ship.db" --no-socket "${flags[@]}" \
                     >"$OUT/tcpeek-record-$mode.log" 2>&1 || die "record ($mode) failed (see $OUT/tcpeek-record-$mode.log)"

@@ -29,6 +29,12 @@ public final class CommittedSessionFeed: Sendable {
     public let capacity: Int
     private let state = Mutex(State())
 
+    /// 96 MiB of sessions (786,432): a shipper that keeps up holds one or
+    /// two INSERTs' worth (100,000 sessions each); a file read faster than
+    /// ClickHouse takes it, or a ClickHouse that stalls for seconds on a
+    /// busy host, fills it, and the rest is read back from the database.
+    public static let defaultCapacity = 96 << 20 / MemoryLayout<Session>.stride
+
     public init(capacity: Int) {
         self.capacity = capacity
     }

@@ -99,8 +99,7 @@ struct RecordConfiguration {
             Terminal.error("--ship: \(error)")
             throw ExitCode(64)
         }
-        // The shipper takes what the recorder commits from memory; two
-        // INSERTs' worth at most, the rest it reads from the database.
-        if ship != nil { recorder.committed = CommittedSessionFeed(capacity: 2 * SessionShipper.Options().batchSize) }
+        // The shipper takes what the recorder commits from memory.
+        if ship != nil { recorder.committed = CommittedSessionFeed(capacity: CommittedSessionFeed.defaultCapacity) }
     }
 }
