@@ -25,9 +25,9 @@ public final class ClickHouseClient: Sendable {
         // once: the shipper backs off itself, and `ship --once` or a query
         // says why without first waiting out the timeout in silent retries.
         configuration.connectionPool.retryConnectionEstablishment = false
-        if let caFile = endpoint.caFile {
+        if endpoint.caFile != nil {
             var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .file(caFile)
+            tls.trustRoots = .certificates(endpoint.caCertificates)
             configuration.tlsConfiguration = tls
         }
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)

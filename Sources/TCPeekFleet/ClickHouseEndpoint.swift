@@ -27,6 +27,9 @@ public struct ClickHouseEndpoint: Sendable, Equatable {
     /// A PEM file of the CA certificates to trust instead of the system's
     /// roots (`--clickhouse-ca-file`, an internal CA); https only.
     public let caFile: String?
+    /// Its certificates, read once by `parse`: `record` drops its
+    /// privileges before the first connection, like the password file.
+    let caCertificates: [NIOSSLCertificate]
 
     /// `http://host:port/`: the URL without credentials, for messages.
     public var url: String { "\(scheme)://\(host):\(port)/" }
@@ -42,7 +45,13 @@ public struct ClickHouseEndpoint: Sendable, Equatable {
     }
 
     public init(scheme: String, host: String, port: Int, database: String = defaultDatabase,
-                user: String = "default", password: String? = nil, caFile: String? = nil) {
+                user: String = "default", password: String? = nil) {
+        self.init(scheme: scheme, host: host, port: port, database: database, user: user, password: password,
+                  caFile: nil, caCertificates: [])
+    }
+
+    init(scheme: String, host: String, port: Int, database: String, user: String, password: String?,
+         caFile: String?, caCertificates: [NIOSSLCertificate]) {
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -50,6 +59,7 @@ public struct ClickHouseEndpoint: Sendable, Equatable {
         self.user = user
         self.password = password
         self.caFile = caFile
+        self.caCertificates = caCertificates
     }
 
     /// Parses `--clickhouse URL` and reads the credentials from the
@@ -81,22 +91,23 @@ public struct ClickHouseEndpoint: Sendable, Equatable {
         let user = environment[userVariable].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         var password = environment[passwordVariable]
         if let passwordFile { password = try readPassword(passwordFile) }
+        var caCertificates: [NIOSSLCertificate] = []
         if let caFile {
             // Trusting a CA only to send in the clear would be a silent surprise.
             guard rawScheme == "https" else {
                 throw Problem("--clickhouse-ca-file '\(caFile)' is for https:// URLs, but '\(text)' would be reached without TLS:"
                     + " give ClickHouse's https port (https://HOST:8443/) or drop --clickhouse-ca-file")
             }
-            try checkCAFile(caFile)
+            caCertificates = try readCAFile(caFile)
         }
         return ClickHouseEndpoint(scheme: rawScheme, host: host, port: port, database: database, user: user, password: password,
-                                  caFile: caFile)
+                                  caFile: caFile, caCertificates: caCertificates)
     }
 
-    /// Refuses a CA file that is missing, unreadable, a folder or holds no
-    /// PEM certificate, before any connection: TLS would only say later
-    /// that it could not load its trust roots.
-    static func checkCAFile(_ path: String) throws(Problem) {
+    /// The certificates of a CA file; refuses one that is missing,
+    /// unreadable, a folder or holds no PEM certificate, before any
+    /// connection (TLS would only say later that it has no trust roots).
+    static func readCAFile(_ path: String) throws(Problem) -> [NIOSSLCertificate] {
         let option = "the CA file '\(path)' (--clickhouse-ca-file)"
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
@@ -113,6 +124,7 @@ public struct ClickHouseEndpoint: Sendable, Equatable {
             throw Problem("\(option) holds no PEM certificate (-----BEGIN CERTIFICATE-----):"
                 + " give the certificate of the CA that signed ClickHouse's certificate, in PEM")
         }
+        return certificates
     }
 
     /// The first line of `path`, its line end stripped.

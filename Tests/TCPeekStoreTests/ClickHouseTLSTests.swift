@@ -10,6 +10,10 @@ import Testing
 @testable import TCPeekFleet
 @testable import TCPeekStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite(.serialized) struct ClickHouseTLSTests {
     static let environment = ["TCPEEK_CLICKHOUSE_USER": ClickHouseTestServer.user]
 
@@ -31,9 +35,10 @@ import Testing
             .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
-    /// `ship --init --once`, `record --ship` and `query --clickhouse` to the
-    /// https port with the CA file: the rows arrive and the answers equal
-    /// the local ones. The https port speaks only TLS, so an answer proves it.
+    /// `ship --init --once`, `record --ship` (dropping to nobody) and `query
+    /// --clickhouse` to the https port with the CA file: the rows arrive and
+    /// the answers equal the local ones. The https port speaks only TLS, so
+    /// an answer proves it.
     @Test func shipRecordAndQueryOverHTTPSWithTheCAFile() async throws {
         let server = try ClickHouseTestServer(label: "ch-https", https: true)
         defer { server.stop() }
@@ -62,10 +67,17 @@ import Testing
                 "fleet \(fleet.stdout.prefix(2000))\nlocal \(local.stdout.prefix(2000))")
         #expect(!(try parseJSONArray(local.stdout)).isEmpty)
 
-        let live = folder.file("rec.db")
+        // The recorder drops to nobody before its first connection, and the
+        // CA file is in the server's folder (0700): read before the drop.
+        let open = folder.file("open")
+        try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: false)
+        chmod(open, 0o777)
+        let live = open + "/rec.db"
+        let asNobody = geteuid() == 0 ? ["--user", "nobody"] : []
         let recordShipped = try await FleetShipTests.record(
             "zeek__echo-connections", db: live, in: folder,
-            ["--host-label", "rec", "--ship", server.httpsURL, "--clickhouse-ca-file", ca, "--clickhouse-password-file", server.passwordFile],
+            ["--host-label", "rec", "--ship", server.httpsURL, "--clickhouse-ca-file", ca, "--clickhouse-password-file", server.passwordFile]
+                + asNobody,
             environment: Self.environment)
         #expect(recordShipped.status == 0, "\(recordShipped)")
         #expect(try Self.shipped(server, host: "rec") == Self.sessions(live), "\(recordShipped)")
