@@ -91,6 +91,10 @@ public final class ClickHouseClient: Sendable {
     /// A transport error in words an operator recognises.
     func describe(_ error: any Error) -> String {
         if let error = error as? NIOSSLError { return describeTLS(error) }
+        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
+            return "the server's TLS certificate is not for \(endpoint.host) (its CA is trusted, but it names other hosts):"
+                + " give ClickHouse's URL with a name (or address) its certificate holds"
+        }
         return Self.describe(error)
     }
 

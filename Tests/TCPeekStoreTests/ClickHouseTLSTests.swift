@@ -135,6 +135,21 @@ import Glibc
         #expect(try Self.shipped(server, host: ProcessInfo.processInfo.hostName) == 0)
     }
 
+    /// A certificate of a trusted CA for another name than the URL's: exit 1
+    /// saying the certificate is not for that host.
+    @Test func aCertificateForAnotherNameExitsOneSayingSo() async throws {
+        let server = try ClickHouseTestServer(label: "ch-https-name", https: true, certificateFor: "DNS:clickhouse.example")
+        defer { server.stop() }
+        let folder = try TemporaryFolder("https-name")
+        defer { folder.remove() }
+        let ca = try #require(server.certificates?.caFile)
+        let query = try await Self.tcpeek(server, in: folder, ["query", "--clickhouse", server.httpsURL, "--clickhouse-ca-file", ca,
+                                                               "--since", "all"])
+        #expect(query.status == 1, "\(query)")
+        #expect(query.stderr.contains("TLS certificate is not for 127.0.0.1 (its CA is trusted, but it names other hosts)"), "\(query)")
+        #expect(!query.stderr.contains("NIOSSLExtraError"), "\(query)")
+    }
+
     /// A CA file tcpeek cannot use is a usage error (64) of each command,
     /// naming the file and what to give, before any connection: missing,
     /// a folder, not PEM (text, a key); and a CA file with an http:// URL

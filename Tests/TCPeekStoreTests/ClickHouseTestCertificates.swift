@@ -11,15 +11,17 @@ struct ClickHouseTestCertificates {
     let certificateFile: String
     let privateKeyFile: String
 
-    /// Writes `<name>-ca.pem`, `<name>.crt` and `<name>.key` into `folder`.
-    init(in folder: String, name: String = "server", commonName: String = "tcpeek test CA") throws {
+    /// Writes `<name>-ca.pem`, `<name>.crt` and `<name>.key` into `folder`;
+    /// the certificate is for `subjectAltName` (OpenSSL's syntax).
+    init(in folder: String, name: String = "server", commonName: String = "tcpeek test CA",
+         subjectAltName: String = "IP:127.0.0.1") throws {
         caFile = folder + "/\(name)-ca.pem"
         certificateFile = folder + "/\(name).crt"
         privateKeyFile = folder + "/\(name).key"
         let caKey = folder + "/\(name)-ca.key"
         let request = folder + "/\(name).csr"
         let extensions = folder + "/\(name).ext"
-        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+        try "subjectAltName=\(subjectAltName)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
             .write(toFile: extensions, atomically: true, encoding: .utf8)
         let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try Self.openssl(["req", "-x509"] + key + ["-keyout", caKey, "-out", caFile, "-days", "2", "-subj", "/CN=\(commonName)"], in: folder)

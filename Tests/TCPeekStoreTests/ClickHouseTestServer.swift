@@ -66,7 +66,9 @@ final class ClickHouseTestServer: @unchecked Sendable {
 
     /// Starts a server and waits until it answers `/ping`. Throws (after
     /// cleaning up) when the package is missing or it does not come up.
-    init(label: String = "clickhouse", https: Bool = false) throws {
+    /// With `https`, also an https port, its certificate for `certificateFor`
+    /// (OpenSSL's subjectAltName syntax).
+    init(label: String = "clickhouse", https: Bool = false, certificateFor: String = "IP:127.0.0.1") throws {
         guard let binary = Self.binary else {
             throw StoreTestError("clickhouse-server is missing: install the Debian packages clickhouse-server and "
                                  + "clickhouse-client (make deps, as root)")
@@ -83,7 +85,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
             try password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
             chmod(passwordFile, 0o600)
             try Self.usersXML(password: password).write(toFile: folder.file("users.xml"), atomically: true, encoding: .utf8)
-            certificates = https ? try ClickHouseTestCertificates(in: folder.path) : nil
+            certificates = https ? try ClickHouseTestCertificates(in: folder.path, subjectAltName: certificateFor) : nil
         } catch {
             folder.remove()
             throw error
