@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 
 /// Talks to one ClickHouse server over its HTTP interface: one
 /// `HTTPClient` with keep-alive connections, HTTP basic auth, TLS when the
@@ -25,11 +24,7 @@ public final class ClickHouseClient: Sendable {
         // once: the shipper backs off itself, and `ship --once` or a query
         // says why without first waiting out the timeout in silent retries.
         configuration.connectionPool.retryConnectionEstablishment = false
-        if endpoint.caFile != nil {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .certificates(endpoint.caCertificates)
-            configuration.tlsConfiguration = tls
-        }
+        configuration.tlsConfiguration = Self.tlsConfiguration(endpoint)
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         if let password = endpoint.password {
             authorization = "Basic " + Data("\(endpoint.user):\(password)".utf8).base64EncodedString()
@@ -88,45 +83,7 @@ public final class ClickHouseClient: Sendable {
         }
     }
 
-    /// A transport error in words an operator recognises.
-    func describe(_ error: any Error) -> String {
-        if let error = error as? NIOSSLError { return describeTLS(error) }
-        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
-            return "the server's TLS certificate is not for \(endpoint.host) (its CA is trusted, but it names other hosts):"
-                + " give ClickHouse's URL with a name (or address) its certificate holds"
-        }
-        return Self.describe(error)
-    }
-
-    /// A TLS failure: an untrusted certificate names the option that fixes
-    /// it; anything else in the handshake is most often an https URL given
-    /// ClickHouse's plain http port.
-    private func describeTLS(_ error: NIOSSLError) -> String {
-        let reasons: [String]
-        switch error {
-        case let .handshakeFailed(.sslError(stack)), let .handshakeFailed(.unknownError(stack)):
-            reasons = stack.map { Self.reason("\($0)") }
-        case .uncleanShutdown: reasons = ["the server closed the connection"]
-        default: reasons = ["\(error)"]
-        }
-        if reasons.contains("certificate verify failed") {
-            let trusted = endpoint.caFile.map { "the CA file \($0)" } ?? "the system's root certificates"
-            return "the server's TLS certificate is not trusted (\(trusted) did not verify it for \(endpoint.host)):"
-                + " give the PEM file of the CA that signed it with --clickhouse-ca-file"
-        }
-        return "the TLS handshake failed (\(reasons.joined(separator: "; "))): is port \(endpoint.port) ClickHouse's https port"
-            + " (https_port, usually 8443)? Its http port (8123) takes an http:// URL"
-    }
-
-    /// BoringSSL's reason in words: `Error: 268435703 error:100000f7:SSL
-    /// routines:OPENSSL_internal:WRONG_VERSION_NUMBER at FILE:LINE` is
-    /// "wrong version number".
-    static func reason(_ text: String) -> String {
-        guard let start = text.range(of: "OPENSSL_internal:") else { return text }
-        let code = text[start.upperBound...].prefix { $0 != " " }
-        return code.lowercased().replacingOccurrences(of: "_", with: " ")
-    }
-
+    /// A transport error without TLS in it, in words an operator recognises.
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError {
             switch error {
