@@ -2,7 +2,7 @@
 # Every target installs the Debian packages it needs when they are missing.
 
 SWIFT ?= swift
-APT_PACKAGES := libpcap-dev libsqlite3-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay binutils adduser clickhouse-server clickhouse-client
+APT_PACKAGES := libpcap-dev libsqlite3-dev pkg-config iproute2 nftables python3 procps sqlite3 tcpdump ganglia-monitor libcap2-bin time prometheus tcpreplay binutils adduser clickhouse-server clickhouse-client openssl
 TEST_FLAGS ?=
 # The suites that start a private clickhouse-server run in a test process of
 # their own: once clickhouse-server has been a child of the test process,

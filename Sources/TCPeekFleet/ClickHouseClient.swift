@@ -20,6 +20,11 @@ public final class ClickHouseClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10), read: timeout)
         configuration.decompression = .disabled
+        // A failed connection (refused, TLS handshake) fails its request at
+        // once: the shipper backs off itself, and `ship --once` or a query
+        // says why without first waiting out the timeout in silent retries.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.tlsConfiguration = Self.tlsConfiguration(endpoint)
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         if let password = endpoint.password {
             authorization = "Basic " + Data("\(endpoint.user):\(password)".utf8).base64EncodedString()
@@ -81,11 +86,11 @@ public final class ClickHouseClient: Sendable {
         } catch let error as ClickHouseError {
             throw error
         } catch {
-            throw .unavailable(url: endpoint.url, detail: Self.describe(error))
+            throw .unavailable(url: endpoint.url, detail: describe(error))
         }
     }
 
-    /// A transport error in words an operator recognises.
+    /// A transport error without TLS in it, in words an operator recognises.
     static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError {
             switch error {

@@ -13,10 +13,15 @@ struct ClickHouseOptions: ParsableArguments {
         valueName: "path"))
     var passwordFile: String?
 
-    /// The endpoint of `url`; a bad URL, name or password file is a usage error.
+    @Option(name: .customLong("clickhouse-ca-file"), help: ArgumentHelp(
+        "With an https:// URL: a PEM file of the CA certificates to trust for ClickHouse's certificate, instead of the system's roots.",
+        valueName: "path"))
+    var caFile: String?
+
+    /// The endpoint of `url`; a bad URL, name, password or CA file is a usage error.
     func endpoint(url: String) throws -> ClickHouseEndpoint {
         do {
-            return try ClickHouseEndpoint.parse(url: url, database: database, passwordFile: passwordFile)
+            return try ClickHouseEndpoint.parse(url: url, database: database, passwordFile: passwordFile, caFile: caFile)
         } catch {
             throw ValidationError(error.description)
         }

@@ -19,13 +19,13 @@ struct FleetQueryOptions: ParsableArguments {
 
     func validate() throws {
         if let clickhouse {
-            // A bad URL (credentials in it), database name or password file is a usage error of `query`.
+            // A bad URL (credentials in it), database name, password or CA file is a usage error of `query`.
             _ = try connection.endpoint(url: clickhouse)
             return
         }
         if host != nil { throw ValidationError("--host names a host of the fleet's history: it needs --clickhouse URL") }
-        if connection.passwordFile != nil || connection.database != ClickHouseEndpoint.defaultDatabase {
-            throw ValidationError("--clickhouse-database and --clickhouse-password-file need --clickhouse URL")
+        if connection.passwordFile != nil || connection.caFile != nil || connection.database != ClickHouseEndpoint.defaultDatabase {
+            throw ValidationError("--clickhouse-database, --clickhouse-password-file and --clickhouse-ca-file need --clickhouse URL")
         }
     }
 }

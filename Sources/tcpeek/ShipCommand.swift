@@ -18,7 +18,8 @@ struct Ship: AsyncParsableCommand {
 
             Credentials never go on the command line: the user is $TCPEEK_CLICKHOUSE_USER
             (default 'default'), the password the first line of --clickhouse-password-file
-            or $TCPEEK_CLICKHOUSE_PASSWORD.
+            or $TCPEEK_CLICKHOUSE_PASSWORD. Over https the certificate must chain to the
+            system's roots, or to the CAs of --clickhouse-ca-file (an internal CA).
 
             Examples:
               tcpeek ship --init http://ch.example.org:8123/     (once: create the tables)

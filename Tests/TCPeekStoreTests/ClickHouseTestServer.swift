@@ -1,7 +1,8 @@
 // A throwaway ClickHouse server for the fleet tests (issue 16): Debian's
 // `clickhouse-server` (18.16) in a temporary folder of its own (config,
 // users, data, tmp and logs inside it), listening on 127.0.0.1 only on free
-// HTTP and TCP ports, with one user whose password is in a file; plus a
+// HTTP and TCP ports (and an https port when asked, its certificate signed
+// by a throwaway CA), with one user whose password is in a file; plus a
 // tiny HTTP client for its HTTP interface (POST with a body, basic auth).
 import Foundation
 import Synchronization
@@ -45,6 +46,9 @@ final class ClickHouseTestServer: @unchecked Sendable {
     let folder: TemporaryFolder
     let httpPort: Int
     let tcpPort: Int
+    /// The https port and its certificates, when started with `https: true`.
+    let httpsPort: Int?
+    let certificates: ClickHouseTestCertificates?
     /// The file holding the user's password (mode 0600), as `tcpeek ship` will read it.
     let passwordFile: String
     let password: String
@@ -62,7 +66,9 @@ final class ClickHouseTestServer: @unchecked Sendable {
 
     /// Starts a server and waits until it answers `/ping`. Throws (after
     /// cleaning up) when the package is missing or it does not come up.
-    init(label: String = "clickhouse") throws {
+    /// With `https`, also an https port, its certificate for `certificateFor`
+    /// (OpenSSL's subjectAltName syntax).
+    init(label: String = "clickhouse", https: Bool = false, certificateFor: String = "IP:127.0.0.1") throws {
         guard let binary = Self.binary else {
             throw StoreTestError("clickhouse-server is missing: install the Debian packages clickhouse-server and "
                                  + "clickhouse-client (make deps, as root)")
@@ -79,6 +85,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
             try password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
             chmod(passwordFile, 0o600)
             try Self.usersXML(password: password).write(toFile: folder.file("users.xml"), atomically: true, encoding: .utf8)
+            certificates = https ? try ClickHouseTestCertificates(in: folder.path, subjectAltName: certificateFor) : nil
         } catch {
             folder.remove()
             throw error
@@ -88,18 +95,21 @@ final class ClickHouseTestServer: @unchecked Sendable {
         for _ in 0..<3 {
             let http = try clickHouseFreePort()
             let tcp = try clickHouseFreePort()
+            let secure = try certificates.map { ($0, try clickHouseFreePort()) }
             let configPath = folder.file("config.xml")
-            try Self.configXML(folder: folder.path, httpPort: http, tcpPort: tcp)
+            try Self.configXML(folder: folder.path, httpPort: http, tcpPort: tcp, https: secure)
                 .write(toFile: configPath, atomically: true, encoding: .utf8)
             let started = Date()
             let child = try ReapedChild([binary, "--config-file=\(configPath)"], in: folder.path)
             let deadline = started.addingTimeInterval(20)
             while child.isRunning, Date() < deadline {
                 if let answer = try? clickHouseHTTP(port: http, method: "GET", path: "/ping"),
-                   answer.status == 200, answer.body == "Ok.\n"
+                   answer.status == 200, answer.body == "Ok.\n",
+                   secure.map({ clickHouseAccepts(port: $0.1) }) ?? true
                 {
                     httpPort = http
                     tcpPort = tcp
+                    httpsPort = secure?.1
                     startupSeconds = Date().timeIntervalSince(started)
                     self.child = child
                     return
@@ -161,6 +171,9 @@ final class ClickHouseTestServer: @unchecked Sendable {
     /// `http://127.0.0.1:<port>/`, what `tcpeek ship` will be given.
     var url: String { "http://127.0.0.1:\(httpPort)/" }
 
+    /// `https://127.0.0.1:<https port>/` (a server started with `https: true`).
+    var httpsURL: String { "https://127.0.0.1:\(httpsPort ?? 0)/" }
+
     var credentials: ClickHouseCredentials { .basic(user: Self.user, password: password) }
 
     /// Runs `sql` (with `body` as the data of an INSERT, sent after the
@@ -192,8 +205,25 @@ final class ClickHouseTestServer: @unchecked Sendable {
 
     /// The smallest config 18.16 starts with: everything inside `folder`,
     /// 127.0.0.1 only; a taken port makes the server exit (and `init` retry).
-    static func configXML(folder: String, httpPort: Int, tcpPort: Int) -> String {
-        """
+    /// With `https`, also an https port with that certificate: 18.16 reads
+    /// `<openSSL><server>`, and needs no `dhParamsFile` with an EC key.
+    static func configXML(folder: String, httpPort: Int, tcpPort: Int,
+                          https: (certificates: ClickHouseTestCertificates, port: Int)? = nil) -> String {
+        let secure = https.map { https in
+            """
+                <https_port>\(https.port)</https_port>
+                <openSSL>
+                    <server>
+                        <certificateFile>\(https.certificates.certificateFile)</certificateFile>
+                        <privateKeyFile>\(https.certificates.privateKeyFile)</privateKeyFile>
+                        <verificationMode>none</verificationMode>
+                        <loadDefaultCAFile>false</loadDefaultCAFile>
+                        <disableProtocols>sslv2,sslv3</disableProtocols>
+                    </server>
+                </openSSL>
+            """
+        } ?? ""
+        return """
         <?xml version="1.0"?>
         <yandex>
             <logger>
@@ -206,6 +236,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
             <listen_host>127.0.0.1</listen_host>
             <http_port>\(httpPort)</http_port>
             <tcp_port>\(tcpPort)</tcp_port>
+        \(secure)
             <path>\(folder)/data/</path>
             <tmp_path>\(folder)/tmp/</tmp_path>
             <user_files_path>\(folder)/data/user_files/</user_files_path>
@@ -349,6 +380,21 @@ private func dechunk(_ data: Data) throws -> Data {
         index = start + size + 2
     }
     return output
+}
+
+/// True when something on 127.0.0.1 accepts a TCP connection on `port`
+/// (the https port: it answers no plain `/ping`).
+func clickHouseAccepts(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
 
 /// A port on 127.0.0.1 free at the time of the call.
