@@ -355,9 +355,10 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
         start_clickhouse
         trap stop_clickhouse EXIT
         CH_VERSION=$(ch "SELECT version()")
-        ship() { "$SCRATCH/release/tcpeek" ship --clickhouse-password-file "$CH_PASSWORD_FILE" --host bench "$@" "$CH_URL"; }
+        # An array, not a function: `timed` runs it through /usr/bin/time.
+        ship=("$SCRATCH/release/tcpeek" ship --clickhouse-password-file "$CH_PASSWORD_FILE" --host bench)
         export TCPEEK_CLICKHOUSE_USER=tcpeek
-        ship --init >"$OUT/ship-init.log" 2>&1 || die "tcpeek ship --init failed (see $OUT/ship-init.log)"
+        "${ship[@]}" --init "$CH_URL" >"$OUT/ship-init.log" 2>&1 || die "tcpeek ship --init failed (see $OUT/ship-init.log)"
         empty_clickhouse() { ch "TRUNCATE TABLE tcpeek.sessions"; ch "TRUNCATE TABLE tcpeek.sessions_minute"; }
         ship_times=()
         for ((i = 1; i <= RUNS; i++)); do
@@ -365,7 +366,7 @@ if [[ $SKIP_TCPEEK != 1 ]]; then
             cp "$OUT/record.db" "$OUT/ship.db"
             rm -f "$OUT/ship.db-wal" "$OUT/ship.db-shm"
             warm "$OUT/ship.db"
-            timed "$OUT/tcpeek-ship.log" ship --once --db "$OUT/ship.db"
+            timed "$OUT/tcpeek-ship.log" "${ship[@]}" --once --db "$OUT/ship.db" "$CH_URL"
             ship_times+=("$ELAPSED")
             shipped=$(ch "SELECT count() FROM tcpeek.sessions")
             [[ $shipped == "$RECORD_ROWS" ]] || die "ClickHouse holds $shipped rows after shipping $RECORD_ROWS (see $OUT/tcpeek-ship.log)"

@@ -31,7 +31,7 @@ final class CommittedBatchEncoder: @unchecked Sendable {
         guard let first = stretches.first, let firstSession = first.sessions.first else { return nil }
         let day = SessionBatch.day(ofStart: Self.seconds(firstSession.startedAt.microseconds))
         let total = stretches.reduce(0) { $0 + $1.sessions.count }
-        var buffer = ByteBufferAllocator().buffer(capacity: total * 160)
+        var buffer = context.buffer(capacity: total * 160)
         var count = 0
         var lastID = cursor
         var namesRun: Int64 = -1

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import NIOCore
+import Synchronization
 import TCPeekStore
 
 /// One INSERT's worth of sessions, as the RowBinary rows of
@@ -59,6 +60,25 @@ final class FleetRowContext: @unchecked Sendable {
     let prefix: [UInt8]
     /// Per run, per filter bit: the name as a RowBinary string.
     private(set) var filterNames: [Int64: [Int: [UInt8]]] = [:]
+    /// Request bodies ClickHouse has taken, for the next batches: a batch
+    /// is 10-20 MB, and fresh memory for each cost more in page faults
+    /// than encoding its rows. Two: one in flight, one being filled.
+    private let spareBuffers = Mutex<[ByteBuffer]>([])
+
+    /// An empty buffer of at least `capacity` bytes.
+    func buffer(capacity: Int) -> ByteBuffer {
+        guard var buffer = spareBuffers.withLock({ $0.popLast() }) else {
+            return ByteBufferAllocator().buffer(capacity: capacity)
+        }
+        buffer.clear()
+        buffer.reserveCapacity(capacity)
+        return buffer
+    }
+
+    /// `rows` once ClickHouse has taken (or refused) them.
+    func giveBack(_ rows: ByteBuffer) {
+        spareBuffers.withLock { if $0.count < 2 { $0.append(rows) } }
+    }
 
     init(database: HistoryDatabase, host: String, databaseID: String) {
         self.database = database
@@ -146,7 +166,7 @@ public final class SessionBatchReader: @unchecked Sendable {
             defer { sqlite3_finalize(statement) }
             sqlite3_bind_int64(statement, 1, cursor)
             sqlite3_bind_int64(statement, 2, Int64(limit))
-            var buffer = ByteBufferAllocator().buffer(capacity: min(limit, 200_000) * 160)
+            var buffer = context.buffer(capacity: min(limit, 200_000) * 160)
             var count = 0
             var firstID: Int64 = 0
             var lastID: Int64 = 0

@@ -31,6 +31,9 @@ public final class SessionShipper: Sendable {
         public var retention: ClickHouseRetention?
         /// How often the long-running shipper prunes: days are dropped whole.
         public var pruneEvery = 3_600.0
+        /// Seconds a request may take, sending and answer, before the
+        /// shipper gives up on it (its outcome is then unknown).
+        public var requestTimeout = 60.0
         public init() {}
     }
 
@@ -52,6 +55,7 @@ public final class SessionShipper: Sendable {
     /// What the recorder in this process commits, when there is one.
     private let feed: CommittedSessionFeed?
     private let fromFeed: CommittedBatchEncoder?
+    private let rows: FleetRowContext
 
     private struct State {
         var cursor: Int64 = 0
@@ -73,11 +77,12 @@ public final class SessionShipper: Sendable {
         lock = try RecorderLock(databasePath: databasePath, shippingTo: endpoint.destination)
         databaseID = try database.identity()
         let cursor = try database.shipCursor(destination: endpoint.destination)
-        client = ClickHouseClient(endpoint: endpoint)
+        client = ClickHouseClient(endpoint: endpoint, timeout: .milliseconds(Int64(options.requestTimeout * 1000)))
         self.host = host
         self.options = options
         self.logger = logger
         let context = FleetRowContext(database: database, host: host, databaseID: databaseID)
+        rows = context
         state = Mutex(State(cursor: cursor, reader: SessionBatchReader(context: context)))
         self.feed = feed
         fromFeed = feed.map { CommittedBatchEncoder(context: context, feed: $0) }
@@ -109,6 +114,7 @@ public final class SessionShipper: Sendable {
             let readAhead = Task.detached { try self.nextBatch(after: batch.lastID) }
             do {
                 try await client.insert(into: "sessions", columns: SessionBatch.columns, format: .rowBinary, rows: batch.rows)
+                rows.giveBack(batch.rows)
             } catch {
                 _ = try? await readAhead.value
                 if case .unavailable = error { state.withLock { $0.mustCheckHighWater = true } }

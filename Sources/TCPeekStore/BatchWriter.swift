@@ -34,8 +34,9 @@ struct BatchWriter: Sendable {
             return (order, lastID)
         }
         if let committed {
-            committed.post(CommittedSessions(runID: runID, firstID: lastID - Int64(sessions.count) + 1,
-                                             sessions: order.map { sessions[$0] }))
+            var inIDOrder = committed.emptyArray(capacity: sessions.count)
+            for position in order { inIDOrder.append(sessions[position]) }
+            committed.post(CommittedSessions(runID: runID, firstID: lastID - Int64(sessions.count) + 1, sessions: inIDOrder))
         }
     }
 }

@@ -125,6 +125,11 @@ final class ClickHouseTestServer: @unchecked Sendable {
         throw StoreTestError("clickhouse-server did not answer /ping within 20 s: \(lastError)")
     }
 
+    /// Stalls the server (SIGSTOP): connections are accepted by the kernel,
+    /// requests sit unread, nothing answers, until `resume`.
+    func pause() { child.signal(SIGSTOP) }
+    func resume() { child.signal(SIGCONT) }
+
     /// SIGTERM (a clean shutdown takes ~2 s), SIGKILL after `grace`, then
     /// removes the folder. Safe to call twice.
     func stop(grace: Double = 10) {
