@@ -29,7 +29,7 @@ public struct SessionBatch: Sendable {
 
     /// The most bytes a row's columns take apart from its strings (the
     /// fixed-width columns, the Nullable flags and the strings' lengths).
-    static let fixedBytesPerRow = 200
+    static var fixedBytesPerRow: Int { 200 }
 
     /// The UTC day of a start time, as batches are split.
     static func day(ofStart startedAt: Double) -> Int64 {
@@ -49,17 +49,42 @@ extension Int64 {
     }
 }
 
+/// A run's filter names by bit as RowBinary strings, for `filters`: an
+/// array, not a dictionary, since every row looks up every bit it has.
+struct RunFilterNames {
+    /// 64 entries; a bit the run does not name (the recorder never stores
+    /// one) is an empty string.
+    private let byBit: [[UInt8]]
+    /// The most bytes `filters` takes: every name and the count.
+    let maximumBytes: Int
+
+    init(_ names: [Int: String]) {
+        byBit = (0..<64).map { RowBinaryWriter.encoded(names[$0] ?? "") }
+        maximumBytes = byBit.reduce(10) { $0 + $1.count }
+    }
+
+    /// The names of the bits of `bits`, as an Array(String).
+    @inline(__always) func write(_ bits: UInt64, into out: inout RowBinaryWriter) {
+        out.varint(bits.nonzeroBitCount)
+        var rest = bits
+        while rest != 0 {
+            out.raw(byBit[rest.trailingZeroBitCount])
+            rest &= rest - 1
+        }
+    }
+}
+
 /// What every row of one (host, database) says the same way: the fleet
 /// key's two strings, each run's filter names by bit, and the outcome's
 /// Enum8 values; shared by the two ways a batch is made (from the database,
 /// `SessionBatchReader`, or from sessions the recorder has just committed,
-/// `CommittedBatchEncoder`).
+/// `CommittedRowFeed`).
 final class FleetRowContext: @unchecked Sendable {
     let database: HistoryDatabase
     /// `host` and `database_id`, the start of every row.
     let prefix: [UInt8]
     /// Per run, per filter bit: the name as a RowBinary string.
-    private(set) var filterNames: [Int64: [Int: [UInt8]]] = [:]
+    private(set) var filterNames: [Int64: RunFilterNames] = [:]
     /// Request bodies ClickHouse has taken, for the next batches: a batch
     /// is 10-20 MB, and fresh memory for each cost more in page faults
     /// than encoding its rows. Two: one in flight, one being filled.
@@ -86,38 +111,16 @@ final class FleetRowContext: @unchecked Sendable {
     }
 
     /// The filter names of `run`, read from `run_filters` the first time.
-    func names(ofRun run: Int64, in db: Database) throws -> [Int: [UInt8]] {
+    func names(ofRun run: Int64, in db: Database) throws -> RunFilterNames {
         if let names = filterNames[run] { return names }
-        var loaded: [Int64: [Int: [UInt8]]] = [:]
+        var loaded: [Int64: [Int: String]] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT run_id, bit, filter FROM run_filters") {
             let run: Int64 = row[0]
             let bit: Int = row[1]
-            let name: String = row[2]
-            loaded[run, default: [:]][bit] = RowBinaryWriter.encoded(name)
+            loaded[run, default: [:]][bit] = row[2]
         }
-        filterNames = loaded
-        return loaded[run] ?? [:]
-    }
-
-    /// The bytes of `filters`, the names of the bits set (a bit the run
-    /// does not name, which the recorder never stores, is an empty name).
-    static func filtersBytes(_ bits: UInt64, names: [Int: [UInt8]]) -> Int {
-        var bytes = 1
-        var rest = bits
-        while rest != 0 {
-            bytes += (names[rest.trailingZeroBitCount]?.count ?? 1)
-            rest &= rest - 1
-        }
-        return bytes + 9
-    }
-
-    static func writeFilters(_ bits: UInt64, names: [Int: [UInt8]], into out: inout RowBinaryWriter) {
-        out.varint(bits.nonzeroBitCount)
-        var rest = bits
-        while rest != 0 {
-            if let name = names[rest.trailingZeroBitCount] { out.raw(name) } else { out.varint(0) }
-            rest &= rest - 1
-        }
+        filterNames = loaded.mapValues(RunFilterNames.init)
+        return filterNames[run] ?? RunFilterNames([:])
     }
 
     /// `sessions.outcome`'s Enum8 values as the schema declares them, by
@@ -172,7 +175,7 @@ public final class SessionBatchReader: @unchecked Sendable {
             var lastID: Int64 = 0
             var day: Int64 = 0
             var runID: Int64 = -1
-            var names: [Int: [UInt8]] = [:]
+            var names = RunFilterNames([:])
             while true {
                 let step = sqlite3_step(statement)
                 if step == SQLITE_DONE { break }
@@ -208,9 +211,9 @@ public final class SessionBatchReader: @unchecked Sendable {
         return context.prefix.count + text + filterBytes + SessionBatch.fixedBytesPerRow
     }
 
-    private func encodeRow(_ statement: OpaquePointer, started: Double, names: [Int: [UInt8]], into buffer: inout ByteBuffer) {
+    private func encodeRow(_ statement: OpaquePointer, started: Double, names: RunFilterNames, into buffer: inout ByteBuffer) {
         let bits = UInt64(bitPattern: sqlite3_column_int64(statement, 17))
-        let capacity = bound(statement, filterBytes: FleetRowContext.filtersBytes(bits, names: names))
+        let capacity = bound(statement, filterBytes: names.maximumBytes)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { raw in
             var out = RowBinaryWriter(base: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
             out.raw(context.prefix)
@@ -232,7 +235,7 @@ public final class SessionBatchReader: @unchecked Sendable {
             out.nullableUInt8(statement, 14)                                    // icmp_type
             out.nullableUInt8(statement, 15)
             out.uint8(UInt8(truncatingIfNeeded: sqlite3_column_int64(statement, 16)))  // evicted
-            FleetRowContext.writeFilters(bits, names: names, into: &out)
+            names.write(bits, into: &out)
             out.nullableText(statement, 18)                                     // cause
             for column: Int32 in 19...22 { out.nullableUInt8(statement, column) }  // TTLs, synack_seen
             out.nullableText(statement, 23)                                     // icmp_sender

@@ -53,8 +53,7 @@ public final class SessionShipper: Sendable {
     private let lock: RecorderLock
     private let state: Mutex<State>
     /// What the recorder in this process commits, when there is one.
-    private let feed: CommittedSessionFeed?
-    private let fromFeed: CommittedBatchEncoder?
+    private let feed: CommittedRowFeed?
     private let rows: FleetRowContext
 
     private struct State {
@@ -70,7 +69,7 @@ public final class SessionShipper: Sendable {
     /// identity and cursor. `feed`: the sessions a recorder in this
     /// process commits (`tcpeek record --ship`), shipped from memory.
     public init(databasePath: String, endpoint: ClickHouseEndpoint, host: String, options: Options = Options(),
-                feed: CommittedSessionFeed? = nil, logger: Logger) throws(StoreError) {
+                feed: CommittedRowFeed? = nil, logger: Logger) throws(StoreError) {
         // The file first: a missing database, a folder or an unwritable
         // file is named as such, and leaves no lock file beside it.
         database = try HistoryDatabase.openForShipping(path: databasePath)
@@ -85,7 +84,7 @@ public final class SessionShipper: Sendable {
         rows = context
         state = Mutex(State(cursor: cursor, reader: SessionBatchReader(context: context)))
         self.feed = feed
-        fromFeed = feed.map { CommittedBatchEncoder(context: context, feed: $0) }
+        feed?.attach(context)
     }
 
     public var destination: String { client.endpoint.destination }
@@ -135,8 +134,8 @@ public final class SessionShipper: Sendable {
     /// starts, so that the batch after comes from memory again).
     private func nextBatch(after cursor: Int64) throws -> SessionBatch? {
         var limit = options.batchSize
-        if let fromFeed, let feed {
-            if let batch = try fromFeed.batch(after: cursor, limit: limit) { return batch }
+        if let feed {
+            if let batch = feed.batch(after: cursor, limit: limit, into: { rows.buffer(capacity: 0) }) { return batch }
             if let first = feed.firstID, first > cursor + 1 { limit = Int(min(Int64(limit), first - cursor - 1)) }
         }
         return try state.withLock { $0.reader! }.batch(after: cursor, limit: limit)

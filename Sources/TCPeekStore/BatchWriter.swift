@@ -12,8 +12,8 @@ struct BatchWriter: Sendable {
     /// The run's filters, by bit.
     let filterNames: [String]
     let checkpointer: Checkpointer?
-    /// Where committed sessions go to a shipper in this process, if any.
-    let committed: CommittedSessionFeed?
+    /// A shipper in this process that hears of each commit, if any.
+    let committed: (any CommittedSessionsObserver)?
     let logger: Logger
 
     func write(_ sessions: ArraySlice<Session>) throws(StoreError) {
@@ -33,10 +33,7 @@ struct BatchWriter: Sendable {
             try RunRecord.addRecorded(sessions.count, toRun: runID, in: db)
             return (order, lastID)
         }
-        if let committed {
-            var inIDOrder = committed.emptyArray(capacity: sessions.count)
-            for position in order { inIDOrder.append(sessions[position]) }
-            committed.post(CommittedSessions(runID: runID, firstID: lastID - Int64(sessions.count) + 1, sessions: inIDOrder))
-        }
+        committed?.committed(runID: runID, filterNames: filterNames, firstID: lastID - Int64(sessions.count) + 1,
+                             sessions: sessions, idOrder: order)
     }
 }

@@ -25,7 +25,7 @@ public struct RecorderOptions: Sendable {
     public var logLimitPages = 8192
     /// A shipper in this process that takes committed sessions from memory
     /// (`tcpeek record --ship`).
-    public var committed: CommittedSessionFeed?
+    public var committed: (any CommittedSessionsObserver)?
     public init() {}
 }
 

@@ -100,6 +100,6 @@ struct RecordConfiguration {
             throw ExitCode(64)
         }
         // The shipper takes what the recorder commits from memory.
-        if ship != nil { recorder.committed = CommittedSessionFeed(capacity: CommittedSessionFeed.defaultCapacity) }
+        if ship != nil { recorder.committed = CommittedRowFeed() }
     }
 }

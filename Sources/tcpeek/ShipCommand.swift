@@ -102,7 +102,7 @@ struct Ship: AsyncParsableCommand {
     }
 
     static func openShipper(databasePath: String, endpoint: ClickHouseEndpoint, host: String, options: SessionShipper.Options,
-                            feed: CommittedSessionFeed? = nil, logger: Logger) throws(ExitCode) -> SessionShipper {
+                            feed: CommittedRowFeed? = nil, logger: Logger) throws(ExitCode) -> SessionShipper {
         do {
             return try SessionShipper(databasePath: databasePath, endpoint: endpoint, host: host, options: options,
                                       feed: feed, logger: logger)

@@ -1,5 +1,5 @@
 // `tcpeek record --ship` ships what the recorder commits from memory
-// (CommittedSessionFeed, CommittedBatchEncoder) rather than reading it back
+// (CommittedRowFeed, encoding in the writer's thread) rather than reading it back
 // from the database: the rows must be the bytes the database path makes,
 // and a feed that is full (ClickHouse slow) or starts later than the
 // cursor must leave the gap to the database, never a session lost or
@@ -25,7 +25,7 @@ import Testing
 
     /// Records `sessions` through a recorder whose commits go to `feed`,
     /// in pushes of uneven sizes, batches of 77.
-    static func record(_ sessions: [Session], into path: String, feed: CommittedSessionFeed) throws {
+    static func record(_ sessions: [Session], into path: String, feed: CommittedRowFeed) throws {
         var options = RecorderOptions()
         options.batchSize = 77
         options.committed = feed
@@ -44,33 +44,34 @@ import Testing
         let folder = try TemporaryFolder("feed-bytes")
         defer { folder.remove() }
         let path = folder.file("h.db")
+        try HistoryDatabase.openForRecording(path: path).close()
+        let database = try HistoryDatabase.openForShipping(path: path)
+        defer { database.close() }
+        let context = FleetRowContext(database: database, host: "h\tx", databaseID: try database.identity())
+        let feed = CommittedRowFeed()
+        feed.attach(context)
         let sessions = Self.sessions()
-        let feed = CommittedSessionFeed(capacity: 1_000_000)
         try Self.record(sessions, into: path, feed: feed)
         #expect(feed.count == sessions.count)
         #expect(feed.firstID == 1)
 
-        let database = try HistoryDatabase.openForShipping(path: path)
-        defer { database.close() }
-        let context = FleetRowContext(database: database, host: "h\tx", databaseID: try database.identity())
         let reader = SessionBatchReader(context: context)
-        let encoder = CommittedBatchEncoder(context: context, feed: feed)
         var cursor: Int64 = 0
         var batches = 0
-        while let stored = try reader.batch(after: cursor, limit: 300) {
-            let committed = try #require(try encoder.batch(after: cursor, limit: 300), "the feed lacks the session after \(cursor)")
+        while let committed = feed.batch(after: cursor, limit: 300, into: { context.buffer(capacity: 0) }) {
+            let stored = try #require(try reader.batch(after: cursor, limit: committed.count))
             #expect((committed.firstID, committed.lastID, committed.count, committed.day)
                     == (stored.firstID, stored.lastID, stored.count, stored.day))
             #expect(committed.rows == stored.rows, "the rows after \(cursor) differ")
-            cursor = stored.lastID
+            cursor = committed.lastID
             batches += 1
         }
         #expect(cursor == Int64(sessions.count))
-        // The two days of EvidenceSessions split batches, and 300 does.
+        // Two midnights split batches, and 300 does.
         #expect(batches >= sessions.count / 300 + 2)
         // What the feed held is gone once asked past.
-        #expect(try encoder.batch(after: cursor, limit: 300) == nil)
         #expect(feed.count == 0)
+        #expect(try reader.batch(after: cursor, limit: 300) == nil)
     }
 
     /// A feed that kept only some batches (full while ClickHouse was slow)
@@ -87,19 +88,20 @@ import Testing
         await client.shutdown()
 
         let path = folder.file("h.db")
+        try HistoryDatabase.openForRecording(path: path).close()
         let sessions = Self.sessions()
-        // Room for a few batches of 77 only: the others are not kept.
-        let feed = CommittedSessionFeed(capacity: 300)
-        try Self.record(sessions, into: path, feed: feed)
-        #expect(feed.count > 0 && feed.count <= 300)
-        // And the shipper starts behind what the feed holds.
-        _ = feed.take(after: 100, limit: 0)
-        #expect(try #require(feed.firstID) > 1)
-
+        // Room for a few commits of 77 only: the others are not kept.
+        let feed = CommittedRowFeed(capacity: 30_000)
         var options = SessionShipper.Options()
         options.batchSize = 100
         let shipper = try SessionShipper(databasePath: path, endpoint: endpoint, host: "fed", options: options, feed: feed,
                                          logger: Logger(label: "test"))
+        try Self.record(sessions, into: path, feed: feed)
+        #expect(feed.count > 0 && feed.count < 300)
+        // And the shipper starts behind what the feed holds.
+        _ = feed.batch(after: 100, limit: 1, into: { ByteBufferAllocator().buffer(capacity: 0) })
+        #expect(try #require(feed.firstID) > 1)
+
         let shipped = try await shipper.shipAvailable()
         await shipper.close()
         #expect(shipped.sessions == sessions.count)
