@@ -294,6 +294,7 @@ report() {
         echo "              ship/clickhouse-client = $(div "$CH_CLIENT_TIME" "$SHIP_TIME" %.3f)   (rows/s over rows/s; 1 = as fast as ClickHouse's own client; shipping must keep up with recording, >= 300k sessions/s)"
         echo "record+ship : record --ship into a new database, CPU (user+sys), best of $RUNS: ${SHIP_RECORD_CPU} s against ${PLAIN_RECORD_CPU} s without --ship" \
             "= +$(awk -v a="$SHIP_RECORD_CPU" -v b="$PLAIN_RECORD_CPU" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }') %   (target < 10 %; ClickHouse's own CPU not counted)"
+        echo "              (runs with --ship: ${ship_cpu[*]}; without: ${plain_cpu[*]})"
     fi
     echo
     echo "open        : $(grouped "$OPEN_ATTEMPTS") attempts open at once: peak RSS $(mib "$OPEN_RSS");" \

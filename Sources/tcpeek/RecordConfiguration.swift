@@ -30,6 +30,8 @@ struct RecordConfiguration {
     var metrics: MetricsOptions
     /// `--ship URL`: ClickHouse, where the shipper inside the recorder sends the history.
     var ship: ClickHouseEndpoint?
+    /// What the recorder commits, encoded for that shipper.
+    var shipFeed: CommittedRowFeed?
 
     var isLive: Bool { file == nil }
 
@@ -100,6 +102,9 @@ struct RecordConfiguration {
             throw ExitCode(64)
         }
         // The shipper takes what the recorder commits from memory.
-        if ship != nil { recorder.committed = CommittedRowFeed() }
+        if ship != nil {
+            shipFeed = CommittedRowFeed()
+            recorder.committed = shipFeed
+        }
     }
 }

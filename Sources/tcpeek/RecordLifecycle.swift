@@ -34,7 +34,7 @@ enum RecordLifecycle {
         let shipper = try configuration.ship.flatMap { (endpoint) throws(ExitCode) in
             try history.map { (history) throws(ExitCode) in
                 try Ship.openShipper(databasePath: history.database.path, endpoint: endpoint, host: configuration.metrics.host,
-                                     options: SessionShipper.Options(), feed: configuration.recorder.committed as? CommittedRowFeed,
+                                     options: SessionShipper.Options(), feed: configuration.shipFeed,
                                      logger: logger)
             }
         }
