@@ -28,7 +28,9 @@ public enum ClickHouseError: Error, CustomStringConvertible, Sendable, Equatable
         switch (status, code) {
         case (401, _), (403, _): return .refused(url: url, status: status, code: code, message: message)
         case (_, missingTable?), (_, missingDatabase?), (_, 516?): return .refused(url: url, status: status, code: code, message: message)
-        case (_, notEnoughSpace?): return .unavailable(url: url, detail: "HTTP \(status): \(message)")
+        case (_, notEnoughSpace?): return .unavailable(url: url, detail: "its disk is full (HTTP \(status)): \(message)")
+        case _ where body.contains("errno: 28,") || body.contains("No space left on device"):
+            return .unavailable(url: url, detail: "its disk is full (No space left on device, HTTP \(status)\(code.map { ", Code: \($0)" } ?? "")): \(message)")
         case (_, let code?) where parseErrors.contains(code): return .rejected(url: url, status: status, code: code, message: message)
         case (400, _), (404, _): return .rejected(url: url, status: status, code: code, message: message)
         default: return .unavailable(url: url, detail: "HTTP \(status): \(message)")

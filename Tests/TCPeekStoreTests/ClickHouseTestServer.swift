@@ -56,6 +56,8 @@ final class ClickHouseTestServer: @unchecked Sendable {
     let startupSeconds: Double
     private var child: ReapedChild
     private let binary: String
+    /// With a disk limit: the size in MiB of the tmpfs holding `data/`.
+    private let diskLimit: Int?
     private let stopped = Mutex(false)
 
     /// `/usr/sbin/clickhouse-server`, or nil when the package is missing.
@@ -68,12 +70,17 @@ final class ClickHouseTestServer: @unchecked Sendable {
     /// cleaning up) when the package is missing or it does not come up.
     /// With `https`, also an https port, its certificate for `certificateFor`
     /// (OpenSSL's subjectAltName syntax).
-    init(label: String = "clickhouse", https: Bool = false, certificateFor: String = "IP:127.0.0.1") throws {
+    /// With `diskLimit`, `data/` is a tmpfs of that many MiB, mounted in a
+    /// mount namespace of the server's own (`unshare`): a disk that can
+    /// fill up without touching the machine's (`dataFolder`).
+    init(label: String = "clickhouse", https: Bool = false, certificateFor: String = "IP:127.0.0.1",
+         diskLimit: Int? = nil) throws {
         guard let binary = Self.binary else {
             throw StoreTestError("clickhouse-server is missing: install the Debian packages clickhouse-server and "
                                  + "clickhouse-client (make deps, as root)")
         }
         self.binary = binary
+        self.diskLimit = diskLimit
         folder = try TemporaryFolder(label)
         chmod(folder.path, 0o700)  // The users file and the preprocessed copy hold the password.
         do {
@@ -100,7 +107,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
             try Self.configXML(folder: folder.path, httpPort: http, tcpPort: tcp, https: secure)
                 .write(toFile: configPath, atomically: true, encoding: .utf8)
             let started = Date()
-            let child = try ReapedChild([binary, "--config-file=\(configPath)"], in: folder.path)
+            let child = try ReapedChild(Self.command(binary, in: folder, diskLimit: diskLimit), in: folder.path)
             let deadline = started.addingTimeInterval(20)
             while child.isRunning, Date() < deadline {
                 if let answer = try? clickHouseHTTP(port: http, method: "GET", path: "/ping"),
@@ -158,7 +165,7 @@ final class ClickHouseTestServer: @unchecked Sendable {
     @discardableResult
     func restart(timeout: Double = 20) throws -> Double {
         let started = Date()
-        child = try ReapedChild([binary, "--config-file=\(folder.file("config.xml"))"], in: folder.path)
+        child = try ReapedChild(Self.command(binary, in: folder, diskLimit: diskLimit), in: folder.path)
         while child.isRunning, Date().timeIntervalSince(started) < timeout {
             if let answer = try? clickHouseHTTP(port: httpPort, method: "GET", path: "/ping"), answer.status == 200 {
                 return Date().timeIntervalSince(started)
@@ -169,6 +176,20 @@ final class ClickHouseTestServer: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// The server's command: itself, or with a disk limit a shell in a new
+    /// mount namespace that mounts the tmpfs and becomes the server.
+    private static func command(_ binary: String, in folder: TemporaryFolder, diskLimit: Int?) -> [String] {
+        let server = [binary, "--config-file=\(folder.file("config.xml"))"]
+        guard let diskLimit else { return server }
+        return ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                "mount -t tmpfs -o size=\(diskLimit)m tcpeek-clickhouse \(folder.file("data")) && exec \(server.joined(separator: " "))"]
+    }
+
+    /// `data/` as the server sees it (through its mount namespace).
+    var dataFolder: String {
+        diskLimit == nil ? folder.file("data") : "/proc/\(child.pid)/root" + folder.file("data")
+    }
 
     var isRunning: Bool { child.isRunning }
     var log: String { (try? String(contentsOfFile: folder.file("log/server.log"), encoding: .utf8)) ?? "" }
