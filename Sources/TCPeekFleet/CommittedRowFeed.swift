@@ -51,8 +51,9 @@ public final class CommittedRowFeed: CommittedSessionsObserver, @unchecked Senda
     private let rx = RowBinaryWriter.encoded(Direction.rx.rawValue)
     private let tx = RowBinaryWriter.encoded(Direction.tx.rawValue)
     private let any = RowBinaryWriter.encoded(Direction.any.rawValue)
-    /// Three addresses' texts at most (client, server, ICMP sender).
-    private let addressBytes = 3 * IPAddress.maximumTextLength
+    /// Three addresses at most (client, server, ICMP sender), each its
+    /// text and a length byte.
+    private let addressBytes = 3 * (IPAddress.maximumTextLength + 1)
 
     public init(capacity: Int = defaultCapacity) {
         self.capacity = capacity
