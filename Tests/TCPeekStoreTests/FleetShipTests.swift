@@ -234,7 +234,11 @@ typealias FilterTotals = [String: [Int]]
 
         #expect(try Self.count(server, "SELECT count() FROM tcpeek.sessions") == rows)
         #expect(try Self.count(server, "SELECT count() FROM tcpeek.sessions FINAL") == rows)
-        #expect(try Self.count(server, "SELECT countMerge(attempts) FROM tcpeek.sessions_minute WHERE filter = 'ALL'") == rows)
+        // The view is written after the table, so a server killed between
+        // the two leaves it short of the batch in flight (1,000 sessions),
+        // which ClickHouse's sessions already hold and is never resent.
+        let viewed = try Self.count(server, "SELECT countMerge(attempts) FROM tcpeek.sessions_minute WHERE filter = 'ALL'")
+        #expect(viewed <= rows && viewed >= rows - 1_000, "the minute view counts \(viewed) of \(rows)")
         let perOutcome = try inspect(db) {
             try String.fetchAll($0, sql: "SELECT outcome || ' ' || count(*) FROM sessions GROUP BY outcome ORDER BY outcome")
         }
