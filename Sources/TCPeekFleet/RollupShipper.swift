@@ -23,7 +23,8 @@ struct RollupShipper: Sendable {
     /// Rows per INSERT at most (whole minutes: a minute's filters go together).
     let rowsPerInsert: Int
 
-    /// The columns each row holds, in order.
+    /// The columns each row holds, in order: the fleet key, then the
+    /// SQLite table's columns as they are named there, then the version.
     static let columns = [
         "host", "database_id", "minute", "filter", "success", "success_dup_syn", "success_dup_synack", "failure",
         "timeout", "reject", "unreach", "abort", "dup_syn", "dup_synack", "handshake_sum", "version",
@@ -89,7 +90,7 @@ struct RollupShipper: Sendable {
     /// rows, and the rest of the last minute's filters.
     private func read(minutes: ClosedRange<Int64>, version: Int64) throws -> (text: String, rows: Int, lastMinute: Int64) {
         try database.read { db in
-            let columns = "minute, filter, success, success_dup_syn, success_dup_synack, failure, timeout, reject, unreach, abort, dup_syn, dup_synack, handshake_sum"
+            let columns = Self.columns.dropFirst(2).dropLast().joined(separator: ", ")
             var text = ""
             var rows = 0
             var last: (minute: Int64, filter: String)?

@@ -6,7 +6,8 @@ import TCPeekStore
 
 /// `tcpeek ship`: copies the sessions of one history database to one
 /// ClickHouse destination, exactly once (docs/fleet-design.md, "Exactly
-/// once into ClickHouse").
+/// once into ClickHouse"), and after them its minute rollups
+/// (`RollupShipper`).
 ///
 /// The database's `ship_cursors` row is the last session id ClickHouse
 /// acknowledged: batches are read after it and it moves only after a 200.

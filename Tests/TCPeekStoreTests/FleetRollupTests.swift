@@ -129,7 +129,9 @@ import Testing
         let firstSession = try inspect(db) { try Double.fetchOne($0, sql: "SELECT min(started_at) FROM sessions") ?? 0 }
         #expect(firstSession >= 1_300_000_000)
         let sessionless = try inspect(db) {
-            try Int.fetchOne($0, sql: "SELECT count(*) FROM rollups_minute WHERE minute < 1300000000 AND filter NOT IN ('tab\there', 'back\\slash')") ?? 0
+            try Int.fetchOne($0, sql: """
+                SELECT count(*) FROM rollups_minute WHERE minute < 1300000000 AND filter NOT IN ('tab\there', 'back\\slash')
+                """) ?? 0
         }
         #expect(sessionless > 0)
         let local = try Self.localRows(db)
@@ -225,7 +227,8 @@ import Testing
         #expect(shipped.stderr.contains("shipped 0 sessions") && shipped.stderr.contains("and \(local.count) minute rollup rows"),
                 "\(shipped)")
         #expect(try Self.shippedRows(server, host: "h") == local)
-        #expect(try Self.rollupCursor(db) == [try inspect(db) { try Int64.fetchOne($0, sql: "SELECT max(minute) FROM rollups_minute") ?? 0 }, sessions])
+        let lastMinute = try inspect(db) { try Int64.fetchOne($0, sql: "SELECT max(minute) FROM rollups_minute") ?? 0 }
+        #expect(try Self.rollupCursor(db) == [lastMinute, sessions])
     }
 
     /// `ship_cursors` deleted by hand: everything is sent again, and no
