@@ -106,6 +106,45 @@ import Testing
         #expect(try FleetShipTests.count(server, "SELECT count() FROM tcpeek.rollups_minute") == local.count)
     }
 
+    /// With `--batch-size 4` the rows go four at a time, each INSERT made
+    /// of whole minutes (a minute's three filters together, the fourth row
+    /// notwithstanding), and arrive all the same; `record --ship` ships them
+    /// too, from inside the recorder.
+    @Test func smallBatchesOfWholeMinutesAndRecordShip() async throws {
+        let server = try ClickHouseTestServer(label: "ch-rollups-small")
+        defer { server.stop() }
+        let folder = try TemporaryFolder("ship-rollups-small")
+        defer { folder.remove() }
+        #expect(try await FleetShipTests.ship(server, in: folder, ["--init"]).status == 0)
+        let db = folder.file("h.db")
+        for capture in ["ndpi__gnutella", "ndpi__rtsp", "ndpi__instagram"] {
+            let recorded = try await FleetShipTests.record(capture, db: db, in: folder, ["web:ANY@*:80:443:554", "all2:ANY@*:*"])
+            #expect(recorded.status == 0, "\(recorded)")
+        }
+        let local = try Self.localRows(db)
+        #expect(local.count == 20, "\(local)")
+        try server.execute("SYSTEM STOP MERGES")
+        let shipped = try await Self.ship(server, folder, db: db, ["--batch-size", "4"])
+        #expect(shipped.stderr.contains("and 20 minute rollup rows"), "\(shipped)")
+        #expect(try Self.shippedRows(server, host: "h") == local)
+        // INSERTs (merges stopped: a part per INSERT and month): minutes 60
+        // and 120 (4 rows); 2015's three filters, then 2019's three, though
+        // the fourth row is 2019's first (6 rows, 2 months); the five minutes
+        // of 2021, two filters each (4, 4, 2 rows).
+        let parts = try server.execute("""
+            SELECT count() FROM system.parts WHERE database = 'tcpeek' AND table = 'rollups_minute' AND active FORMAT TSV
+            """).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(parts == "6", "\(parts)")
+
+        let live = folder.file("live.db")
+        let recorded = try await FleetShipTests.record("ndpi__gnutella", db: live, in: folder,
+                                                       ["--host-label", "rec", "--ship", server.url,
+                                                        "--clickhouse-password-file", server.passwordFile],
+                                                       environment: FleetShipTests.environment(server))
+        #expect(recorded.status == 0, "\(recorded)")
+        #expect(try Self.shippedRows(server, host: "rec") == Self.localRows(live))
+    }
+
     /// A host keeps its rollups longer than its sessions: minutes whose
     /// sessions are gone (deleted here, as retention would) are shipped too,
     /// from minute 0 on (the capture's clock starts at 0, which ClickHouse
