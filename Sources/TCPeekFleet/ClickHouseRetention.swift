@@ -3,7 +3,7 @@ import Foundation
 /// Retention in ClickHouse. 18.16, Debian's, has no table TTL (it came in
 /// 19.6), so the shipper drops whole partitions instead: the days of
 /// `sessions` (partitioned by UTC day) older than the limit, and the months
-/// of `sessions_minute` (by month) that end before it. Dropping a partition
+/// of `sessions_minute` and `rollups_minute` (by month) that end before it. Dropping a partition
 /// is cheap and idempotent, so every host's shipper may do it.
 public struct ClickHouseRetention: Sendable {
     public let days: Double
@@ -16,7 +16,8 @@ public struct ClickHouseRetention: Sendable {
     public struct Dropped: Sendable, Equatable {
         /// `YYYY-MM-DD` of the dropped `sessions` days.
         public var days: [String] = []
-        /// `YYYYMM` of the dropped `sessions_minute` months.
+        /// `YYYYMM` of the dropped months of `sessions_minute` or
+        /// `rollups_minute` (each once, in order).
         public var months: [String] = []
         public var isEmpty: Bool { days.isEmpty && months.isEmpty }
     }
@@ -29,7 +30,7 @@ public struct ClickHouseRetention: Sendable {
         let database = client.endpoint.database
         let parts = try await client.select("""
             SELECT DISTINCT table, partition FROM system.parts
-            WHERE database = '\(database)' AND active AND table IN ('sessions', 'sessions_minute')
+            WHERE database = '\(database)' AND active AND table IN ('sessions', 'sessions_minute', 'rollups_minute')
             ORDER BY table, partition FORMAT TabSeparated
             """)
         var dropped = Dropped()
@@ -41,12 +42,15 @@ public struct ClickHouseRetention: Sendable {
                 guard let dayStart = Self.dayStart(value), dayStart + 86_400 <= limit else { continue }
                 try await client.execute("ALTER TABLE \(database).sessions DROP PARTITION '\(value)'")
                 dropped.days.append(value == Self.epochDay ? "1970-01-01" : value)
-            default:
+            case "sessions_minute", "rollups_minute":
                 guard let monthEnd = Self.monthEnd(value), monthEnd <= limit else { continue }
-                try await client.execute("ALTER TABLE \(database).sessions_minute DROP PARTITION \(value)")
-                dropped.months.append(value)
+                try await client.execute("ALTER TABLE \(database).\(part[0]) DROP PARTITION \(value)")
+                if !dropped.months.contains(value) { dropped.months.append(value) }
+            default:
+                continue
             }
         }
+        dropped.months.sort()
         return dropped
     }
 

@@ -6,7 +6,8 @@ import TCPeekStore
 
 /// `tcpeek ship`: copies the sessions of one history database to one
 /// ClickHouse destination, exactly once (docs/fleet-design.md, "Exactly
-/// once into ClickHouse").
+/// once into ClickHouse"), and after them its minute rollups
+/// (`RollupShipper`).
 ///
 /// The database's `ship_cursors` row is the last session id ClickHouse
 /// acknowledged: batches are read after it and it moves only after a 200.
@@ -42,6 +43,8 @@ public final class SessionShipper: Sendable {
         public var sessions = 0
         public var batches = 0
         public var cursor: Int64 = 0
+        /// Minute rollup rows sent after the sessions (RollupShipper).
+        public var rollups = 0
     }
 
     public let database: HistoryDatabase
@@ -55,6 +58,7 @@ public final class SessionShipper: Sendable {
     /// What the recorder in this process commits, when there is one.
     private let feed: CommittedRowFeed?
     private let rows: FleetRowContext
+    private let rollups: RollupShipper
 
     private struct State {
         var cursor: Int64 = 0
@@ -82,6 +86,8 @@ public final class SessionShipper: Sendable {
         self.logger = logger
         let context = FleetRowContext(database: database, host: host, databaseID: databaseID)
         rows = context
+        rollups = RollupShipper(database: database, client: client, destination: endpoint.destination, host: host,
+                                databaseID: databaseID, rowsPerInsert: options.batchSize)
         state = Mutex(State(cursor: cursor, reader: SessionBatchReader(context: context)))
         self.feed = feed
         feed?.attach(context)
@@ -99,9 +105,10 @@ public final class SessionShipper: Sendable {
 
     // MARK: One pass
 
-    /// Ships every session there is now, batch by batch, and returns what
-    /// it shipped. Throws at the first failure, the cursor at the last
-    /// acknowledged batch. `stop` is asked between batches.
+    /// Ships every session there is now, batch by batch, then the minute
+    /// rollups that changed (RollupShipper), and returns what it shipped.
+    /// Throws at the first failure, the cursors at the last acknowledged
+    /// INSERT. `stop` is asked between INSERTs.
     public func shipAvailable(stop: () -> Bool = { false }) async throws -> Shipped {
         try await checkHighWaterIfNeeded()
         var shipped = Shipped()
@@ -126,6 +133,8 @@ public final class SessionShipper: Sendable {
             next = try await readAhead.value
         }
         shipped.cursor = self.cursor
+        shipped.rollups = try await rollups.ship(sessionCursor: shipped.cursor, stop: stop)
+        if shipped.rollups > 0 { logger.debug("shipped \(shipped.rollups) minute rollup rows to \(destination)") }
         return shipped
     }
 

@@ -131,7 +131,7 @@ struct Ship: AsyncParsableCommand {
             await shipper.pruneClickHouse()
             await shipper.close()
             Terminal.notice("shipped \(shipped.sessions) sessions to \(shipper.destination) as host \(shipper.host)"
-                + " (\(shipped.batches) batches; the cursor is at session \(shipped.cursor))")
+                + " (\(shipped.batches) batches; the cursor is at session \(shipped.cursor)), and \(shipped.rollups) minute rollup rows")
         } catch {
             let waiting = (try? shipper.database.unshippedCount(destination: shipper.destination)) ?? 0
             await shipper.close()

@@ -128,9 +128,11 @@ import Testing
         }
         let tables = try server.execute("SELECT database, name FROM system.tables WHERE database IN ('tcpeek', 'fleet_b') ORDER BY database, name FORMAT TSV")
         #expect(tables == """
+            fleet_b\trollups_minute
             fleet_b\tsessions
             fleet_b\tsessions_minute
             fleet_b\tsessions_minute_mv
+            tcpeek\trollups_minute
             tcpeek\tsessions
             tcpeek\tsessions_minute
             tcpeek\tsessions_minute_mv

@@ -1,6 +1,6 @@
 // Retention in ClickHouse 18.16 (no TTL there): whole day partitions of
-// `sessions` and month partitions of `sessions_minute`, against the real
-// server.
+// `sessions` and month partitions of `sessions_minute` and `rollups_minute`,
+// against the real server.
 import Foundation
 import NIOCore
 import Testing
@@ -22,18 +22,27 @@ import Testing
             let starts = [1_793_491_140, 1_793_491_200, 1_796_040_000, 1_796_083_200, 1_796_558_400]
             let tsv = starts.enumerated().map { Self.row(id: $0 + 1, started: $1) }.joined()
             try await client.insert(into: "sessions", columns: ClickHouseClientTests.columns, format: .tabSeparated, rows: ByteBuffer(string: tsv))
+            // Shipped rollups of 2026-09-30 23:59 and of the same minutes as the sessions.
+            let rollups = ([1_790_812_740] + starts).map { minute in
+                "h1\tdb1\t\(RollupShipper.dateTime(Int64(minute / 60 * 60)))\tall\t1\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0.5\t1\n"
+            }.joined()
+            try await client.insert(into: "rollups_minute", columns: RollupShipper.columns, format: .tabSeparated, rows: ByteBuffer(string: rollups))
             // Now 2026-12-07 12:00; 6.5 days: the limit is 2026-12-01 00:00.
             let now = Date(timeIntervalSince1970: 1_796_644_800)
             let retention = ClickHouseRetention(days: 6.5)
             let dropped = try await retention.prune(with: client, now: now)
             #expect(dropped.days == ["2026-10-31", "2026-11-01", "2026-11-30"])
-            #expect(dropped.months == ["202610", "202611"])
+            #expect(dropped.months == ["202609", "202610", "202611"])
             let left = try await client.select("SELECT session_id FROM sessions ORDER BY session_id FORMAT TabSeparated")
             #expect(left == [["4"], ["5"]])
             let minutes = try await client.select("""
                 SELECT toYYYYMM(minute), countMerge(attempts) FROM sessions_minute GROUP BY toYYYYMM(minute) FORMAT TabSeparated
                 """)
             #expect(minutes == [["202612", "2"]])
+            let rollupMonths = try await client.select("""
+                SELECT toYYYYMM(minute), sum(success) FROM rollups_minute FINAL GROUP BY toYYYYMM(minute) FORMAT TabSeparated
+                """)
+            #expect(rollupMonths == [["202612", "2"]])
             // Again: nothing more to drop.
             #expect(try await retention.prune(with: client, now: now).isEmpty)
         } catch {

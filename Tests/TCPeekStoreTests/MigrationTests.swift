@@ -315,6 +315,44 @@ struct MigrationTests {
         #expect(identities.count == 2 && identities[0] != identities[1])
     }
 
+    /// Version 8 (issue 16, the rollups shipped) keeps a version-7
+    /// database's session cursors and gives each a rollup cursor that has
+    /// nothing yet, so the first ship after the upgrade sends every rollup.
+    @Test func upgradingVersion7KeepsTheCursorsAndStartsTheRollupCursorAtNothing() throws {
+        let folder = try TemporaryFolder("v7")
+        defer { folder.remove() }
+        let path = folder.file("h.db")
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in
+            for migration in Schema.migrations where migration.version <= 7 {
+                try db.execute(sql: migration.sql)
+            }
+            try db.execute(sql: """
+                PRAGMA user_version = 7;
+                INSERT INTO ship_cursors (destination, session_id, shipped_at) VALUES ('http://127.0.0.1:8123/tcpeek', 42, 1.5);
+                """)
+        }
+        try queue.close()
+        var upgrades: [String] = []
+        let database = try HistoryDatabase.openForShipping(path: path)
+        database.close()
+        try HistoryDatabase.openForRecording(path: path) { upgrades.append("\($0)->\($1)") }.close()
+        #expect(upgrades == [], "openForShipping upgraded it already")
+        #expect(try inspect(path) { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 8)
+        let cursor = try inspect(path) {
+            try Row.fetchAll($0, sql: "SELECT destination, session_id, shipped_at, rollup_minute, rollup_session_id FROM ship_cursors")
+                .map { "\($0[0] as String) \($0[1] as Int64) \($0[2] as Double) \($0[3] as Int64) \($0[4] as Int64)" }
+        }
+        #expect(cursor == ["http://127.0.0.1:8123/tcpeek 42 1.5 -1 0"])
+        let reopened = try HistoryDatabase.openForShipping(path: path)
+        #expect(try reopened.rollupCursor(destination: "http://127.0.0.1:8123/tcpeek") == .none)
+        #expect(try reopened.rollupCursor(destination: "elsewhere") == .none)
+        try reopened.moveRollupCursor(destination: "elsewhere", to: .init(minute: 120, sessionID: 5))
+        #expect(try reopened.shipCursor(destination: "elsewhere") == 0)
+        #expect(try reopened.rollupCursor(destination: "elsewhere") == .init(minute: 120, sessionID: 5))
+        reopened.close()
+    }
+
     /// A tcpeek database of a newer version, in rollback-journal mode (as
     /// another tool would leave it), so that switching it to WAL would show.
     static func makeNewerDatabase(_ path: String) throws {
